@@ -1,0 +1,182 @@
+"""One song in, one :class:`SongAnalysis` out: decode → one STFT → beats → structure → features."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from editor_rl.audio import beats as beatlib
+from editor_rl.audio.features import FEATURE_DIM, beat_features, pool_frames, beat_frame_bounds, spectral_frames
+from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
+from editor_rl.config import Config, analysis_version
+from editor_rl.errors import InvalidAudioError
+
+
+@dataclass(frozen=True)
+class SongAnalysis:
+    """Everything editor-rl knows about a song, per beat.
+
+    Attributes
+    ----------
+    song_id : str
+        The file stem.
+    path : str
+        Where the audio was read from.
+    content_hash : str
+        sha256 of the file's bytes (first 16 hex digits).
+    version : str
+        Analysis-config version (see :func:`editor_rl.config.analysis_version`).
+    duration_s : float
+        Song length, seconds.
+    sample_rate : int
+        The source's own rate, Hz (rendering uses it).
+    channels : int
+        The source's own channel count.
+    tempo_bpm : float
+    beats_s : np.ndarray [shape=(n,), dtype=float64]
+        Beat times, seconds.
+    bar_pos : np.ndarray [shape=(n,), dtype=int64]
+        Position in bar (0 = downbeat).
+    phrase_pos : np.ndarray [shape=(n,), dtype=int64]
+        Position in 8-beat phrase (0 = phrase start).
+    features : np.ndarray [shape=(n, 125), dtype=float32]
+        Columns named by ``editor_rl.audio.features.FEATURE_NAMES``.
+    """
+
+    song_id: str
+    path: str
+    content_hash: str
+    version: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    tempo_bpm: float
+    beats_s: np.ndarray
+    bar_pos: np.ndarray
+    phrase_pos: np.ndarray
+    features: np.ndarray
+
+    @property
+    def n_beats(self) -> int:
+        """Number of beats."""
+        return int(len(self.beats_s))
+
+    @property
+    def downbeats_s(self) -> np.ndarray:
+        """Bar starts, seconds."""
+        return self.beats_s[self.bar_pos == 0]
+
+    @property
+    def phrase_starts_s(self) -> np.ndarray:
+        """Phrase starts, seconds."""
+        return self.beats_s[self.phrase_pos == 0]
+
+    @property
+    def beat_ends_s(self) -> np.ndarray:
+        """End of each beat, seconds: the next beat, and for the last one a median beat later."""
+        ibi = float(np.median(np.diff(self.beats_s))) if self.n_beats > 1 else 0.5
+        return np.append(self.beats_s[1:], min(self.duration_s, float(self.beats_s[-1]) + ibi))
+
+    def summary(self) -> dict:
+        """The fields ``editor-rl analyze --json`` prints."""
+        return {
+            "song_id": self.song_id,
+            "duration_s": round(self.duration_s, 4),
+            "tempo_bpm": round(self.tempo_bpm, 3),
+            "beats_s": [round(float(b), 4) for b in self.beats_s],
+            "downbeats_s": [round(float(b), 4) for b in self.downbeats_s],
+            "phrase_starts_s": [round(float(b), 4) for b in self.phrase_starts_s],
+            "n_beats": self.n_beats,
+            "feature_dim": int(self.features.shape[1]),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+        }
+
+
+def _novelty(v: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity of each row of ``v`` [shape=(n, d)] with the previous row; 0 for the first."""
+    a, b = v[1:], v[:-1]
+    cos = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-9)
+    return np.concatenate([[0.0], 1.0 - cos])
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 of a file's bytes, first 16 hex digits."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_hash: str = "") -> SongAnalysis:
+    """Analyse decoded audio.
+
+    Parameters
+    ----------
+    audio : Audio
+    config : Config
+        ``config.audio`` (rates, STFT) and ``config.beats`` are used.
+    song_id, content_hash : str
+        Identity recorded in the result.
+
+    Returns
+    -------
+    SongAnalysis
+
+    Raises
+    ------
+    InvalidAudioError
+        Fewer than ``config.beats.min_beats`` beats were found.
+    """
+    ac, bc = config.audio, config.beats
+    sr = ac.sample_rate
+    y = to_analysis_signal(audio, sample_rate=sr)
+    frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
+    tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
+    name = Path(audio.path).name or song_id or "audio"
+    if len(beat_frames) < bc.min_beats:
+        raise InvalidAudioError(f"{name}: only {len(beat_frames)} beats found; at least {bc.min_beats} are needed")
+    beats_s = beat_frames * ac.hop_length / sr
+    beats_s = beatlib.refine_to_onsets(y, beats_s, sr=sr, window_s=bc.refine_window_s)
+    duration = len(y) / sr
+    # Structure evidence, pooled per beat from the same frames.
+    bounds = beat_frame_bounds(beats_s, n_frames=frames.n_frames, sr=sr, hop_length=ac.hop_length, duration_s=duration)
+    stack = np.concatenate([frames.chroma, frames.mfcc, frames.rms_db[None], frames.centroid[None], frames.flatness[None]])
+    pooled, _, _ = pool_frames(stack, bounds)
+    chroma, mfcc, rms, centroid, flatness = pooled[:, :12], pooled[:, 12:32], pooled[:, 32], pooled[:, 33], pooled[:, 34]
+    early = np.minimum(bounds[:-1] + 3, bounds[1:])  # low-band onsets in the first ~3 frames of each beat
+    low = pool_frames(frames.onset_low, np.stack([bounds[:-1], early], axis=1).ravel())[0][0::2, 0]
+    z = beatlib.zscore
+    # Bar starts: the harmony changes and the kick/bass land.
+    bar_pos = beatlib.bar_positions(z(_novelty(chroma)) + 0.5 * z(low), beats_per_bar=bc.beats_per_bar)
+    # Phrase starts: a brighter, noisier (cymbal), louder and timbrally new beat.
+    phrase_ev = z(centroid) + z(flatness) + z(np.diff(rms, prepend=rms[0])) + z(_novelty(mfcc[:, 1:]))
+    phrase_pos = beatlib.phrase_positions(bar_pos, phrase_ev, beats_per_bar=bc.beats_per_bar, beats_per_phrase=bc.beats_per_phrase)
+    feats = beat_features(frames, beats_s=beats_s, phrase_pos=phrase_pos, duration_s=duration)
+    ibis = np.diff(beats_s)
+    tempo_med = float(60.0 / np.median(ibis)) if len(ibis) else tempo
+    return SongAnalysis(
+        song_id=song_id, path=audio.path, content_hash=content_hash, version=analysis_version(config),
+        duration_s=audio.duration_s, sample_rate=audio.sample_rate, channels=audio.channels, tempo_bpm=tempo_med,
+        beats_s=beats_s, bar_pos=bar_pos, phrase_pos=phrase_pos, features=feats,
+    )
+
+
+def analyze_file(path: str | Path, *, config: Config) -> SongAnalysis:
+    """Decode, validate and analyse one audio file (no Ray).
+
+    Raises
+    ------
+    InvalidAudioError
+        The file is unusable (see :func:`editor_rl.audio.io.decode_audio`) or has too few beats.
+    """
+    ac = config.audio
+    audio = decode_audio(path, max_duration_s=ac.max_duration_s, silence_dbfs=ac.silence_dbfs, allowed_formats=ac.allowed_formats)
+    out = analyze_audio(audio, config=config, song_id=Path(path).stem, content_hash=file_hash(path))
+    if out.features.shape[1] != FEATURE_DIM:  # pragma: no cover - internal invariant
+        raise RuntimeError("feature dimension changed")
+    return out

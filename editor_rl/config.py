@@ -1,0 +1,311 @@
+"""Typed, frozen configuration for every concern, loaded from ``configs/*.yaml``.
+
+A config file is a YAML mapping of sections (``audio``, ``beats``, ``render``, ``synth``,
+``corpus``, ``run``); each section maps onto one frozen dataclass below. Any field can be
+overridden from the command line with ``--set section.field=value`` (the value is parsed as
+YAML, so ``--set render.crossfade_ms=30`` gives an int). Unknown sections or fields, and values
+of the wrong type or range, raise :class:`~editor_rl.errors.ConfigError` naming the field.
+
+The dataclass defaults *are* the embedded default configuration used by ``editor-rl
+quickstart``; ``configs/quickstart.yaml`` spells them out (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from editor_rl.errors import ConfigError
+
+
+def _check(cond: bool, name: str, value: Any, what: str) -> None:
+    if not cond:
+        raise ConfigError(f"{name}={value!r}: {what}")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Decoding and validation of input audio."""
+
+    sample_rate: int = 22050
+    """Analysis sample rate in Hz (audio is resampled to mono at this rate for analysis)."""
+    n_fft: int = 2048
+    """STFT window length in samples at ``sample_rate``."""
+    hop_length: int = 512
+    """STFT hop in samples at ``sample_rate`` (23.2 ms at 22 050 Hz)."""
+    max_duration_s: float = 1200.0
+    """Longest accepted song, seconds (20 min)."""
+    silence_dbfs: float = -60.0
+    """A file whose RMS is below this level (dB full scale) counts as digital silence."""
+    allowed_formats: tuple[str, ...] = ("wav", "flac", "ogg", "mp3")
+    """File extensions accepted (lower case, without the dot)."""
+
+    def __post_init__(self) -> None:
+        _check(8000 <= self.sample_rate <= 96000, "audio.sample_rate", self.sample_rate, "must be in [8000, 96000] Hz")
+        _check(self.n_fft >= 256 and self.n_fft & (self.n_fft - 1) == 0, "audio.n_fft", self.n_fft, "must be a power of two >= 256")
+        _check(0 < self.hop_length <= self.n_fft, "audio.hop_length", self.hop_length, "must be in (0, n_fft]")
+        _check(self.max_duration_s > 0, "audio.max_duration_s", self.max_duration_s, "must be > 0")
+        _check(self.silence_dbfs < 0, "audio.silence_dbfs", self.silence_dbfs, "must be < 0 dBFS")
+
+
+@dataclass(frozen=True)
+class BeatConfig:
+    """Tempo, beat, downbeat and phrase tracking."""
+
+    tempo_min_bpm: float = 70.0
+    """Lowest preferred tempo; estimates below are doubled (octave correction)."""
+    tempo_max_bpm: float = 180.0
+    """Highest preferred tempo; estimates above are halved."""
+    beats_per_bar: int = 4
+    """Beats in a bar (4/4 by default)."""
+    beats_per_phrase: int = 8
+    """Beats in a phrase (two 4/4 bars)."""
+    refine_window_s: float = 0.035
+    """Each tracked beat moves to the strongest onset within this many seconds of it."""
+    tightness: float = 100.0
+    """librosa beat-tracker tightness: lower follows tempo drift more freely."""
+    min_beats: int = 8
+    """Songs with fewer beats are rejected."""
+
+    def __post_init__(self) -> None:
+        _check(20 <= self.tempo_min_bpm < self.tempo_max_bpm, "beats.tempo_min_bpm", self.tempo_min_bpm, "must be >= 20 and < tempo_max_bpm")
+        _check(self.tempo_max_bpm <= 400, "beats.tempo_max_bpm", self.tempo_max_bpm, "must be <= 400")
+        _check(self.tempo_max_bpm >= 1.9 * self.tempo_min_bpm, "beats.tempo_max_bpm", self.tempo_max_bpm, "must span about an octave above tempo_min_bpm (>= 1.9x)")
+        _check(2 <= self.beats_per_bar <= 12, "beats.beats_per_bar", self.beats_per_bar, "must be in [2, 12]")
+        _check(self.beats_per_phrase % self.beats_per_bar == 0, "beats.beats_per_phrase", self.beats_per_phrase, "must be a multiple of beats_per_bar")
+        _check(0 <= self.refine_window_s <= 0.2, "beats.refine_window_s", self.refine_window_s, "must be in [0, 0.2] s")
+        _check(self.tightness > 0, "beats.tightness", self.tightness, "must be > 0")
+        _check(self.min_beats >= 2, "beats.min_beats", self.min_beats, "must be >= 2")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Rendering an edit plan to audio."""
+
+    crossfade_ms: float = 20.0
+    """Length of the crossfade at every seam, milliseconds."""
+    zero_cross_window_ms: float = 3.0
+    """Cut points move to a rising zero crossing at most this far away, milliseconds."""
+    fade_out_s: float = 2.0
+    """Fade-out length when the plan ends with END (or ``--fade-out`` is asked), seconds."""
+    edge_fade_ms: float = 5.0
+    """Short fade at the very start and end of the render so the edges never click."""
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.crossfade_ms <= 500, "render.crossfade_ms", self.crossfade_ms, "must be in [0, 500] ms")
+        _check(0 <= self.zero_cross_window_ms <= 50, "render.zero_cross_window_ms", self.zero_cross_window_ms, "must be in [0, 50] ms")
+        _check(0 <= self.fade_out_s <= 30, "render.fade_out_s", self.fade_out_s, "must be in [0, 30] s")
+        _check(0 <= self.edge_fade_ms <= 100, "render.edge_fade_ms", self.edge_fade_ms, "must be in [0, 100] ms")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Synthetic songs with ground truth."""
+
+    sample_rate: int = 44100
+    """Output sample rate, Hz."""
+    channels: int = 2
+    """Output channels (stereo by default, so rendering keeps channels)."""
+    min_bpm: float = 70.0
+    """Lowest tempo drawn, BPM."""
+    max_bpm: float = 180.0
+    """Highest tempo drawn, BPM."""
+    min_seconds: float = 40.0
+    """Shortest song drawn, seconds (rounded to whole phrases)."""
+    max_seconds: float = 70.0
+    """Longest song drawn, seconds (rounded to whole phrases)."""
+    swing_probability: float = 0.3
+    """Share of songs whose off-beat eighths are swung."""
+    drift_probability: float = 0.3
+    """Share of songs whose tempo drifts linearly (up to ±4 % over the song)."""
+
+    def __post_init__(self) -> None:
+        _check(8000 <= self.sample_rate <= 96000, "synth.sample_rate", self.sample_rate, "must be in [8000, 96000] Hz")
+        _check(self.channels in (1, 2), "synth.channels", self.channels, "must be 1 or 2")
+        _check(30 <= self.min_bpm <= self.max_bpm <= 300, "synth.min_bpm", self.min_bpm, "need 30 <= min_bpm <= max_bpm <= 300")
+        _check(5 <= self.min_seconds <= self.max_seconds <= 1200, "synth.min_seconds", self.min_seconds, "need 5 <= min_seconds <= max_seconds <= 1200")
+        _check(0 <= self.swing_probability <= 1, "synth.swing_probability", self.swing_probability, "must be in [0, 1]")
+        _check(0 <= self.drift_probability <= 1, "synth.drift_probability", self.drift_probability, "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """The Parquet feature store and parallel analysis."""
+
+    store_dir: str = "runs/quickstart/features"
+    """Folder of the feature store (one Parquet file per analysed song and config version)."""
+    task_num_cpus: float = 1.0
+    """CPUs reserved by each Ray analysis task."""
+    max_retries: int = 1
+    """Ray retries of an analysis task that died (a worker crash, not bad audio)."""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.store_dir), "corpus.store_dir", self.store_dir, "must not be empty")
+        _check(0 < self.task_num_cpus <= 64, "corpus.task_num_cpus", self.task_num_cpus, "must be in (0, 64]")
+        _check(0 <= self.max_retries <= 10, "corpus.max_retries", self.max_retries, "must be in [0, 10]")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where a job puts its work, and how big the quickstart corpus is."""
+
+    work_dir: str = "runs/quickstart"
+    """Folder for everything a run writes."""
+    n_songs: int = 6
+    """Synthetic songs made by the quickstart."""
+    seed: int = 0
+    """Seed for everything random in a run."""
+    num_cpus: int | None = None
+    """CPUs for a local Ray instance (None: all of this machine's)."""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.work_dir), "run.work_dir", self.work_dir, "must not be empty")
+        _check(1 <= self.n_songs <= 100000, "run.n_songs", self.n_songs, "must be in [1, 100000]")
+        _check(self.num_cpus is None or self.num_cpus >= 1, "run.num_cpus", self.num_cpus, "must be >= 1 or null")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration: one frozen section per concern."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    beats: BeatConfig = field(default_factory=BeatConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), the shape of a YAML config file."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def analysis_version(config: Config) -> str:
+    """Short hash of everything that changes an analysis's result.
+
+    Part of the feature-store key, so changing the analysis settings or the feature set never
+    serves a stale analysis.
+    """
+    from editor_rl.audio.features import FEATURE_VERSION
+
+    payload = json.dumps(
+        {"audio": dataclasses.asdict(config.audio), "beats": dataclasses.asdict(config.beats), "features": FEATURE_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _coerce(value: Any, tp: Any, name: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (only the types configs use)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], name)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={value!r}: expected a list")
+        (item_tp, *_) = typing.get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{name}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}: expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}={value!r}: expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}={value!r}: expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r}: expected a string")
+        return value
+    raise ConfigError(f"{name}: unsupported config type {tp!r}")
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix}={data!r}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]}: unknown field (known: {', '.join(sorted(known))})".lstrip("."))
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        name = f"{prefix}.{f.name}".lstrip(".")
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data[f.name] or {}, name)
+        else:
+            kwargs[f.name] = _coerce(data[f.name], tp, name)
+    return cls(**kwargs)
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected section.field=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {override!r}: value is not valid YAML ({exc.__class__.__name__})") from None
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None = None, *, overrides: Sequence[str] = ()) -> Config:
+    """Load a :class:`Config` from a YAML file (or the embedded default) plus overrides.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        YAML file of sections; None means the embedded default (the dataclass defaults).
+    overrides : sequence of str
+        ``section.field=value`` strings applied after the file, in order.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not YAML, or a field is unknown, mistyped or out of range.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(p)!r}: expected a mapping of sections, got {type(loaded).__name__}")
+        data = loaded or {}
+    for override in overrides:
+        _apply_override(data, override)
+    return _build(Config, data, "")
