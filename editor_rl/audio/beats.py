@@ -150,7 +150,7 @@ def track_beats(onset: np.ndarray, *, sr: int, hop_length: int, config: BeatConf
     beat_frames : np.ndarray [shape=(n,), dtype=int]
     """
     lo, hi = config.tempo_min_bpm, config.tempo_max_bpm
-    raw = float(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop_length, start_bpm=120.0, std_bpm=1.5)[0])
+    raw = float(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop_length, start_bpm=120.0, std_bpm=1.0)[0])
     bpm = _fold_tempo(raw if raw > 0 else 120.0, lo, hi)
 
     def run(b: float) -> np.ndarray:
@@ -165,7 +165,7 @@ def track_beats(onset: np.ndarray, *, sr: int, hop_length: int, config: BeatConf
         if min(even, odd) / max(even, odd, 1e-9) < 0.55 and bpm / 2 >= lo:
             bpm /= 2
             frames = run(bpm)
-        elif mid_ratio > 0.8 and bpm * 2 <= hi:
+        elif mid_ratio > 0.5 and bpm * 2 <= hi:
             bpm *= 2
             frames = run(bpm)
     return bpm, frames

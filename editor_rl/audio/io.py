@@ -93,6 +93,12 @@ def decode_audio(
     size = p.stat().st_size
     if size == 0:
         raise _fail(p, "file is empty (0 bytes)")
+    # Container-level truncation checks first (libsndfile clamps a short WAV silently, and
+    # mpg123 prints warnings on a cut MP3).
+    if ext == "wav" and _wav_truncated(p, size):
+        raise _fail(p, "truncated: the WAV data chunk is longer than the file")
+    if ext == "mp3" and _mp3_truncated(p, size):
+        raise _fail(p, "truncated: the last MPEG frame is cut off")
     try:
         with sf.SoundFile(str(p)) as f:
             declared = f.frames
@@ -108,12 +114,9 @@ def decode_audio(
         raise _fail(p, f"not decodable as {ext.upper()} audio ({str(exc).strip() or exc.__class__.__name__})") from None
     n = data.shape[0]
     if n == 0:
-        raise _fail(p, "zero-length audio (no samples)")
-    # libsndfile reports the header's frame count; fewer decoded frames means the data stops early.
-    if ext in ("wav", "flac") and 0 < declared and n < declared:
+        raise _fail(p, "zero-length audio: no samples could be decoded (empty or truncated stream)")
+    if 0 < declared and n < declared:
         raise _fail(p, f"truncated: header declares {declared} frames but only {n} could be decoded")
-    if ext == "mp3" and _mp3_truncated(p, size):
-        raise _fail(p, "truncated: the last MPEG frame is cut off")
     if n / rate > max_duration_s:
         raise _fail(p, f"too long: {n / rate:.1f} s exceeds the limit of {max_duration_s:.0f} s")
     if not np.isfinite(data).all():
@@ -131,6 +134,23 @@ _MP3_BITRATES = {  # MPEG-1 Layer III kbps, MPEG-2/2.5 Layer III kbps, by the he
     2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0),
 }
 _MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _wav_truncated(path: Path, size: int) -> bool:
+    """True when a RIFF/WAVE file's ``data`` chunk claims more bytes than the file holds."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return False  # not RIFF: let the decoder say what it is
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, csize = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"data":
+                return csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size
+            pos += 8 + csize + (csize & 1)
+    return False
 
 
 def _mp3_truncated(path: Path, size: int) -> bool:

@@ -1,0 +1,129 @@
+"""Every way an input file can be bad raises InvalidAudioError naming the file and the problem."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from editor_rl.audio.analysis import analyze_file
+from editor_rl.audio.io import decode_audio, to_analysis_signal, write_audio
+from editor_rl.config import load_config
+from editor_rl.errors import InvalidAudioError
+
+SR = 44100
+
+
+def _tone(seconds=3.0, sr=SR):
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def _truncate(path, fraction=0.6):
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * fraction) + 1])
+    return path
+
+
+def make_bad(kind: str, d) -> "Path":  # noqa: F821
+    """Write one bad input of the named kind into folder ``d``."""
+    if kind == "empty":
+        p = d / "empty.wav"
+        p.write_bytes(b"")
+    elif kind == "not_audio":
+        p = d / "notes.wav"
+        p.write_bytes(b"this is a text file, not a RIFF header" * 50)
+    elif kind == "zero_length":
+        p = d / "zero.wav"
+        sf.write(p, np.zeros((0, 1), np.float32), SR)
+    elif kind == "truncated_wav":
+        p = d / "cut.wav"
+        sf.write(p, _tone(), SR, subtype="PCM_16")
+        _truncate(p)
+    elif kind == "truncated_mp3":
+        p = d / "cut.mp3"
+        sf.write(p, _tone(), SR, format="MP3")
+        _truncate(p)
+    elif kind == "truncated_flac":
+        p = d / "cut.flac"
+        sf.write(p, _tone(), SR)
+        _truncate(p)
+    elif kind == "nan":
+        p = d / "nan.wav"
+        y = _tone()
+        y[1000:1010] = np.nan
+        sf.write(p, y, SR, subtype="FLOAT")
+    elif kind == "inf":
+        p = d / "inf.wav"
+        y = _tone()
+        y[5] = np.inf
+        sf.write(p, y, SR, subtype="FLOAT")
+    elif kind == "silence":
+        p = d / "silence.wav"
+        sf.write(p, np.zeros(SR * 3, np.float32), SR)
+    elif kind == "unsupported":
+        p = d / "song.aiff"
+        sf.write(p, _tone(), SR, format="AIFF")
+    elif kind == "missing":
+        p = d / "does_not_exist.wav"
+    else:
+        raise ValueError(kind)
+    return p
+
+
+CASES = {
+    "empty": "empty",
+    "not_audio": "not decodable",
+    "zero_length": "zero-length",
+    "truncated_wav": "truncated",
+    "truncated_mp3": "truncated",
+    "truncated_flac": "not decodable",
+    "nan": "NaN or infinite",
+    "inf": "NaN or infinite",
+    "silence": "digital silence",
+    "unsupported": "unsupported format 'aiff'",
+    "missing": "does not exist",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_bad_input_raises_naming_file_and_problem(kind, tmp_path):
+    p = make_bad(kind, tmp_path)
+    with pytest.raises(InvalidAudioError) as info:
+        decode_audio(p)
+    assert p.name in str(info.value)
+    assert CASES[kind] in str(info.value)
+
+
+def test_too_long_is_checked_from_the_header(tmp_path):
+    p = tmp_path / "long.wav"
+    sf.write(p, _tone(seconds=12), SR)
+    with pytest.raises(InvalidAudioError, match=r"long\.wav: too long: 12\.0 s exceeds the limit of 10 s"):
+        decode_audio(p, max_duration_s=10)
+
+
+def test_too_few_beats(tmp_path, config):
+    p = tmp_path / "blip.wav"
+    y = np.zeros(int(SR * 2.5), np.float32)
+    y[: SR // 10] = _tone(0.1)  # one click, then near-silence with a faint hum
+    y += (1e-2 * np.sin(2 * np.pi * 60 * np.arange(len(y)) / SR)).astype(np.float32)
+    sf.write(p, y, SR)
+    with pytest.raises(InvalidAudioError, match=r"blip\.wav: only \d+ beats found; at least 8 are needed"):
+        analyze_file(p, config=config)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
+def test_decodes_every_supported_format_keeping_rate_and_channels(fmt, tmp_path):
+    y = np.stack([_tone(2.0, 48000), 0.5 * _tone(2.0, 48000)], axis=1)
+    p = write_audio(tmp_path / f"stereo.{fmt}", y, sample_rate=48000)
+    a = decode_audio(p)
+    assert a.sample_rate == 48000 and a.channels == 2
+    assert abs(a.duration_s - 2.0) < 0.1  # lossy codecs pad a little
+    mono = to_analysis_signal(a, sample_rate=22050)
+    assert mono.dtype == np.float32 and mono.ndim == 1
+    assert abs(len(mono) / 22050 - a.duration_s) < 1e-3
+
+
+def test_write_audio_is_atomic_and_clips(tmp_path):
+    p = write_audio(tmp_path / "x.wav", np.full((100, 1), 3.0, np.float32), sample_rate=8000)
+    y, _ = sf.read(p)
+    assert np.abs(y).max() <= 1.0
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from editor_rl.config import Config, load_config
+from editor_rl.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_is_frozen_and_typed():
+    cfg = load_config()
+    assert cfg == Config()
+    with pytest.raises(Exception):
+        cfg.audio.sample_rate = 1  # type: ignore[misc]
+
+
+def test_quickstart_yaml_equals_embedded_default():
+    assert load_config(ROOT / "configs" / "quickstart.yaml") == Config()
+
+
+def test_every_config_file_loads():
+    files = sorted((ROOT / "configs").glob("*.yaml"))
+    assert files
+    for f in files:
+        assert isinstance(load_config(f), Config)
+
+
+def test_set_overrides_parse_yaml_values():
+    cfg = load_config(overrides=["render.crossfade_ms=30", "run.num_cpus=2", "audio.allowed_formats=[wav]"])
+    assert cfg.render.crossfade_ms == 30.0 and isinstance(cfg.render.crossfade_ms, float)
+    assert cfg.run.num_cpus == 2
+    assert cfg.audio.allowed_formats == ("wav",)
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ("render.crossfade_ms=-1", "render.crossfade_ms"),
+        ("audio.sample_rate=abc", "audio.sample_rate"),
+        ("audio.nope=1", "audio.nope"),
+        ("beats.beats_per_phrase=6", "beats.beats_per_phrase"),
+        ("nosection.x=1", "nosection"),
+        ("run.n_songs=true", "run.n_songs"),
+    ],
+)
+def test_bad_fields_name_the_field(override, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_config(overrides=[override])
+
+
+def test_malformed_override_and_file(tmp_path):
+    with pytest.raises(ConfigError, match="section.field=value"):
+        load_config(overrides=["no_equals_sign"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from editor_rl.audio.analysis import analyze_file
+from editor_rl.audio.features import FEATURE_DIM, FEATURE_NAMES, FEATURE_UNITS, beat_frame_bounds, pool_frames, spectral_frames
+
+
+def test_feature_names_units_and_dim():
+    assert FEATURE_DIM == 125 == len(FEATURE_NAMES) == len(set(FEATURE_NAMES))
+    assert set(FEATURE_UNITS) == set(FEATURE_NAMES)
+
+
+@pytest.fixture(scope="module")
+def analysis(song, config):
+    return analyze_file(song, config=config)
+
+
+def test_one_finite_vector_per_beat(analysis):
+    f = analysis.features
+    assert f.shape == (analysis.n_beats, 125) and f.dtype == np.float32
+    assert np.isfinite(f).all()
+    assert np.all(np.diff(analysis.beats_s) > 0)
+
+
+def test_phase_columns_match_structure(analysis):
+    one_hot = analysis.features[:, FEATURE_NAMES.index("phrase_pos_0") : FEATURE_NAMES.index("phrase_pos_7") + 1]
+    assert (one_hot.argmax(axis=1) == analysis.phrase_pos % 8).all()
+    assert (analysis.phrase_pos % 4 == analysis.bar_pos).all()
+
+
+def test_matches_librosa_reference_features(song, config):
+    """The shared-STFT descriptors equal librosa's own functions called on the raw signal."""
+    import librosa
+
+    from editor_rl.audio.io import decode_audio, to_analysis_signal
+
+    y = to_analysis_signal(decode_audio(song), sample_rate=22050)[: 22050 * 10]
+    fr = spectral_frames(y, sr=22050)
+    ref_centroid = librosa.feature.spectral_centroid(y=y, sr=22050)[0] / 1000
+    ref_rms = librosa.feature.rms(S=np.abs(librosa.stft(y)))[0]
+    np.testing.assert_allclose(fr.centroid, ref_centroid, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(fr.rms_db, 20 * np.log10(np.maximum(ref_rms, 1e-5)), atol=0.05)
+    ref_chroma = librosa.feature.chroma_stft(y=y, sr=22050)
+    np.testing.assert_allclose(fr.chroma, ref_chroma, atol=1e-3)
+
+
+def test_pooling_mean_std_max():
+    x = np.arange(10, dtype=np.float32)[None, :]
+    mean, std, mx = pool_frames(x, np.array([0, 4, 10]))
+    np.testing.assert_allclose(mean[:, 0], [1.5, 6.5])
+    np.testing.assert_allclose(std[:, 0], [np.std([0, 1, 2, 3]), np.std([4, 5, 6, 7, 8, 9])], rtol=1e-6)
+    np.testing.assert_allclose(mx[:, 0], [3, 9])
+
+
+def test_beat_bounds_never_empty():
+    b = beat_frame_bounds(np.array([0.0, 0.001, 0.002, 1.0]), n_frames=100, sr=22050, hop_length=512, duration_s=2.0)
+    assert np.all(np.diff(b) >= 1)
