@@ -40,8 +40,9 @@ def test_matches_librosa_reference_features(song, config):
     ref_rms = librosa.feature.rms(S=np.abs(librosa.stft(y)))[0]
     np.testing.assert_allclose(fr.centroid, ref_centroid, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(fr.rms_db, 20 * np.log10(np.maximum(ref_rms, 1e-5)), atol=0.05)
-    ref_chroma = librosa.feature.chroma_stft(y=y, sr=22050)
-    np.testing.assert_allclose(fr.chroma, ref_chroma, atol=1e-3)
+    ref_chroma = librosa.feature.chroma_stft(y=y, sr=22050, tuning=0.0)  # we use a fixed A440 filterbank
+    loud = fr.rms_db > -50  # librosa leaves near-silent frames unnormalised
+    np.testing.assert_allclose(fr.chroma[:, loud], ref_chroma[:, loud], atol=1e-3)
 
 
 def test_pooling_mean_std_max():

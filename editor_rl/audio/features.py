@@ -141,8 +141,8 @@ def spectral_frames(y: np.ndarray, *, sr: int, n_fft: int = 2048, hop_length: in
     rolloff = freqs[np.minimum((cum < 0.85 * cum[-1]).sum(axis=0), len(freqs) - 1)]
     log_mean = np.log(np.maximum(power, 1e-10)).mean(axis=0)
     flatness = np.exp(log_mean) / np.maximum(power.mean(axis=0), 1e-10)
-    # RMS from the spectrum (Parseval, Hann window), as librosa.feature.rms(S=...).
-    rms = np.sqrt(2 * (power[1:-1].sum(axis=0)) + power[0] + power[-1]) / n_fft * np.sqrt(8 / 3)
+    # RMS from the spectrum (Parseval), as librosa.feature.rms(S=...).
+    rms = np.sqrt((2 * power[1:-1].sum(axis=0) + power[0] + power[-1]) / n_fft**2)
     rms_db = 20 * np.log10(np.maximum(rms, 1e-5))
     bands = np.array_split(np.arange(N_MELS), N_LOGMEL_BANDS)
     logmel = np.stack([mel_db[b].mean(axis=0) for b in bands])
