@@ -20,16 +20,17 @@ from editor_rl.edit.baselines import every_other_phrase
 from editor_rl.edit.render import render_plan
 
 
-def run_quickstart(config: Config, *, out=sys.stdout) -> dict:
+def run_quickstart(config: Config, *, out=None) -> dict:
     """Run the pipeline; returns a dict of the paths it wrote.
 
     Parameters
     ----------
     config : Config
         ``run.work_dir``, ``run.n_songs`` and ``run.seed`` size it.
-    out : file
-        Where progress lines go.
+    out : file or None
+        Where progress lines go (None: the current ``sys.stdout``).
     """
+    out = out or sys.stdout
     t0 = time.time()
     work = Path(config.run.work_dir)
     songs_dir, store_dir, edits_dir = work / "songs", work / "features", work / "edits"

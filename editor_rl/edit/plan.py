@@ -202,18 +202,19 @@ class EditPlan:
         order = edl.get("beat_order", [])
         if not isinstance(order, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in order):
             raise InvalidEditError(f"{where}: 'beat_order' must be a list of integers")
+        try:
+            validate_segments(segments, source_duration_s=dur)
+        except InvalidEditError as exc:
+            raise InvalidEditError(f"{where}: {exc}") from None
         # Recompute output positions from lengths; reject a file whose positions disagree.
         out, fixed = 0.0, []
         for i, s in enumerate(segments):
             if "out_start_s" in segs_in[i] and abs(s.out_start_s - out) > 0.05:
                 raise InvalidEditError(f"{where}: segments[{i}].out_start_s={s.out_start_s} but the segments before it end at {out:.3f} s")
             fixed.append(Segment(s.src_start_s, s.src_end_s, out))
-            out += max(0.0, s.length_s)
-        try:
-            return cls(source=str(edl["source"]), sample_rate=sr, source_duration_s=dur, segments=tuple(fixed),
-                       actions=tuple(actions), beat_order=tuple(order), fade_out=bool(edl.get("fade_out", False)))
-        except InvalidEditError as exc:
-            raise InvalidEditError(f"{where}: {exc}") from None
+            out += s.length_s
+        return cls(source=str(edl["source"]), sample_rate=sr, source_duration_s=dur, segments=tuple(fixed),
+                   actions=tuple(actions), beat_order=tuple(order), fade_out=bool(edl.get("fade_out", False)))
 
     @classmethod
     def load(cls, path: str | Path, *, source_duration_s: float | None = None) -> "EditPlan":

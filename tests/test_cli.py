@@ -1,0 +1,84 @@
+"""The CLI: each command's happy path, and exit 2 with one clear line on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from editor_rl.cli import main
+from test_audio_io import make_bad
+
+EXE = Path(sys.executable).with_name("editor-rl")
+
+
+def run_cli(*args, timeout=120):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_help_for_every_command():
+    for cmd in ("synth", "analyze", "render", "quickstart"):
+        r = run_cli(cmd, "--help")
+        assert r.returncode == 0 and "--config" in r.stdout and "--set" in r.stdout
+
+
+def test_analyze_json_fields(song):
+    r = run_cli("analyze", song, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"duration_s", "tempo_bpm", "beats_s", "downbeats_s", "n_beats", "feature_dim"} <= set(out)
+    assert out["feature_dim"] == 125 and out["n_beats"] == len(out["beats_s"])
+
+
+@pytest.mark.parametrize("kind", ["empty", "not_audio", "truncated_mp3", "silence"])
+def test_bad_audio_exits_2_with_one_line(kind, tmp_path):
+    p = make_bad(kind, tmp_path)
+    r = run_cli("analyze", p)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("editor-rl: error: ") and p.name in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["empty", "not_audio", "zero_length", "truncated_wav", "truncated_mp3", "truncated_flac", "nan", "inf", "silence", "unsupported", "missing"])
+def test_every_bad_input_exits_2_in_process(kind, tmp_path, capsys):
+    p = make_bad(kind, tmp_path)
+    assert main(["analyze", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and p.name in err[0]
+
+
+def test_too_long_and_bad_config_exit_2(song, capsys):
+    assert main(["analyze", str(song), "--set", "audio.max_duration_s=5"]) == 2
+    assert "too long" in capsys.readouterr().err
+    assert main(["analyze", str(song), "--set", "audio.hop_length=-3"]) == 2
+    assert "audio.hop_length=-3" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2():
+    r = run_cli("render")
+    assert r.returncode == 2 and "required" in r.stderr
+
+
+def test_synth_analyze_render_round_trip(tmp_path):
+    r = run_cli("synth", "--out", tmp_path / "songs", "--n", "2", "--seed", "9", "--set", "synth.max_seconds=20", "--set", "synth.min_seconds=15")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "songs").iterdir()) == ["song_000.truth.json", "song_000.wav", "song_001.truth.json", "song_001.wav"]
+    song = tmp_path / "songs" / "song_000.wav"
+    edl = {"source": str(song), "sample_rate": 44100, "segments": [{"src_start_s": 0.5, "src_end_s": 3.0}, {"src_start_s": 6.0, "src_end_s": 8.0}], "actions": []}
+    (tmp_path / "e.json").write_text(json.dumps(edl))
+    r = run_cli("render", song, "--edl", tmp_path / "e.json", "--out", tmp_path / "out.wav")
+    assert r.returncode == 0, r.stderr
+    import soundfile as sf
+
+    info = sf.info(tmp_path / "out.wav")
+    assert info.samplerate == 44100 and info.channels == 2 and abs(info.duration - 4.5) < 0.01
+    # An EDL past the song's end: exit 2, one line naming the value.
+    edl["segments"][1]["src_end_s"] = 999.0
+    (tmp_path / "e.json").write_text(json.dumps(edl))
+    r = run_cli("render", song, "--edl", tmp_path / "e.json", "--out", tmp_path / "out2.wav")
+    assert r.returncode == 2 and "src_end_s=999.0 is past the end" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out2.wav").exists()

@@ -1,0 +1,18 @@
+"""Ray stays at the edges: importing the pure layers must not import Ray."""
+
+import subprocess
+import sys
+
+PURE = ["editor_rl.audio", "editor_rl.audio.synth", "editor_rl.edit", "editor_rl.edit.baselines", "editor_rl.config", "editor_rl.errors"]
+
+
+def test_pure_layers_do_not_import_ray():
+    code = "import sys\n" + "".join(f"import {m}\n" for m in PURE) + "print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_corpus_imports_ray_only_when_fanning_out():
+    code = "import sys, editor_rl.corpus, editor_rl.cli\nprint('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
