@@ -107,6 +107,77 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class EnvConfig:
+    """The editing environment."""
+
+    window_beats: int = 7
+    """Beats of features in each observation, centred on the cursor (odd)."""
+    target_ratio_min: float = 0.4
+    """Smallest target length drawn at reset, as a fraction of the song."""
+    target_ratio_max: float = 0.8
+    """Largest target length drawn at reset, as a fraction of the song."""
+    min_end_fraction: float = 0.5
+    """END is allowed once the output reaches this fraction of the target."""
+    max_length_factor: float = 1.5
+    """Once the output reaches this multiple of the target, only END is allowed."""
+    max_consecutive_loops: int = 2
+    """Loop actions allowed in a row."""
+    reward_mode: str = "terminal"
+    """"terminal": the dense reward once, at the end; "shaped": its change at every step (same sum)."""
+    max_steps: int = 4000
+    """Steps before an episode is truncated."""
+
+    def __post_init__(self) -> None:
+        _check(self.window_beats >= 1 and self.window_beats % 2 == 1, "env.window_beats", self.window_beats, "must be a positive odd number")
+        _check(0 < self.target_ratio_min <= self.target_ratio_max <= 1, "env.target_ratio_min", self.target_ratio_min, "need 0 < target_ratio_min <= target_ratio_max <= 1")
+        _check(0 <= self.min_end_fraction <= 1, "env.min_end_fraction", self.min_end_fraction, "must be in [0, 1]")
+        _check(self.max_length_factor > 1, "env.max_length_factor", self.max_length_factor, "must be > 1")
+        _check(0 <= self.max_consecutive_loops <= 16, "env.max_consecutive_loops", self.max_consecutive_loops, "must be in [0, 16]")
+        _check(self.reward_mode in ("terminal", "shaped"), "env.reward_mode", self.reward_mode, "must be 'terminal' or 'shaped'")
+        _check(self.max_steps >= 10, "env.max_steps", self.max_steps, "must be >= 10")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the dense reward (see ``editor_rl.rewards.dense``)."""
+
+    w_tempo: float = 0.25
+    """Tempo consistency across seams."""
+    w_energy: float = 0.25
+    """Loudness continuity across seams."""
+    w_phrase: float = 0.25
+    """Seams, start and end on bar and phrase boundaries."""
+    w_transition: float = 0.25
+    """Look-ahead timbre/harmony similarity at seams."""
+    w_duration: float = 0.5
+    """Share of the total given to hitting the target length (the rest is the four above)."""
+
+    def __post_init__(self) -> None:
+        for name in ("w_tempo", "w_energy", "w_phrase", "w_transition"):
+            _check(getattr(self, name) >= 0, f"reward.{name}", getattr(self, name), "must be >= 0")
+        _check(self.w_tempo + self.w_energy + self.w_phrase + self.w_transition > 0, "reward.w_tempo", self.w_tempo, "the four quality weights must not all be 0")
+        _check(0 <= self.w_duration <= 1, "reward.w_duration", self.w_duration, "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The search baseline (dynamic programming over the beat graph)."""
+
+    seam_penalty: float = 0.15
+    """Cost added per seam on top of its quality cost (fewer seams are better)."""
+    backward_penalty: float = 0.5
+    """Extra cost of a seam that jumps back (repeats material)."""
+    keep_start: bool = True
+    """The edit starts at the song's start (retargeting-style)."""
+    keep_end: bool = True
+    """The edit ends with the song's own ending; if False it may end with a fade at a phrase end."""
+
+    def __post_init__(self) -> None:
+        _check(self.seam_penalty >= 0, "search.seam_penalty", self.seam_penalty, "must be >= 0")
+        _check(self.backward_penalty >= 0, "search.backward_penalty", self.backward_penalty, "must be >= 0")
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Synthetic songs with ground truth."""
 
@@ -179,6 +250,9 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     beats: BeatConfig = field(default_factory=BeatConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     run: RunConfig = field(default_factory=RunConfig)

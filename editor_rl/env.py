@@ -1,0 +1,219 @@
+"""MusicEditEnv: edit one song toward a target length, beat by beat (gymnasium, registered as
+``editor_rl/MusicEdit-v0``).
+
+An episode takes one song (drawn from ``songs`` at reset, or named in ``options``) and a target
+length (``options["target_seconds"]``, or a ratio of the song drawn from the configured range).
+At each step the policy picks one of the 9 actions of :mod:`editor_rl.edit.actions` for the
+beat under the cursor.
+
+Observation, a Dict:
+
+- ``observations`` [shape=(window·125 + 14,), float32]: the features of ``window`` beats centred
+  on the cursor (standardised per song, clipped to ±5, zeros beyond the song's edges), then 14
+  context values: cursor position in the song, output length / target, source left / target
+  (÷4), beats since the last seam (÷16), loops in a row (÷2), and the last action one-hot (9);
+- ``action_mask`` [shape=(9,), float32]: 1 where an action is allowed.
+
+Reward: the dense reward of :mod:`editor_rl.rewards.dense`, at the end (``reward_mode:
+terminal``) or as its change at every step (``shaped``; the two sum to the same return). At the
+end, ``info`` holds the ``plan`` (an :class:`~editor_rl.edit.plan.EditPlan`), ``song_id``,
+``target_seconds`` and the dense ``components``. Deterministic given the reset seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.audio.features import FEATURE_DIM
+from editor_rl.config import EnvConfig, RewardConfig
+from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, apply_action
+from editor_rl.edit.plan import EditPlan
+from editor_rl.errors import InvalidEditError
+from editor_rl.rewards import dense
+
+N_CONTEXT = 5 + N_ACTIONS
+OBS_CLIP = 5.0
+
+
+def obs_dim(window_beats: int) -> int:
+    """Length of the ``observations`` vector for a window of ``window_beats``."""
+    return window_beats * FEATURE_DIM + N_CONTEXT
+
+
+class SongCache:
+    """Everything an episode needs from one song, computed once per song per env."""
+
+    def __init__(self, analysis: SongAnalysis, *, window_beats: int) -> None:
+        self.analysis = analysis
+        f = analysis.features.astype(np.float64)
+        z = np.clip((f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6), -OBS_CLIP, OBS_CLIP).astype(np.float32)
+        h = window_beats // 2
+        self.padded = np.zeros((analysis.n_beats + 2 * h, FEATURE_DIM), dtype=np.float32)
+        self.padded[h : h + analysis.n_beats] = z
+        ends = analysis.beat_ends_s
+        self.grid = EditGrid.build(beat_starts_s=analysis.beats_s, beat_ends_s=ends, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+        self.tables = dense.song_tables(analysis)
+        self.beat_ends_s = ends
+        self.suffix_seconds = np.concatenate([np.cumsum(self.grid.durations[::-1])[::-1], [0.0]])  # source left from beat i
+
+
+def check_target(analysis: SongAnalysis, target_seconds: float) -> None:
+    """Reject a target that no edit of this song can meet.
+
+    Raises
+    ------
+    InvalidEditError
+        Target not positive, longer than the song, or the song shorter than two bars.
+    """
+    name = analysis.song_id or analysis.path
+    if not np.isfinite(target_seconds) or target_seconds <= 0:
+        raise InvalidEditError(f"target_seconds={target_seconds}: must be a positive number of seconds")
+    if target_seconds > analysis.duration_s:
+        raise InvalidEditError(f"target_seconds={target_seconds}: longer than {name} ({analysis.duration_s:.1f} s)")
+    if int((analysis.bar_pos == 0).sum()) < 2:
+        raise InvalidEditError(f"{name}: shorter than two bars; nothing to edit")
+
+
+class MusicEditEnv(gym.Env):
+    """Edit a song toward a target length (see the module docstring).
+
+    Parameters
+    ----------
+    songs : sequence of SongAnalysis
+        The songs episodes draw from.
+    config : EnvConfig
+    reward : RewardConfig
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, songs: Sequence[SongAnalysis], *, config: EnvConfig = EnvConfig(), reward: RewardConfig = RewardConfig()) -> None:
+        if not songs:
+            raise InvalidEditError("MusicEditEnv needs at least one song")
+        self.songs = list(songs)
+        self.config, self.reward_config = config, reward
+        self._caches: dict[int, SongCache] = {}
+        dim = obs_dim(config.window_beats)
+        self.observation_space = gym.spaces.Dict(
+            {
+                "observations": gym.spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(dim,), dtype=np.float32),
+                "action_mask": gym.spaces.Box(0.0, 1.0, shape=(N_ACTIONS,), dtype=np.float32),
+            }
+        )
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self._obs = np.zeros(dim, dtype=np.float32)
+        self._song: SongCache | None = None
+
+    # -- episode ---------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        options = options or {}
+        if "song_id" in options:
+            ids = [s.song_id for s in self.songs]
+            if options["song_id"] not in ids:
+                raise InvalidEditError(f"song_id={options['song_id']!r} is not among this env's {len(ids)} songs")
+            index = ids.index(options["song_id"])
+        else:
+            index = int(options.get("song_index", self.np_random.integers(len(self.songs))))
+        if index not in self._caches:
+            self._caches[index] = SongCache(self.songs[index], window_beats=self.config.window_beats)
+        self._song = song = self._caches[index]
+        a = song.analysis
+        if "target_seconds" in options:
+            target = float(options["target_seconds"])
+        else:
+            target = float(self.np_random.uniform(self.config.target_ratio_min, self.config.target_ratio_max)) * a.duration_s
+        check_target(a, target)
+        self.target = target
+        self.state = EditState()
+        self.running = dense.RunningDense(song.tables, target_seconds=target, weights=self.reward_config)
+        self._potential = 0.0
+        self._steps = 0
+        self._since_seam = 0
+        self._mask = self._compute_mask()
+        return self._observation(), {"song_id": a.song_id, "target_seconds": target}
+
+    def _compute_mask(self) -> np.ndarray:
+        c = self.config
+        return action_mask(self._song.grid, self.state, min_end_seconds=c.min_end_fraction * self.target,
+                           max_seconds=c.max_length_factor * self.target, max_consecutive_loops=c.max_consecutive_loops)
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        song, st, w = self._song, self.state, self.config.window_beats
+        n = song.grid.n_beats
+        cur = min(st.cursor, n - 1)
+        obs = self._obs
+        obs[: w * FEATURE_DIM] = song.padded[cur : cur + w].ravel()
+        ctx = obs[w * FEATURE_DIM :]
+        ctx[0] = st.cursor / n
+        ctx[1] = min(st.out_seconds / self.target, OBS_CLIP)
+        ctx[2] = min(song.suffix_seconds[min(st.cursor, n)] / self.target / 4.0, OBS_CLIP)
+        ctx[3] = min(self._since_seam / 16.0, 1.0)
+        ctx[4] = st.consecutive_loops / 2.0
+        ctx[5:] = 0.0
+        if st.actions:
+            ctx[5 + st.actions[-1]] = 1.0
+        return {"observations": obs.copy(), "action_mask": self._mask.copy()}
+
+    def step(self, action: int) -> tuple[dict, float, bool, bool, dict]:
+        song, st = self._song, self.state
+        if song is None or st.done(song.grid):
+            raise RuntimeError("step() called on a finished episode; call reset()")
+        info: dict[str, Any] = {}
+        a = int(action)
+        if not self._mask[a]:  # a masked action (e.g. from an unmasked sampler) becomes the first allowed one
+            info["invalid_action"] = Action(a).name
+            a = int(np.flatnonzero(self._mask)[0])
+        played = apply_action(song.grid, st, a)
+        for b in played:
+            if self.running.last >= 0 and b != self.running.last + 1:
+                self._since_seam = 0
+            self._since_seam += 1
+            self.running.add(b, float(song.grid.durations[b]))
+        self._steps += 1
+        terminated = st.done(song.grid) or not st.order and st.cursor >= song.grid.n_beats
+        truncated = not terminated and self._steps >= self.config.max_steps
+        reward = 0.0
+        if self.config.reward_mode == "shaped":
+            new = self.running.potential()
+            reward, self._potential = new - self._potential, new
+        elif terminated or truncated:
+            reward = self.running.potential()
+        if terminated or truncated:
+            info.update(self.episode_summary())
+            self._mask = np.zeros(N_ACTIONS, dtype=np.float32)
+            self._mask[Action.END] = 1.0
+        else:
+            self._mask = self._compute_mask()
+        return self._observation(), float(reward), terminated, truncated, info
+
+    def episode_summary(self) -> dict[str, Any]:
+        """The plan, song id, target and dense components of the episode so far."""
+        song, st = self._song, self.state
+        a = song.analysis
+        comps = self.running.components()
+        plan = None
+        if st.order:
+            names = [Action(x).name for x in st.actions]
+            plan = EditPlan.from_beat_order(source=a.path, sample_rate=a.sample_rate, source_duration_s=a.duration_s,
+                                            beat_starts_s=a.beats_s, beat_ends_s=song.beat_ends_s, beat_order=st.order,
+                                            actions=names, fade_out=st.ended)
+        return {"plan": plan, "song_id": a.song_id, "target_seconds": self.target, "components": comps._asdict(),
+                "dense_reward": self.running.potential()}
+
+    def action_masks(self) -> np.ndarray:
+        """The current action mask (the sb3-contrib convention)."""
+        return self._mask.copy()
+
+
+def register() -> None:
+    """Register ``editor_rl/MusicEdit-v0`` with gymnasium (idempotent)."""
+    if "editor_rl/MusicEdit-v0" not in gym.registry:
+        gym.register(id="editor_rl/MusicEdit-v0", entry_point="editor_rl.env:MusicEditEnv")
+
+
+register()
