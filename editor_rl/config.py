@@ -165,8 +165,8 @@ class SearchConfig:
 
     seam_penalty: float = 0.15
     """Cost added per seam on top of its quality cost (fewer seams are better)."""
-    backward_penalty: float = 0.5
-    """Extra cost of a seam that jumps back (repeats material)."""
+    half_bar_penalty: float = 0.5
+    """Extra cost of a seam at a half bar (used to get within a beat of the target)."""
     keep_start: bool = True
     """The edit starts at the song's start (retargeting-style)."""
     keep_end: bool = True
@@ -174,7 +174,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         _check(self.seam_penalty >= 0, "search.seam_penalty", self.seam_penalty, "must be >= 0")
-        _check(self.backward_penalty >= 0, "search.backward_penalty", self.backward_penalty, "must be >= 0")
+        _check(self.half_bar_penalty >= 0, "search.half_bar_penalty", self.half_bar_penalty, "must be >= 0")
 
 
 @dataclass(frozen=True)

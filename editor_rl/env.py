@@ -217,3 +217,32 @@ def register() -> None:
 
 
 register()
+
+
+def rollout(env: MusicEditEnv, choose, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], float]:
+    """Run one episode with a policy function.
+
+    Parameters
+    ----------
+    env : MusicEditEnv
+    choose : callable ``(obs: dict, rng: np.random.Generator) -> int``
+        Picks an allowed action from the observation (it can read ``obs["action_mask"]``).
+    seed : int or None
+        Reset seed; also seeds the generator handed to ``choose``.
+    options : dict or None
+        Reset options (``song_id``, ``target_seconds``).
+
+    Returns
+    -------
+    info : dict
+        The final step's info (``plan``, ``components``, …).
+    episode_return : float
+    """
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed, options=options)
+    total_reward = 0.0
+    while True:
+        obs, r, terminated, truncated, info = env.step(choose(obs, rng))
+        total_reward += r
+        if terminated or truncated:
+            return info, total_reward

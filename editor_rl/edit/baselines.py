@@ -1,11 +1,36 @@
-"""Baseline editors: plans made by fixed rules, the bars a learned policy has to clear."""
+"""Baseline editors: the bars a learned policy has to clear.
+
+- ``random``: a masked random policy at a temperature (``p(a) ∝ exp(prior_a / T)`` over the
+  allowed actions; the prior favours keeping, so T → 0 keeps almost everything and large T is
+  uniform over the allowed actions);
+- ``every_other_phrase``: keeps the first phrase and every second one after it (ignores the target);
+- ``search``: dynamic programming over the beat graph, the method of the search-based remixers
+  (radiotool, Remixatron, Audition's Remix): the cheapest path from the song's start to its own
+  ending whose seams leave at bar ends and land on downbeats (or, at an extra cost paid only
+  when whole bars cannot get within 4.5 % of the target, leave or land at a half bar), each seam costing
+  ``1 − (weighted dense seam score) + seam_penalty``, and the length within a beat or two
+  percent of the target where the song allows. It optimises exactly the dense seam components, so it is the strong bar to clear.
+
+Every baseline returns an :class:`~editor_rl.edit.plan.EditPlan` whose ``actions`` replay it in
+the action set of :mod:`editor_rl.edit.actions`.
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.config import Config
+from editor_rl.edit.actions import ACTION_NAMES, Action, EditGrid, EditState, apply_action
 from editor_rl.edit.plan import EditPlan
+from editor_rl.errors import EditorRLError, InvalidEditError
+from editor_rl.rewards import dense
+
+# Log-prior of each action for the random baseline (KEEP, KEEP_BAR, KEEP_PHRASE, CUT, CUT_TO_BAR,
+# CUT_TO_PHRASE, LOOP_BEAT, LOOP_BAR, END).
+RANDOM_PRIOR = np.array([2.0, 1.0, 0.5, 0.0, 0.0, 0.0, -1.0, -1.0, -0.5])
 
 
 def plan_from_order(analysis: SongAnalysis, order: list[int], actions: list[str], *, fade_out: bool) -> EditPlan:
@@ -16,14 +41,182 @@ def plan_from_order(analysis: SongAnalysis, order: list[int], actions: list[str]
     )
 
 
-def every_other_phrase(analysis: SongAnalysis) -> EditPlan:
+def grid_of(analysis: SongAnalysis) -> EditGrid:
+    """The :class:`EditGrid` of a song."""
+    return EditGrid.build(beat_starts_s=analysis.beats_s, beat_ends_s=analysis.beat_ends_s, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+
+
+def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool) -> list[int]:
+    """Actions that replay ``order`` (forward jumps and beat repeats only).
+
+    Forward gaps are crossed with the biggest cuts that do not overshoot (CUT_TO_PHRASE, then
+    CUT_TO_BAR, then CUT); a beat played again right after itself is LOOP_BEAT.
+
+    Raises
+    ------
+    InvalidEditError
+        ``order`` jumps backwards other than a repeat of the last beat.
+    """
+    st = EditState()
+    for b in order:
+        while st.cursor < b:
+            c = st.cursor
+            if 0 <= grid.next_phrase[c] <= b:
+                apply_action(grid, st, Action.CUT_TO_PHRASE)
+            elif 0 <= grid.next_downbeat[c] <= b:
+                apply_action(grid, st, Action.CUT_TO_BAR)
+            else:
+                apply_action(grid, st, Action.CUT)
+        if b == st.cursor:
+            apply_action(grid, st, Action.KEEP)
+        elif st.order and b == st.order[-1]:
+            apply_action(grid, st, Action.LOOP_BEAT)
+        else:
+            raise InvalidEditError(f"beat order jumps back from {st.order[-1] if st.order else None} to {b}; not expressible")
+    if ended:
+        apply_action(grid, st, Action.END)
+    return st.actions
+
+
+def every_other_phrase(analysis: SongAnalysis, **_: object) -> EditPlan:
     """Keep the first phrase and every second phrase after it; cut the rest.
 
     Beats before the first phrase start (a pickup) are kept with the first phrase. The result is
-    about half the song, with every cut on a phrase boundary.
+    about half the song, every cut on a phrase boundary; the target length is ignored.
     """
     phrase_index = np.cumsum(analysis.phrase_pos == 0) - 1  # -1 for a pickup before phrase 0
     keep = (phrase_index <= 0) | (phrase_index % 2 == 0)
     order = [int(i) for i in np.flatnonzero(keep)]
-    actions = ["KEEP" if k else "CUT" for k in keep]
-    return plan_from_order(analysis, order, actions, fade_out=True)
+    ended = order[-1] != analysis.n_beats - 1
+    acts = actions_for_order(grid_of(analysis), order, ended=ended)
+    return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
+
+
+def random_policy(temperature: float) -> Callable[[dict, np.random.Generator], int]:
+    """A masked random policy: ``p(a) ∝ exp(RANDOM_PRIOR[a] / temperature)`` over allowed actions."""
+    if not temperature > 0:
+        raise InvalidEditError(f"temperature={temperature}: the random baseline needs a temperature > 0")
+
+    def choose(obs: dict, rng: np.random.Generator) -> int:
+        mask = obs["action_mask"] > 0
+        logits = np.where(mask, RANDOM_PRIOR / temperature, -np.inf)
+        p = np.exp(logits - logits[mask].max())
+        return int(rng.choice(len(p), p=p / p.sum()))
+
+    return choose
+
+
+def random_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), seed: int = 0, temperature: float = 1.0) -> EditPlan:
+    """One episode of the random policy on ``analysis`` toward ``target_seconds``."""
+    from editor_rl.env import MusicEditEnv, rollout
+
+    env = MusicEditEnv([analysis], config=config.env, reward=config.reward)
+    info, _ = rollout(env, random_policy(temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
+    if info["plan"] is None:
+        raise EditorRLError(f"{analysis.song_id}: the random policy kept no beats (seed {seed}); try another seed")
+    return info["plan"]
+
+
+def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), **_: object) -> EditPlan:
+    """The cheapest bar-aligned path through the song that hits the target (see module docstring).
+
+    Parameters
+    ----------
+    analysis : SongAnalysis
+    target_seconds : float
+    config : Config
+        ``config.search`` (penalties, start/end constraints) and ``config.reward`` (seam weights).
+
+    Raises
+    ------
+    InvalidEditError
+        The target is not positive, is longer than the song, or the song is shorter than two bars.
+    """
+    from editor_rl.env import check_target
+
+    check_target(analysis, target_seconds)
+    sc = config.search
+    t = dense.song_tables(analysis)
+    grid = grid_of(analysis)
+    n, d = grid.n_beats, grid.durations
+    w = np.array([config.reward.w_tempo, config.reward.w_energy, config.reward.w_phrase, config.reward.w_transition])
+    w = w / w.sum()
+    k_max = min(int(np.ceil(1.15 * target_seconds / np.median(d))) + 4, 4 * n)
+    # Seams leave before a bar start and land on a downbeat. At an extra cost a seam may leave or
+    # land at a half bar instead (one 2/4 bar in the output), which makes the length adjustable
+    # in steps of half a bar. Only forward jumps (i → i + 1 is no seam).
+    beats_per_bar = int(grid.bar_pos.max()) + 1
+    half = beats_per_bar // 2 if beats_per_bar >= 4 and beats_per_bar % 2 == 0 else -1
+    next_pos = np.append(grid.bar_pos[1:], 0)  # position of the beat after each beat (0 after the last)
+    src = np.flatnonzero((next_pos == 0) | (next_pos == half))
+    dst = np.flatnonzero((grid.bar_pos == 0) | (grid.bar_pos == half))
+    jump = 1.0 - dense.seam_scores(t, src[:, None], dst[None, :]) @ w + sc.seam_penalty
+    jump += np.where((next_pos[src][:, None] == half) | (grid.bar_pos[dst][None, :] == half), sc.half_bar_penalty, 0.0)
+    jump[dst[None, :] <= src[:, None] + 1] = np.inf
+    bar_end = np.flatnonzero(next_pos == 0)  # where an edit may end with a fade
+
+    def solve(keep_start: bool, keep_end: bool) -> tuple[float, list[int]]:
+        cost = np.full((k_max + 1, n), np.inf)
+        secs = np.zeros((k_max + 1, n))
+        back = np.full((k_max + 1, n), -1, dtype=np.int64)
+        if keep_start:
+            cost[1, 0] = 0.0
+        else:
+            starts = np.flatnonzero(t.phrase_pos == 0)
+            cost[1, starts] = 1.0 - np.array([dense.start_score(t, s) for s in starts])
+        secs[1] = d
+        for k in range(2, k_max + 1):
+            prev = cost[k - 1]
+            new = np.full(n, np.inf)
+            new[1:] = prev[:-1]
+            bk = np.arange(n) - 1
+            via = prev[src][:, None] + jump
+            best = via.argmin(axis=0)
+            val = via[best, np.arange(len(dst))]
+            better = val < new[dst]
+            new[dst[better]] = val[better]
+            bk[dst[better]] = src[best[better]]
+            cost[k], back[k] = new, bk
+            ok = bk >= 0
+            secs[k, ok] = secs[k - 1, bk[ok]] + d[ok]
+        ends = np.array([n - 1]) if keep_end else bar_end
+        end_cost = np.array([1.0 - dense.end_score(t, e) for e in ends])
+        err = np.abs(secs[:, ends] - target_seconds) / target_seconds
+        total = cost[:, ends] + end_cost[None, :] + 5.0 * np.maximum(0.0, err - 0.02) + 100.0 * np.maximum(0.0, err - 0.045)
+        k, e = np.unravel_index(np.argmin(total), total.shape)
+        if not np.isfinite(total[k, e]):
+            return np.inf, []
+        order = [int(ends[e])]
+        for kk in range(int(k), 1, -1):
+            order.append(int(back[kk, order[-1]]))
+        return float(total[k, e]), order[::-1]
+
+    best_cost, order = solve(sc.keep_start, sc.keep_end)
+    if not order or best_cost > 5.0:  # no path within ~5 %: relax the start/end constraints
+        relaxed = solve(False, False)
+        if relaxed[1] and relaxed[0] < best_cost:
+            best_cost, order = relaxed
+    if not order:
+        raise InvalidEditError(f"{analysis.song_id}: no bar-aligned edit of {target_seconds:.1f} s exists")
+    ended = order[-1] != n - 1
+    acts = actions_for_order(grid, order, ended=ended)
+    return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
+
+
+BASELINES: dict[str, Callable[..., EditPlan]] = {"random": random_edit, "every_other_phrase": every_other_phrase, "search": search_edit}
+
+
+def baseline_edit(name: str, analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), seed: int = 0, temperature: float = 1.0) -> EditPlan:
+    """Run the baseline called ``name`` (one of ``BASELINES``).
+
+    Raises
+    ------
+    EditorRLError
+        Unknown name, or an impossible target.
+    """
+    if name not in BASELINES:
+        raise EditorRLError(f"unknown baseline {name!r}; choose one of {', '.join(sorted(BASELINES))}")
+    from editor_rl.env import check_target
+
+    check_target(analysis, target_seconds)
+    return BASELINES[name](analysis, target_seconds=target_seconds, config=config, seed=seed, temperature=temperature)

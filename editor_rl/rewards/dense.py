@@ -5,8 +5,10 @@ followed by source beat ``j != i + 1``), plus the edit's start and end:
 
 - **tempo consistency** — the beat length on both sides of a seam agrees: a BPM change up to
   5 scores 1, falling linearly to 0 at 20;
-- **energy flow** — no loudness jump beyond what the song itself does from beat to beat: the
-  excess (dB) over the natural change costs 1/12 per dB;
+- **energy flow** — no loudness jump at the seam beyond what the song itself does there: the bar
+  before the seam (4 beats ending at ``i``) against the bar after it (4 beats from ``j``), less the
+  change the song makes at ``i → i + 1`` and 1 dB of slack, costs 1/6 per dB (bar-level loudness,
+  because single beats swing several dB between kick and snare);
 - **phrase completeness** — seams leave at the end of a phrase (1.0) or bar (0.7) and land on a
   phrase (1.0) or bar (0.7) start, else 0; the edit starts at the song's start or a phrase start
   and ends at the song's own ending (1.0), or at a phrase end (0.8) or bar end (0.6) with a fade;
@@ -46,21 +48,24 @@ class SongTables(NamedTuple):
     ----------
     bpm : np.ndarray [shape=(n,)]
         Local tempo of each beat, 60 / beat length.
-    rms_db : np.ndarray [shape=(n,)]
-        Mean loudness of each beat, dBFS.
-    natural_db : float
-        Median loudness change between consecutive beats of the song, dB.
+    before_db : np.ndarray [shape=(n,)]
+        Mean loudness of the 4 beats ending at each beat, dBFS.
+    after_db : np.ndarray [shape=(n,)]
+        Mean loudness of the 4 beats starting at each beat, dBFS.
     timbre : np.ndarray [shape=(n, 31)]
         Standardised chroma and MFCC means, rows scaled to unit length.
     bar_pos, phrase_pos : np.ndarray [shape=(n,)]
+    boundary : np.ndarray [shape=(n,)]
+        1.0 where a phrase starts, 0.7 where only a bar starts, else 0.
     """
 
     bpm: np.ndarray
-    rms_db: np.ndarray
-    natural_db: float
+    before_db: np.ndarray
+    after_db: np.ndarray
     timbre: np.ndarray
     bar_pos: np.ndarray
     phrase_pos: np.ndarray
+    boundary: np.ndarray
 
     @property
     def n_beats(self) -> int:
@@ -85,39 +90,43 @@ def song_tables(analysis: SongAnalysis) -> SongTables:
     tim = np.concatenate([analysis.features[:, _CHROMA], analysis.features[:, _MFCC]], axis=1).astype(np.float64)
     tim = (tim - tim.mean(axis=0)) / (tim.std(axis=0) + 1e-6)
     tim /= np.linalg.norm(tim, axis=1, keepdims=True) + 1e-9
-    natural = float(np.median(np.abs(np.diff(rms)))) if len(rms) > 1 else 0.0
-    return SongTables(bpm=60.0 / np.maximum(dur, 1e-3), rms_db=rms, natural_db=natural, timbre=tim,
-                      bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+    csum = np.concatenate([[0.0], np.cumsum(rms)])
+    k = np.arange(len(rms))
+    lo, hi = np.maximum(k - 3, 0), np.minimum(k + 4, len(rms))
+    before = (csum[k + 1] - csum[lo]) / (k + 1 - lo)
+    after = (csum[hi] - csum[k]) / (hi - k)
+    boundary = np.where(analysis.phrase_pos == 0, 1.0, np.where(analysis.bar_pos == 0, 0.7, 0.0))
+    return SongTables(bpm=60.0 / np.maximum(dur, 1e-3), before_db=before, after_db=after, timbre=tim,
+                      bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos, boundary=boundary)
 
 
-def _boundary(t: SongTables, k: int) -> float:
-    """1.0 if beat ``k`` starts a phrase, 0.7 a bar, else 0."""
-    if t.phrase_pos[k] == 0:
-        return 1.0
-    return 0.7 if t.bar_pos[k] == 0 else 0.0
-
-
-def seam_scores(t: SongTables, i: int, j: int) -> tuple[float, float, float, float]:
-    """Tempo, energy, phrase and transition scores of a seam from source beat ``i`` to ``j``.
+def seam_scores(t: SongTables, i, j) -> np.ndarray:
+    """Tempo, energy, phrase and transition scores of seams from source beat ``i`` to ``j``.
 
     Parameters
     ----------
     t : SongTables
-    i : int
-        Last beat played before the seam.
-    j : int
+    i : int or np.ndarray of int
+        Last beat played before each seam.
+    j : int or np.ndarray of int (broadcastable with ``i``)
         First beat played after it (``j != i + 1``).
+
+    Returns
+    -------
+    scores : np.ndarray [shape=broadcast(i, j).shape + (4,)]
+        Columns: tempo, energy, phrase, transition; each in [0, 1].
     """
-    nxt = i + 1 if i + 1 < t.n_beats else None
-    d_bpm = abs(t.bpm[i] - t.bpm[j])
-    tempo = 1.0 if d_bpm <= 5 else max(0.0, 1.0 - (d_bpm - 5) / 15)
-    natural = (abs(t.rms_db[nxt] - t.rms_db[i]) if nxt is not None else 0.0) + t.natural_db
-    energy = max(0.0, 1.0 - max(0.0, abs(t.rms_db[j] - t.rms_db[i]) - natural) / 12)
-    leave = 1.0 if nxt is None else _boundary(t, nxt)
-    phrase = 0.5 * leave + 0.5 * _boundary(t, j)
-    ref = t.timbre[nxt] if nxt is not None else t.timbre[i]
-    transition = 0.5 * (1.0 + float(ref @ t.timbre[j]))
-    return tempo, energy, phrase, transition
+    i, j = np.asarray(i), np.asarray(j)
+    n = t.n_beats
+    has_next = i + 1 < n
+    nxt = np.minimum(i + 1, n - 1)
+    tempo = np.clip(1.0 - (np.abs(t.bpm[i] - t.bpm[j]) - 5.0) / 15.0, 0.0, 1.0)
+    natural = np.where(has_next, np.abs(t.after_db[nxt] - t.before_db[i]), 0.0) + 1.0
+    energy = np.clip(1.0 - np.maximum(0.0, np.abs(t.after_db[j] - t.before_db[i]) - natural) / 6.0, 0.0, 1.0)
+    phrase = 0.5 * np.where(has_next, t.boundary[nxt], 1.0) + 0.5 * t.boundary[j]
+    ref = np.where(has_next, nxt, i)
+    transition = 0.5 * (1.0 + np.einsum("...d,...d->...", t.timbre[ref], t.timbre[j]))
+    return np.stack(np.broadcast_arrays(tempo, energy, phrase, transition), axis=-1)
 
 
 def start_score(t: SongTables, first: int) -> float:
@@ -161,7 +170,8 @@ def components(t: SongTables, order: Sequence[int], *, out_seconds: float, targe
     """
     if len(order) == 0:
         return DenseComponents(0.0, 0.0, 0.0, 0.0, 0.0)
-    rows = np.array([seam_scores(t, i, j) for i, j in seams_of(order)]).reshape(-1, 4)
+    seams = np.array(seams_of(order), dtype=np.int64).reshape(-1, 2)
+    rows = seam_scores(t, seams[:, 0], seams[:, 1])
     phrase_terms = np.concatenate([rows[:, 2], [start_score(t, order[0]), end_score(t, order[-1])]])
     tempo, energy, _, transition = rows.mean(axis=0) if len(rows) else (1.0, 1.0, 1.0, 1.0)
     return DenseComponents(float(tempo), float(energy), float(phrase_terms.mean()), float(transition), duration_score(out_seconds, target_seconds))
