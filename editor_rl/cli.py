@@ -83,6 +83,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edit(args: argparse.Namespace) -> int:
+    from editor_rl.audio.analysis import analyze_audio, file_hash
+    from editor_rl.audio.io import decode_audio, write_audio
+    from editor_rl.edit.baselines import baseline_edit
+    from editor_rl.edit.render import render_plan
+
+    cfg = _config(args)
+    kind, _, name = args.policy.partition(":")
+    if kind != "baseline" or not name:
+        raise EditorRLError(f"--policy {args.policy!r}: expected baseline:NAME (random, every_other_phrase, search)")
+    audio = decode_audio(args.song, max_duration_s=cfg.audio.max_duration_s, silence_dbfs=cfg.audio.silence_dbfs, allowed_formats=cfg.audio.allowed_formats)
+    analysis = analyze_audio(audio, config=cfg, song_id=Path(args.song).stem, content_hash=file_hash(args.song))
+    plan = baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=args.temperature)
+    out = write_audio(args.out, render_plan(audio, plan, config=cfg.render), sample_rate=audio.sample_rate)
+    edl = plan.save(args.edl) if args.edl else None
+    print(f"{Path(args.song).name}: {analysis.duration_s:.1f} s → {plan.duration_s:.1f} s (target {args.target_seconds:.1f} s), "
+          f"{plan.n_seams} seams → {out}" + (f", EDL {edl}" if edl else ""))
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from editor_rl.quickstart import run_quickstart
 
@@ -116,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edl", required=True, metavar="EDL.json")
     p.add_argument("--out", required=True, metavar="OUT.wav")
     p.add_argument("--fade-out", action="store_true", help="fade out at the end even if the EDL does not ask")
+
+    p = add("edit", cmd_edit, "edit a song to a target length and render it")
+    p.add_argument("song", metavar="SONG")
+    p.add_argument("--target-seconds", type=float, required=True, metavar="T", help="length of the edit, seconds")
+    p.add_argument("--out", required=True, metavar="OUT.wav")
+    p.add_argument("--edl", metavar="EDL.json", help="also write the edit decision list")
+    p.add_argument("--policy", default="baseline:search", metavar="baseline:NAME", help="baseline:random | baseline:every_other_phrase | baseline:search (default)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (random baseline)")
+    p.add_argument("--seed", type=int, default=0)
 
     add("quickstart", cmd_quickstart, "the main job on the embedded default config; work under runs/quickstart/")
     return parser

@@ -1,7 +1,7 @@
 """The main job on the embedded default configuration: ``editor-rl quickstart``.
 
-Synthesises a small corpus, analyses it into the feature store (Ray tasks), renders a baseline
-edit, and prints where everything is. Work goes under ``runs/quickstart/`` (``run.work_dir``).
+Synthesises a small corpus, analyses it into the feature store (Ray tasks), renders the search
+baseline's edit of the first song at half its length, and prints where everything is. Work goes under ``runs/quickstart/`` (``run.work_dir``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from editor_rl.audio.io import decode_audio, write_audio
 from editor_rl.audio.synth import write_corpus
 from editor_rl.config import Config
 from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs
-from editor_rl.edit.baselines import every_other_phrase
+from editor_rl.edit.baselines import search_edit
 from editor_rl.edit.render import render_plan
 
 
@@ -50,11 +50,12 @@ def run_quickstart(config: Config, *, out=None) -> dict:
     say(f"analysed {len(report.analysed)}, already stored {len(report.skipped)}, failed {len(report.failed)}")
     first = songs[0]
     analysis = store.load_song(first, config=config)
-    plan = every_other_phrase(analysis)
-    edl_path = plan.save(edits_dir / f"{first.stem}.every_other_phrase.json")
+    target = round(0.5 * analysis.duration_s, 1)
+    plan = search_edit(analysis, target_seconds=target, config=config)
+    edl_path = plan.save(edits_dir / f"{first.stem}.search.json")
     audio = decode_audio(first)
-    wav_path = write_audio(edits_dir / f"{first.stem}.every_other_phrase.wav", render_plan(audio, plan, config=config.render), sample_rate=audio.sample_rate)
-    say(f"baseline edit of {first.name}: {analysis.duration_s:.1f} s → {plan.duration_s:.1f} s, {plan.n_seams} seams")
+    wav_path = write_audio(edits_dir / f"{first.stem}.search.wav", render_plan(audio, plan, config=config.render), sample_rate=audio.sample_rate)
+    say(f"search-baseline edit of {first.name}: {analysis.duration_s:.1f} s → {plan.duration_s:.1f} s (target {target} s), {plan.n_seams} seams")
     result = {"songs": str(songs_dir), "features": str(store_dir), "edl": str(edl_path), "edit": str(wav_path), "analysis": report.to_dict()}
     (work / "quickstart.json").write_text(json.dumps(result, indent=1))
     say("done. Outputs:")

@@ -54,3 +54,23 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def analyses(synth_corpus, config):
+    """Analyses of the session corpus (in-process, no Ray)."""
+    from editor_rl.audio.analysis import analyze_file
+
+    return [analyze_file(p, config=config) for p in synth_corpus]
+
+
+def make_analysis(*, n_bars: int = 8, bpm: float = 120.0, features=None, song_id: str = "toy"):
+    """A hand-made SongAnalysis: ``n_bars`` of 4/4 at ``bpm``, phrases of 2 bars."""
+    from editor_rl.audio.analysis import SongAnalysis
+
+    n = 4 * n_bars
+    beats = np.arange(n) * 60.0 / bpm
+    feats = np.zeros((n, 125), np.float32) if features is None else features
+    return SongAnalysis(song_id=song_id, path=f"{song_id}.wav", content_hash="0", version="t", duration_s=float(n * 60.0 / bpm),
+                        sample_rate=44100, channels=2, tempo_bpm=bpm, beats_s=beats, bar_pos=np.arange(n) % 4,
+                        phrase_pos=np.arange(n) % 8, features=feats)

@@ -82,3 +82,44 @@ def test_synth_analyze_render_round_trip(tmp_path):
     r = run_cli("render", song, "--edl", tmp_path / "e.json", "--out", tmp_path / "out2.wav")
     assert r.returncode == 2 and "src_end_s=999.0 is past the end" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out2.wav").exists()
+
+
+def test_edit_with_each_baseline(song, tmp_path):
+    import soundfile as sf
+
+    for name in ("search", "random", "every_other_phrase"):
+        out, edl = tmp_path / f"{name}.wav", tmp_path / f"{name}.json"
+        r = run_cli("edit", song, "--target-seconds", "25", "--policy", f"baseline:{name}", "--out", out, "--edl", edl, "--seed", "1")
+        assert r.returncode == 0, r.stderr
+        plan = json.loads(edl.read_text())
+        assert abs(sf.info(out).duration - plan["duration_s"]) < 0.05
+    assert abs(json.loads((tmp_path / "search.json").read_text())["duration_s"] - 25) <= 0.05 * 25
+
+
+@pytest.mark.parametrize("target, message", [("9999", "longer than"), ("0", "must be a positive"), ("-4", "must be a positive")])
+def test_edit_bad_targets_exit_2(song, tmp_path, target, message, capsys):
+    assert main(["edit", str(song), "--target-seconds", target, "--out", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_edit_song_shorter_than_two_bars_exits_2(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    sr = 44100
+    y = np.zeros(int(2.2 * sr), np.float32)
+    for k in range(4):  # four clicks: one bar at 120 BPM
+        i = int((0.2 + 0.5 * k) * sr)
+        y[i : i + 800] = np.sin(np.arange(800) * 0.2) * np.exp(-np.arange(800) / 200)
+    p = tmp_path / "one_bar.wav"
+    sf.write(p, y, sr)
+    assert main(["edit", str(p), "--target-seconds", "1", "--out", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "one_bar.wav" in err and "beats found" in err
+
+
+def test_edit_unknown_policy_exits_2(song, tmp_path, capsys):
+    assert main(["edit", str(song), "--target-seconds", "20", "--policy", "ppo", "--out", str(tmp_path / "x.wav")]) == 2
+    assert "baseline:NAME" in capsys.readouterr().err
