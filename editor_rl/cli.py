@@ -103,6 +103,75 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _song_analyses(songs_dir: str, cfg: Config) -> dict:
+    from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+
+    paths = list_songs(songs_dir)
+    if not paths:
+        raise EditorRLError(f"no audio files in {songs_dir!r}")
+    return load_corpus(paths, store=FeatureStore(cfg.corpus.store_dir), config=cfg)
+
+
+def _report_reward(scorer, out: Path) -> None:
+    m = scorer.metrics
+    print(f"reward model → {out}: validation accuracy {m['val_accuracy']:.3f} on {m['val_pairs']} held-out-song pairs "
+          f"(start {m['initial_val_accuracy']:.3f}), log loss {m['val_log_loss']:.3f}, ECE {m['val_ece']:.3f}, best epoch {m['best_epoch']}")
+
+
+def cmd_reward_pretrain(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from editor_rl.preferences.rater import SimulatedRater
+    from editor_rl.preferences.records import write_jsonl
+    from editor_rl.preferences.synthetic import make_pairs
+    from editor_rl.preferences.train import train_reward_model
+
+    cfg = _config(args)
+    if args.pairs < 2:
+        raise EditorRLError(f"--pairs {args.pairs}: need at least 2")
+    analyses = _song_analyses(args.songs, cfg)
+    with tqdm(total=args.pairs, desc="pairs", unit="pair") as bar:
+        records = make_pairs(list(analyses.values()), n_pairs=args.pairs, rater=SimulatedRater(cfg.rater, rater_id="sim-pretrain"),
+                             config=cfg, seed=cfg.run.seed, progress=lambda k: bar.update(k - bar.n))
+    out = Path(args.out)
+    pairs_path = write_jsonl(out.with_suffix(".pairs.jsonl"), records)
+    scorer = train_reward_model(records, analyses, model_config=cfg.reward_model, train_config=cfg.reward_train)
+    scorer.save(out, extra={"pairs": str(pairs_path)})
+    _report_reward(scorer, out)
+    return 0
+
+
+def cmd_reward_train(args: argparse.Namespace) -> int:
+    from editor_rl.preferences.records import read_preferences
+    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.rewards.model import load_scorer
+
+    cfg = _config(args)
+    analyses = _song_analyses(args.songs, cfg)
+    records = read_preferences(args.preferences, durations={k: a.duration_s for k, a in analyses.items()})
+    pretrained = load_scorer(args.pretrained) if args.pretrained else None
+    scorer = train_reward_model(records, analyses, model_config=cfg.reward_model, train_config=cfg.reward_train, pretrained=pretrained)
+    out = Path(args.out)
+    scorer.save(out, extra={"preferences": str(args.preferences), "pretrained": str(args.pretrained or "")})
+    _report_reward(scorer, out)
+    return 0
+
+
+def cmd_reward_score(args: argparse.Namespace) -> int:
+    from editor_rl.audio.analysis import analyze_file
+    from editor_rl.edit.plan import EditPlan
+    from editor_rl.rewards.model import edit_sequence, load_scorer
+
+    cfg = _config(args)
+    scorer = load_scorer(args.checkpoint)
+    analysis = analyze_file(args.song, config=cfg)
+    seqs = [edit_sequence(analysis, EditPlan.load(e, source_duration_s=analysis.duration_s), target_seconds=args.target_seconds) for e in args.edl]
+    rewards, stds = scorer.score(seqs)
+    for e, r, s in zip(args.edl, rewards, stds):
+        print(json.dumps({"edl": e, "reward": round(float(r), 6), "std": round(float(s), 6)}))
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from editor_rl.quickstart import run_quickstart
 
@@ -145,6 +214,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", default="baseline:search", metavar="baseline:NAME", help="baseline:random | baseline:every_other_phrase | baseline:search (default)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (random baseline)")
     p.add_argument("--seed", type=int, default=0)
+
+    reward = sub.add_parser("reward", help="train and use the learned reward model", description="train and use the learned reward model")
+    rsub = reward.add_subparsers(dest="reward_command", required=True, metavar="SUBCOMMAND")
+
+    def radd(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = rsub.add_parser(name, help=help_, description=help_)
+        _common(p)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = radd("pretrain", cmd_reward_pretrain, "pretrain on synthetic pairs judged by a simulated rater")
+    p.add_argument("--songs", required=True, metavar="DIR")
+    p.add_argument("--pairs", type=int, default=5000, metavar="N")
+    p.add_argument("--out", required=True, metavar="CKPT")
+    p = radd("train", cmd_reward_train, "train (or fine-tune) on a preference file (JSONL or Parquet)")
+    p.add_argument("--preferences", required=True, metavar="FILE")
+    p.add_argument("--songs", required=True, metavar="DIR", help="folder whose file stems are the records' song_id")
+    p.add_argument("--pretrained", metavar="CKPT", help="fine-tune from this checkpoint at a lower learning rate")
+    p.add_argument("--out", required=True, metavar="CKPT")
+    p = radd("score", cmd_reward_score, "score EDLs of a song; one JSON line per EDL")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--song", required=True, metavar="SONG")
+    p.add_argument("--edl", required=True, action="append", metavar="EDL.json")
+    p.add_argument("--target-seconds", type=float, metavar="T", help="the length the edits were asked for, if known")
 
     add("quickstart", cmd_quickstart, "the main job on the embedded default config; work under runs/quickstart/")
     return parser

@@ -178,6 +178,134 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class RewardModelConfig:
+    """The transformer reward model (the seeds: 3 layers, 4 heads, d = 256)."""
+
+    d_model: int = 256
+    """Width of the transformer."""
+    n_layers: int = 3
+    """Encoder layers."""
+    n_heads: int = 4
+    """Attention heads."""
+    d_ff: int = 1024
+    """Feed-forward width."""
+    dropout: float = 0.1
+    """Dropout in the encoder."""
+    ensemble: int = 5
+    """Score heads on the shared trunk; their spread is the score's uncertainty."""
+    max_beats: int = 500
+    """Longest sequence scored at once; longer edits are scored in chunks (length-weighted mean)."""
+
+    def __post_init__(self) -> None:
+        _check(self.d_model >= 8 and self.d_model % self.n_heads == 0, "reward_model.d_model", self.d_model, "must be >= 8 and divisible by n_heads")
+        _check(1 <= self.n_layers <= 24, "reward_model.n_layers", self.n_layers, "must be in [1, 24]")
+        _check(self.n_heads >= 1, "reward_model.n_heads", self.n_heads, "must be >= 1")
+        _check(self.d_ff >= 8, "reward_model.d_ff", self.d_ff, "must be >= 8")
+        _check(0 <= self.dropout < 1, "reward_model.dropout", self.dropout, "must be in [0, 1)")
+        _check(1 <= self.ensemble <= 32, "reward_model.ensemble", self.ensemble, "must be in [1, 32]")
+        _check(16 <= self.max_beats <= 4096, "reward_model.max_beats", self.max_beats, "must be in [16, 4096]")
+
+
+@dataclass(frozen=True)
+class RewardTrainConfig:
+    """Bradley–Terry training of the reward model."""
+
+    lr: float = 3e-4
+    """AdamW learning rate (pretraining)."""
+    finetune_lr_factor: float = 0.2
+    """Fine-tuning from a checkpoint uses ``lr * finetune_lr_factor``."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    batch_pairs: int = 32
+    """Pairs per optimiser step."""
+    max_epochs: int = 30
+    """Upper bound on epochs."""
+    patience: int = 4
+    """Stop after this many epochs without a better validation loss."""
+    val_fraction: float = 0.2
+    """Share of songs (not pairs: no song is in both splits) held out for validation."""
+    margin_per_strength: float = 0.5
+    """Bradley–Terry margin added per strength step above 1 (strength 3 needs a 1.0 wider gap)."""
+    tie_threshold: float = 0.5
+    """Initial Rao–Kupper tie threshold θ (learned)."""
+    torch_threads: int = 2
+    """torch threads for training."""
+    seed: int = 0
+    """Seed for the split, initialisation and batches."""
+
+    def __post_init__(self) -> None:
+        _check(0 < self.lr < 1, "reward_train.lr", self.lr, "must be in (0, 1)")
+        _check(0 < self.finetune_lr_factor <= 1, "reward_train.finetune_lr_factor", self.finetune_lr_factor, "must be in (0, 1]")
+        _check(self.batch_pairs >= 1, "reward_train.batch_pairs", self.batch_pairs, "must be >= 1")
+        _check(self.max_epochs >= 1, "reward_train.max_epochs", self.max_epochs, "must be >= 1")
+        _check(self.patience >= 1, "reward_train.patience", self.patience, "must be >= 1")
+        _check(0 < self.val_fraction < 1, "reward_train.val_fraction", self.val_fraction, "must be in (0, 1)")
+        _check(self.margin_per_strength >= 0, "reward_train.margin_per_strength", self.margin_per_strength, "must be >= 0")
+        _check(self.tie_threshold > 0, "reward_train.tie_threshold", self.tie_threshold, "must be > 0")
+        _check(self.torch_threads >= 1, "reward_train.torch_threads", self.torch_threads, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class RaterConfig:
+    """A simulated rater: a taste (utility weights) and how noisily it reports it."""
+
+    w_tight: float = 1.0
+    """Likes edits near the target length."""
+    w_seams: float = 1.0
+    """Likes clean seams (look-ahead transition and loudness continuity)."""
+    w_phrase: float = 0.6
+    """Likes whole phrases (seams, start and end on phrase/bar boundaries)."""
+    w_chorus: float = 0.8
+    """Likes edits that keep the chorus."""
+    noise: float = 0.03
+    """Bradley–Terry temperature: P(a over b) = sigmoid((u_a - u_b) / noise)."""
+    tie_margin: float = 0.02
+    """Utility differences below this are judged a tie."""
+    strength_steps: tuple[float, ...] = (0.08, 0.2)
+    """|u_a - u_b| above the first gives strength 2, above the second strength 3."""
+    seed: int = 0
+    """Seed of the rater's own randomness."""
+
+    def __post_init__(self) -> None:
+        for name in ("w_tight", "w_seams", "w_phrase", "w_chorus"):
+            _check(getattr(self, name) >= 0, f"rater.{name}", getattr(self, name), "must be >= 0")
+        _check(self.noise > 0, "rater.noise", self.noise, "must be > 0")
+        _check(self.tie_margin >= 0, "rater.tie_margin", self.tie_margin, "must be >= 0")
+        _check(len(self.strength_steps) == 2 and 0 <= self.strength_steps[0] <= self.strength_steps[1], "rater.strength_steps", self.strength_steps, "must be two increasing thresholds")
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The RewardPool of Ray actors hosting the reward model."""
+
+    num_actors: int = 1
+    """Actors in the pool."""
+    num_cpus: float = 1.0
+    """CPUs per actor (torch threads follow it, at least 1)."""
+    num_gpus: float = 0.0
+    """GPUs per actor (a fraction shares a GPU); 0 scores on CPU. -1: one per actor if the cluster has GPUs."""
+    max_batch: int = 64
+    """Sequences an actor scores in one forward pass."""
+    max_wait_ms: float = 5.0
+    """How long an actor waits to fill a batch."""
+    timeout_s: float = 60.0
+    """A request not answered in this time is retried on another actor."""
+    max_retries: int = 3
+    """Retries of a request after a timeout or an actor's death."""
+    max_restarts: int = -1
+    """Ray restarts of a dead actor (-1: always)."""
+
+    def __post_init__(self) -> None:
+        _check(self.num_actors >= 1, "pool.num_actors", self.num_actors, "must be >= 1")
+        _check(self.num_cpus > 0, "pool.num_cpus", self.num_cpus, "must be > 0")
+        _check(self.num_gpus >= 0 or self.num_gpus == -1, "pool.num_gpus", self.num_gpus, "must be >= 0, or -1 for auto")
+        _check(self.max_batch >= 1, "pool.max_batch", self.max_batch, "must be >= 1")
+        _check(self.max_wait_ms >= 0, "pool.max_wait_ms", self.max_wait_ms, "must be >= 0")
+        _check(self.timeout_s > 0, "pool.timeout_s", self.timeout_s, "must be > 0")
+        _check(self.max_retries >= 0, "pool.max_retries", self.max_retries, "must be >= 0")
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Synthetic songs with ground truth."""
 
@@ -253,6 +381,10 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
+    reward_train: RewardTrainConfig = field(default_factory=RewardTrainConfig)
+    rater: RaterConfig = field(default_factory=RaterConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     run: RunConfig = field(default_factory=RunConfig)

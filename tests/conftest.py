@@ -74,3 +74,30 @@ def make_analysis(*, n_bars: int = 8, bpm: float = 120.0, features=None, song_id
     return SongAnalysis(song_id=song_id, path=f"{song_id}.wav", content_hash="0", version="t", duration_s=float(n * 60.0 / bpm),
                         sample_rate=44100, channels=2, tempo_bpm=bpm, beats_s=beats, bar_pos=np.arange(n) % 4,
                         phrase_pos=np.arange(n) % 8, features=feats)
+
+
+TINY_MODEL = dict(d_model=32, n_layers=1, n_heads=2, d_ff=64, ensemble=3)
+
+
+@pytest.fixture(scope="session")
+def synthetic_pairs(analyses, config):
+    """240 synthetic pairs over the session corpus, judged by the default simulated rater."""
+    from editor_rl.preferences.rater import SimulatedRater
+    from editor_rl.preferences.synthetic import make_pairs
+
+    return make_pairs(analyses, n_pairs=240, rater=SimulatedRater(config.rater, rater_id="sim-test"), config=config, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_scorer(synthetic_pairs, analyses):
+    """A tiny reward model trained on the session pairs."""
+    from editor_rl.config import RewardModelConfig, RewardTrainConfig
+    from editor_rl.preferences.train import train_reward_model
+
+    return train_reward_model(synthetic_pairs, {a.song_id: a for a in analyses}, model_config=RewardModelConfig(**TINY_MODEL),
+                              train_config=RewardTrainConfig(max_epochs=12, patience=4, lr=2e-3), log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_scorer, tmp_path_factory):
+    return tiny_scorer.save(tmp_path_factory.mktemp("reward") / "tiny.pt")

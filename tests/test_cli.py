@@ -123,3 +123,40 @@ def test_edit_song_shorter_than_two_bars_exits_2(tmp_path, capsys):
 def test_edit_unknown_policy_exits_2(song, tmp_path, capsys):
     assert main(["edit", str(song), "--target-seconds", "20", "--policy", "ppo", "--out", str(tmp_path / "x.wav")]) == 2
     assert "baseline:NAME" in capsys.readouterr().err
+
+
+def test_reward_pretrain_train_score(tmp_path, synth_corpus):
+    import shutil
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for p in synth_corpus[:4]:
+        shutil.copy(p, songs / p.name)
+        shutil.copy(p.with_suffix(".truth.json"), songs / p.with_suffix(".truth.json").name)
+    tiny = ["--set", "reward_model.d_model=32", "--set", "reward_model.n_layers=1", "--set", "reward_model.n_heads=2", "--set", "reward_model.d_ff=64",
+            "--set", "reward_train.max_epochs=2", "--set", f"corpus.store_dir={tmp_path / 'fs'}"]
+    ckpt = tmp_path / "r.pt"
+    r = run_cli("reward", "pretrain", "--songs", songs, "--pairs", "60", "--out", ckpt, *tiny, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "validation accuracy" in r.stdout and ckpt.exists() and ckpt.with_suffix(".pairs.jsonl").exists()
+    assert "reward epoch   1/2" in r.stderr  # per-epoch progress lines
+    r = run_cli("reward", "train", "--preferences", ckpt.with_suffix(".pairs.jsonl"), "--songs", songs, "--pretrained", ckpt, "--out", tmp_path / "r2.pt", *tiny, timeout=300)
+    assert r.returncode == 0, r.stderr
+    edls = []
+    for name in ("search", "random"):
+        e = tmp_path / f"{name}.json"
+        assert run_cli("edit", songs / "song_000.wav", "--target-seconds", "20", "--policy", f"baseline:{name}", "--out", tmp_path / f"{name}.wav", "--edl", e).returncode == 0
+        edls += ["--edl", e]
+    r = run_cli("reward", "score", "--checkpoint", tmp_path / "r2.pt", "--song", songs / "song_000.wav", *edls)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert [x["edl"] for x in lines] == [str(tmp_path / "search.json"), str(tmp_path / "random.json")]
+    assert all(set(x) == {"edl", "reward", "std"} and -10 <= x["reward"] <= 10 for x in lines)
+
+
+def test_reward_train_rejects_a_bad_file_with_its_line(tmp_path, synth_corpus, capsys):
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"pair_id": "x"}\n')
+    assert main(["reward", "train", "--preferences", str(bad), "--songs", str(synth_corpus[0].parent), "--out", str(tmp_path / "r.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "p.jsonl: line 1" in err[0]

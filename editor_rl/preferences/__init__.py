@@ -1,0 +1,2 @@
+"""Preferences: records, Bradley–Terry training, simulated raters, synthetic pairs. No Ray
+(the service's store is the one exception, in ``store``)."""

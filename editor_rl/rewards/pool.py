@@ -1,0 +1,240 @@
+"""RewardPool: the learned reward served by M Ray actors — the one place reward actors live.
+
+Each actor (:class:`RewardWorker`, an async Ray actor) holds the model on its GPU (``num_gpus``,
+fractions allowed) or on CPU with torch threads = its CPUs, and batches concurrent requests: calls
+that arrive within ``max_wait_ms`` are scored together, up to ``max_batch`` sequences per forward
+pass. The client (:class:`RewardPool`) splits a request into chunks, spreads them over the actors,
+and re-sends a chunk to another actor when its actor dies or does not answer within
+``timeout_s`` (up to ``max_retries`` times); every sequence gets exactly one answer. Dead actors
+are restarted by Ray (``max_restarts``). :meth:`RewardPool.swap` installs a new checkpoint in every
+actor without restarting them; each answer carries the model version that produced it, so an actor
+that came back from a restart with the old weights is updated and the chunk re-scored.
+
+Usage::
+
+    pool = RewardPool("reward.pt", config=PoolConfig(num_actors=2))
+    rewards, stds = pool.score(sequences)          # list of EditSequence -> two arrays
+    pool.swap("reward_v2.pt")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import ray
+
+from editor_rl.config import PoolConfig
+from editor_rl.errors import EditorRLError
+from editor_rl.rewards.model import EditSequence, load_scorer
+
+
+class RewardWorker:
+    """One reward actor (async): batches concurrent ``score`` calls into forward passes."""
+
+    def __init__(self, checkpoint: bytes, version: int, *, num_threads: int, device: str, max_batch: int, max_wait_ms: float) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, num_threads))
+        self.device = device
+        self.scorer = load_scorer(checkpoint, device=device)
+        self.version = version
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000.0
+        self.pending: list[tuple[list[EditSequence], asyncio.Future]] = []
+        self.wakeup: asyncio.Event | None = None
+        self.loop_task: asyncio.Task | None = None
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.batches = 0
+        self.sequences = 0
+
+    async def _batch_loop(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            await asyncio.sleep(self.max_wait)  # let concurrent requests join the batch
+            self.wakeup.clear()
+            while self.pending:
+                take, n = [], 0
+                while self.pending and (not take or n + len(self.pending[0][0]) <= self.max_batch):
+                    item = self.pending.pop(0)
+                    take.append(item)
+                    n += len(item[0])
+                seqs = [s for item, _ in take for s in item]
+                version = self.version
+                try:
+                    rewards, stds = await asyncio.get_running_loop().run_in_executor(self.executor, self.scorer.score, seqs)
+                except Exception as exc:  # answer every waiting caller, never hang them
+                    for _, fut in take:
+                        fut.set_exception(exc)
+                    continue
+                self.batches += 1
+                self.sequences += len(seqs)
+                k = 0
+                for item, fut in take:
+                    fut.set_result((version, rewards[k : k + len(item)], stds[k : k + len(item)]))
+                    k += len(item)
+
+    async def score(self, sequences: list[EditSequence]) -> tuple[int, np.ndarray, np.ndarray]:
+        """(model version, rewards, stds) for ``sequences``."""
+        if self.loop_task is None:
+            self.wakeup = asyncio.Event()
+            self.loop_task = asyncio.get_running_loop().create_task(self._batch_loop())
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append((list(sequences), fut))
+        self.wakeup.set()
+        return await fut
+
+    async def swap(self, checkpoint: bytes, version: int) -> int:
+        """Install a new checkpoint; returns the version now served."""
+        if version > self.version:
+            self.scorer = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: load_scorer(checkpoint, device=self.device))
+            self.version = version
+        return self.version
+
+    async def stats(self) -> dict:
+        """Forward passes and sequences scored so far, the served version and the process id."""
+        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device}
+
+
+class RewardPool:
+    """Client of M :class:`RewardWorker` actors (see the module docstring).
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A reward checkpoint (``editor_rl.rewards.model.save_checkpoint``).
+    config : PoolConfig
+    """
+
+    def __init__(self, checkpoint: str | Path, *, config: PoolConfig = PoolConfig()) -> None:
+        self.config = config
+        self.version = 1
+        self._ckpt_ref = ray.put(self._read(checkpoint))
+        # Ray re-runs a restarted actor's constructor with its original arguments, so the first
+        # checkpoint must stay in the object store for the pool's lifetime (the version check then
+        # brings the restarted actor up to date).
+        self._init_ref = self._ckpt_ref
+        gpus = config.num_gpus
+        if gpus == -1:
+            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        device = "cuda" if gpus > 0 else "cpu"
+        actor = ray.remote(RewardWorker).options(num_cpus=config.num_cpus, num_gpus=gpus, max_restarts=config.max_restarts, max_task_retries=0, max_concurrency=1000)
+        self.actors = [
+            actor.remote(self._init_ref, self.version, num_threads=max(1, int(config.num_cpus)), device=device, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
+            for _ in range(config.num_actors)
+        ]
+        self._next = itertools.count()
+        self.submitted = 0  # chunks sent to actors (re-sends included)
+        self.resent = 0  # chunks re-sent after an actor died, was restarting, timed out or had old weights
+
+    @staticmethod
+    def _read(checkpoint: str | Path) -> bytes:
+        p = Path(checkpoint)
+        if not p.is_file():
+            raise EditorRLError(f"reward checkpoint {str(p)!r} does not exist")
+        return p.read_bytes()
+
+    def _submit(self, chunk: list[EditSequence], avoid: int | None = None):
+        self.submitted += 1
+        k = next(self._next) % len(self.actors)
+        if avoid is not None and len(self.actors) > 1 and k == avoid:
+            k = (k + 1) % len(self.actors)
+        return self.actors[k].score.remote(chunk), k
+
+    def score(self, sequences: Sequence[EditSequence]) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards and uncertainties of ``sequences``, each answered exactly once.
+
+        A chunk whose actor died or did not answer within ``timeout_s`` is re-sent (after a short
+        back-off) to another actor, up to ``max_retries`` times; an actor that is restarting
+        does not use up a retry, but no chunk waits longer than ``(max_retries + 1) · timeout_s``.
+
+        Raises
+        ------
+        EditorRLError
+            A chunk could not be scored within its retries or its deadline.
+        """
+        cfg = self.config
+        seqs = list(sequences)
+        rewards, stds = np.zeros(len(seqs)), np.zeros(len(seqs))
+        chunks = {i: list(range(i, min(i + cfg.max_batch, len(seqs)))) for i in range(0, len(seqs), cfg.max_batch)}
+        give_up = {cid: time.monotonic() + (cfg.max_retries + 1) * cfg.timeout_s for cid in chunks}
+        inflight: dict = {}  # ref -> (chunk id, actor index, answer deadline, attempt)
+        waiting: list[tuple[float, int, int, int]] = []  # (send at, chunk id, last actor, attempt)
+        for cid, idx in chunks.items():
+            ref, k = self._submit([seqs[i] for i in idx])
+            inflight[ref] = (cid, k, time.monotonic() + cfg.timeout_s, 0)
+        done: set[int] = set()
+        while len(done) < len(chunks):
+            ready = ray.wait(list(inflight), num_returns=1, timeout=0.1)[0] if inflight else []
+            if not inflight:
+                time.sleep(0.05)
+            now = time.monotonic()
+            for ref in ready:
+                cid, k, _, attempt = inflight.pop(ref)
+                if cid in done:
+                    continue  # a late duplicate of a chunk already answered
+                try:
+                    version, r, s = ray.get(ref)
+                except ray.exceptions.ActorUnavailableError:
+                    waiting.append((now + 0.5, cid, k, attempt))  # restarting: try again, no retry used
+                    continue
+                except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                    if attempt + 1 > cfg.max_retries:
+                        raise EditorRLError(f"reward pool: a chunk of {len(chunks[cid])} sequences failed {attempt + 1} times ({exc})") from None
+                    waiting.append((now + 0.1 * 2**attempt, cid, k, attempt + 1))
+                    continue
+                if version < self.version:  # a restarted actor with old weights: update it, score again
+                    self.actors[k].swap.remote(self._ckpt_ref, self.version)
+                    waiting.append((now, cid, k, attempt))
+                    continue
+                rewards[chunks[cid]], stds[chunks[cid]] = r, s
+                done.add(cid)
+            for ref, (cid, k, deadline, attempt) in list(inflight.items()):
+                if deadline < now and cid not in done:
+                    del inflight[ref]  # stop waiting; a late answer is ignored
+                    if attempt + 1 > cfg.max_retries:
+                        raise EditorRLError(f"reward pool: a chunk of {len(chunks[cid])} sequences got no answer in {cfg.timeout_s} s, {attempt + 1} times")
+                    waiting.append((now, cid, k, attempt + 1))
+            for item in sorted(waiting):
+                send_at, cid, k, attempt = item
+                if send_at > now:
+                    continue
+                waiting.remove(item)
+                if now > give_up[cid]:
+                    raise EditorRLError(f"reward pool: a chunk of {len(chunks[cid])} sequences was not scored within {(cfg.max_retries + 1) * cfg.timeout_s:.0f} s")
+                self.resent += 1
+                ref, k2 = self._submit([seqs[i] for i in chunks[cid]], avoid=k)
+                inflight[ref] = (cid, k2, now + cfg.timeout_s, attempt)
+        return rewards, stds
+
+    def swap(self, checkpoint: str | Path) -> int:
+        """Install a new checkpoint in every actor without restarting them; returns the new version."""
+        self._ckpt_ref = ray.put(self._read(checkpoint))
+        self.version += 1
+        refs = [a.swap.remote(self._ckpt_ref, self.version) for a in self.actors]
+        for ref in refs:
+            try:
+                ray.get(ref, timeout=self.config.timeout_s)
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+                pass  # a dead actor is updated when it next answers with the old version
+        return self.version
+
+    def stats(self) -> list[dict]:
+        """Each live actor's counters."""
+        out = []
+        for a in self.actors:
+            try:
+                out.append(ray.get(a.stats.remote(), timeout=self.config.timeout_s))
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+                out.append({})
+        return out
+
+    def shutdown(self) -> None:
+        """Kill the actors."""
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
