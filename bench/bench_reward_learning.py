@@ -1,6 +1,7 @@
 """Reward-model learning curve: validation accuracy against the number of synthetic pairs.
 
 Run:  .venv/bin/python bench/bench_reward_learning.py [--sizes 50,100,200,500,5000] [--d-model 128 --layers 2]
+      (the seeds' model: --sizes 5000 --d-model 256 --layers 3 --d-ff 1024)
 
 What to expect: synthetic songs are split into training songs and held-out test songs; 5 000
 pairs on the training songs and 1 000 on the test songs are labelled by one simulated rater. For
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--test-songs", type=int, default=12)
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--d-ff", type=int, default=0, help="feed-forward width (default 2 × d-model)")
     ap.add_argument("--max-epochs", type=int, default=20)
     args = ap.parse_args()
     cfg = Config()
@@ -65,7 +67,7 @@ def main() -> None:
         ub = rater.utility(a, r.b.plan(), target_seconds=r.target_seconds)
         agree.append((ua > ub) == (r.preference == "a"))
     ceiling = float(np.mean(agree))
-    mc = RewardModelConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model)
+    mc = RewardModelConfig(d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff or 2 * args.d_model)
     rows = []
     for n in sizes:
         t1 = time.time()

@@ -161,7 +161,8 @@ class RewardPool:
         cfg = self.config
         seqs = list(sequences)
         rewards, stds = np.zeros(len(seqs)), np.zeros(len(seqs))
-        chunks = {i: list(range(i, min(i + cfg.max_batch, len(seqs)))) for i in range(0, len(seqs), cfg.max_batch)}
+        by_len = np.argsort([len(x.tokens) for x in seqs], kind="stable")  # similar lengths share a chunk: less padding
+        chunks = {i: by_len[i : i + cfg.max_batch].tolist() for i in range(0, len(seqs), cfg.max_batch)}
         give_up = {cid: time.monotonic() + (cfg.max_retries + 1) * cfg.timeout_s for cid in chunks}
         inflight: dict = {}  # ref -> (chunk id, actor index, answer deadline, attempt)
         waiting: list[tuple[float, int, int, int]] = []  # (send at, chunk id, last actor, attempt)

@@ -1,0 +1,88 @@
+"""RewardPool throughput: batched against one request at a time, in one run (CPU).
+
+Run:  .venv/bin/python bench/bench_pool.py [--edits 256] [--d-model 256 --layers 3]
+
+What to expect: a local Ray (2 CPUs), one pool actor with 1 CPU hosting a freshly initialised
+reward model of the given size (throughput does not depend on the weights), and 256 edits of
+synthetic songs (about 30–60 output beats each). Rows: sequences per second when the whole list is
+sent in one ``pool.score`` call (chunks of ``max_batch`` = 64), when each edit is sent alone and
+waited for, and when all edits are sent as concurrent single-edit calls (the actor's own batching
+merges them); plus the model without Ray, batched, as the reference. On a GPU the same script
+runs with ``--gpu`` (num_gpus=1 per actor) and ``--bf16``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from editor_rl.audio.analysis import analyze_audio
+from editor_rl.audio.io import Audio
+from editor_rl.audio.synth import synthesize_song
+from editor_rl.config import Config, PoolConfig, RewardModelConfig, SynthConfig
+from editor_rl.edit.baselines import baseline_edit
+from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, edit_sequence
+from editor_rl.rewards.pool import RewardPool
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--edits", type=int, default=256)
+    ap.add_argument("--d-model", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--gpu", action="store_true")
+    args = ap.parse_args()
+    cfg = Config()
+    songs = [analyze_audio(Audio(synthesize_song(seed=990 + i, config=SynthConfig(min_seconds=40, max_seconds=60))[0], 44100, f"p{i}.wav"), config=cfg, song_id=f"p{i}") for i in range(4)]
+    seqs = []
+    for k in range(args.edits):
+        a = songs[k % len(songs)]
+        seqs.append(edit_sequence(a, baseline_edit("random", a, target_seconds=0.6 * a.duration_s, config=cfg, seed=k, temperature=2.0), target_seconds=0.6 * a.duration_s))
+    mc = RewardModelConfig(d_model=args.d_model, n_layers=args.layers, d_ff=4 * args.d_model)
+    torch.manual_seed(0)
+    scorer = RewardScorer(RewardModel(mc), Normalizer.fit(seqs))
+    ckpt = scorer.save(Path(tempfile.mkdtemp()) / "bench.pt")
+    torch.set_num_threads(1)
+    scorer.score(seqs[:8])
+    t = time.perf_counter()
+    scorer.score(seqs)
+    direct = len(seqs) / (time.perf_counter() - t)
+
+    ray.init(num_cpus=2, num_gpus=1 if args.gpu else 0, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    pool = RewardPool(ckpt, config=PoolConfig(num_actors=1, num_cpus=1, num_gpus=1 if args.gpu else 0, max_batch=64, max_wait_ms=5))
+    pool.score(seqs[:8])  # warm
+    t = time.perf_counter()
+    pool.score(seqs)
+    batched = len(seqs) / (time.perf_counter() - t)
+    n_single = min(64, len(seqs))
+    t = time.perf_counter()
+    for s in seqs[:n_single]:
+        pool.score([s])
+    single = n_single / (time.perf_counter() - t)
+    t = time.perf_counter()
+    ray.get([pool.actors[0].score.remote([s]) for s in seqs])
+    concurrent = len(seqs) / (time.perf_counter() - t)
+    stats = pool.stats()[0]
+    pool.shutdown()
+    ray.shutdown()
+    params = sum(p.numel() for p in scorer.model.parameters())
+    mean_len = np.mean([len(s.tokens) for s in seqs])
+    dev = "GPU" if args.gpu else "CPU, 1 thread"
+    print(f"model d={args.d_model}, {args.layers} layers, {params:,} parameters; {len(seqs)} edits of {mean_len:.0f} beats on average; {dev}\n")
+    print("| mode | sequences/s |\n|---|---|")
+    print(f"| pool, one call of {len(seqs)} (chunks of 64) | {batched:.1f} |")
+    print(f"| pool, one edit per call, sequential | {single:.1f} |")
+    print(f"| pool, {len(seqs)} concurrent single-edit calls (actor batching) | {concurrent:.1f} |")
+    print(f"| model without Ray, batched (reference) | {direct:.1f} |")
+    print(f"| batched / one-at-a-time | {batched / single:.1f}× |")
+    print(f"\nactor forward passes so far: {stats['batches']} for {stats['sequences']} sequences")
+
+
+if __name__ == "__main__":
+    main()
