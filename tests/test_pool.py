@@ -26,7 +26,7 @@ def sequences(analyses, config):
 
 
 def test_scores_match_the_model_and_batch_concurrent_calls(ray_session, tiny_checkpoint, sequences):
-    pool = RewardPool(tiny_checkpoint, config=PoolConfig(num_actors=1, num_cpus=0.5, max_batch=64, max_wait_ms=50))
+    pool = RewardPool(tiny_checkpoint, config=PoolConfig(num_actors=1, num_cpus=0.5, max_batch=64, max_wait_ms=250))
     try:
         expect, _ = load_scorer(tiny_checkpoint).score(sequences)
         got, stds = pool.score(sequences)
