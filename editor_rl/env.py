@@ -17,7 +17,7 @@ Observation, a Dict:
 Reward: the dense reward of :mod:`editor_rl.rewards.dense`, at the end (``reward_mode:
 terminal``) or as its change at every step (``shaped``; the two sum to the same return). At the
 end, ``info`` holds the ``plan`` (an :class:`~editor_rl.edit.plan.EditPlan`), ``song_id``,
-``target_seconds`` and the dense ``components``. Deterministic given the reset seed.
+``target_seconds``, the dense ``components`` and the ``edit_sequence`` the learned reward scores. Deterministic given the reset seed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, actio
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
+from editor_rl.rewards.sequence import edit_sequence
 
 N_CONTEXT = 5 + N_ACTIONS
 OBS_CLIP = 5.0
@@ -202,8 +203,9 @@ class MusicEditEnv(gym.Env):
             plan = EditPlan.from_beat_order(source=a.path, sample_rate=a.sample_rate, source_duration_s=a.duration_s,
                                             beat_starts_s=a.beats_s, beat_ends_s=song.beat_ends_s, beat_order=st.order,
                                             actions=names, fade_out=st.ended)
+        seq = edit_sequence(a, plan, target_seconds=self.target, tables=song.tables) if plan is not None else None
         return {"plan": plan, "song_id": a.song_id, "target_seconds": self.target, "components": comps._asdict(),
-                "dense_reward": self.running.potential()}
+                "dense_reward": self.running.potential(), "edit_sequence": seq}
 
     def action_masks(self) -> np.ndarray:
         """The current action mask (the sb3-contrib convention)."""

@@ -26,7 +26,7 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import RaterConfig
 from editor_rl.edit.plan import EditPlan
 from editor_rl.rewards import dense
-from editor_rl.rewards.model import order_of
+from editor_rl.rewards.sequence import order_of
 
 
 class Judgement(NamedTuple):

@@ -29,7 +29,8 @@ from editor_rl.errors import PreferenceDataError
 from editor_rl.preferences.bradley_terry import PREF_CODES, PREF_TIE, BradleyTerryLoss
 from editor_rl.preferences.records import PreferenceRecord
 from editor_rl.rewards import dense
-from editor_rl.rewards.model import EditSequence, Normalizer, RewardModel, RewardScorer, collate, edit_sequence
+from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, collate
+from editor_rl.rewards.sequence import EditSequence, edit_sequence
 
 
 class PairData(NamedTuple):

@@ -32,7 +32,8 @@ import ray
 
 from editor_rl.config import PoolConfig
 from editor_rl.errors import EditorRLError
-from editor_rl.rewards.model import EditSequence, load_scorer
+from editor_rl.rewards.model import load_scorer
+from editor_rl.rewards.sequence import EditSequence
 
 
 class RewardWorker:

@@ -1,0 +1,141 @@
+"""An edit as the reward model reads it: one row per output beat (pure NumPy, no torch).
+
+Each output beat carries the source beat's 125 features, two seam descriptors (1 if it follows its
+predecessor in the source, else 0; and the look-ahead distance ``1 − cos`` between it and what
+would naturally have come next), and the token of the action that produced it (:func:`beat_tokens`).
+A context vector carries the edit's length relative to the song and to the requested target.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.audio.features import FEATURE_DIM
+from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, apply_action
+from editor_rl.edit.plan import EditPlan
+from editor_rl.errors import EditorRLError
+from editor_rl.rewards import dense
+
+PAD_TOKEN = N_ACTIONS  # 9
+N_TOKENS = N_ACTIONS + 1
+INPUT_DIM = FEATURE_DIM + 2
+CONTEXT_DIM = 3
+
+
+class EditSequence(NamedTuple):
+    """One edit as the model reads it (unnormalised).
+
+    Attributes
+    ----------
+    features : np.ndarray [shape=(L, 127), dtype=float32]
+        Source-beat features plus the two seam descriptors, per output beat.
+    tokens : np.ndarray [shape=(L,), dtype=int64]
+        Action token per output beat.
+    context : np.ndarray [shape=(3,), dtype=float32]
+        Output length / song length, output length / target (1 if unknown), has-target flag.
+    """
+
+    features: np.ndarray
+    tokens: np.ndarray
+    context: np.ndarray
+
+
+def _tokens_from_order(order: Sequence[int], bar_pos: np.ndarray, *, fade_out: bool) -> np.ndarray:
+    """Tokens when a plan carries no (replayable) actions: inferred from the jumps."""
+    tok = np.full(len(order), int(Action.KEEP), dtype=np.int64)
+    for k in range(len(order)):
+        prev = order[k - 1] if k else -1
+        if order[k] == prev + 1:
+            continue
+        if order[k] > prev + 1:
+            tok[k] = int(Action.CUT_TO_BAR if bar_pos[order[k]] == 0 else Action.CUT)
+        else:
+            tok[k] = int(Action.LOOP_BEAT if order[k] == prev else Action.LOOP_BAR)
+    if fade_out and len(tok):
+        tok[-1] = int(Action.END)
+    return tok
+
+
+def beat_tokens(grid: EditGrid, plan: EditPlan, order: Sequence[int]) -> np.ndarray:
+    """The action token of each output beat.
+
+    Replays ``plan.actions``: a played beat gets the action that played it, unless a cut came
+    just before it, in which case it gets that cut; the last beat of an edit that ENDed gets END.
+    Plans without replayable actions get tokens inferred from the beat order.
+
+    Returns
+    -------
+    tokens : np.ndarray [shape=(len(order),), dtype=int64]
+    """
+    try:
+        acts = [int(Action[a]) for a in plan.actions]
+    except KeyError:
+        acts = []
+    st = EditState()
+    tokens: list[int] = []
+    pending_cut = -1
+    try:
+        for a in acts:
+            played = apply_action(grid, st, a)
+            if a in (Action.CUT, Action.CUT_TO_BAR, Action.CUT_TO_PHRASE):
+                pending_cut = a
+            for _ in played:
+                tokens.append(pending_cut if pending_cut >= 0 else a)
+                pending_cut = -1
+    except (IndexError, ValueError):
+        st.order = []
+    if not acts or st.order != list(order):
+        return _tokens_from_order(order, grid.bar_pos, fade_out=plan.fade_out)
+    out = np.array(tokens, dtype=np.int64)
+    if st.ended and len(out):
+        out[-1] = int(Action.END)
+    return out
+
+
+def order_of(analysis: SongAnalysis, plan: EditPlan) -> list[int]:
+    """The source beat played at each output beat (from the plan, or mapped from its segments)."""
+    if plan.beat_order:
+        return [int(b) for b in plan.beat_order]
+    order: list[int] = []
+    starts = analysis.beats_s
+    for seg in plan.segments:
+        first = int(np.argmin(np.abs(starts - seg.src_start_s)))
+        last = int(np.searchsorted(starts, seg.src_end_s - 1e-3, side="right")) - 1
+        order.extend(range(first, max(first, last) + 1))
+    return order
+
+
+def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float | None = None, tables: dense.SongTables | None = None) -> EditSequence:
+    """Turn an edit of ``analysis`` into the model's input.
+
+    Parameters
+    ----------
+    analysis : SongAnalysis
+    plan : EditPlan
+    target_seconds : float or None
+        The requested length, if known.
+    tables : SongTables or None
+        ``dense.song_tables(analysis)``, if already computed.
+
+    Raises
+    ------
+    EditorRLError
+        The plan refers to beats the song does not have.
+    """
+    order = order_of(analysis, plan)
+    if not order or max(order) >= analysis.n_beats or min(order) < 0:
+        raise EditorRLError(f"edit of {analysis.song_id} refers to beats outside the song's {analysis.n_beats}")
+    t = tables if tables is not None else dense.song_tables(analysis)
+    grid = EditGrid.build(beat_starts_s=analysis.beats_s, beat_ends_s=analysis.beat_ends_s, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+    idx = np.asarray(order)
+    prev = np.concatenate([[idx[0] - 1], idx[:-1]])
+    continuous = (idx == prev + 1).astype(np.float32)
+    ref = np.clip(prev + 1, 0, analysis.n_beats - 1)
+    look = np.where(continuous > 0, 0.0, 1.0 - np.einsum("ld,ld->l", t.timbre[ref], t.timbre[idx])).astype(np.float32)
+    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None]], axis=1).astype(np.float32)
+    out_s = float(grid.durations[idx].sum())
+    ctx = np.array([out_s / analysis.duration_s, out_s / target_seconds if target_seconds else 1.0, 1.0 if target_seconds else 0.0], dtype=np.float32)
+    return EditSequence(features=feats, tokens=beat_tokens(grid, plan, order), context=ctx)
