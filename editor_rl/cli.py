@@ -90,12 +90,21 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from editor_rl.edit.render import render_plan
 
     cfg = _config(args)
-    kind, _, name = args.policy.partition(":")
-    if kind != "baseline" or not name:
-        raise EditorRLError(f"--policy {args.policy!r}: expected baseline:NAME (random, every_other_phrase, search)")
+    if args.checkpoint:
+        from editor_rl.rl.policy import load_policy, policy_edit
+
+        module = load_policy(args.checkpoint)
+    else:
+        kind, _, name = args.policy.partition(":")
+        if kind != "baseline" or not name:
+            raise EditorRLError(f"--policy {args.policy!r}: expected baseline:NAME (random, every_other_phrase, search)")
     audio = decode_audio(args.song, max_duration_s=cfg.audio.max_duration_s, silence_dbfs=cfg.audio.silence_dbfs, allowed_formats=cfg.audio.allowed_formats)
     analysis = analyze_audio(audio, config=cfg, song_id=Path(args.song).stem, content_hash=file_hash(args.song))
-    plan = baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=args.temperature)
+    if args.checkpoint:
+        plan = policy_edit(module, analysis, target_seconds=args.target_seconds, config=cfg, temperature=args.temperature or 0.0, seed=args.seed)
+    else:
+        temperature = 1.0 if args.temperature is None else args.temperature
+        plan = baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=temperature)
     out = write_audio(args.out, render_plan(audio, plan, config=cfg.render), sample_rate=audio.sample_rate)
     edl = plan.save(args.edl) if args.edl else None
     print(f"{Path(args.song).name}: {analysis.duration_s:.1f} s → {plan.duration_s:.1f} s (target {args.target_seconds:.1f} s), "
@@ -172,6 +181,15 @@ def cmd_reward_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from editor_rl.rl.train import train
+
+    cfg = _config(args)
+    out = train(cfg, resume=args.resume, songs_dir=args.songs)
+    print(f"trained {len(out['history'])} iterations; latest checkpoint {out['checkpoint']}; best {out['best']}")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from editor_rl.quickstart import run_quickstart
 
@@ -211,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-seconds", type=float, required=True, metavar="T", help="length of the edit, seconds")
     p.add_argument("--out", required=True, metavar="OUT.wav")
     p.add_argument("--edl", metavar="EDL.json", help="also write the edit decision list")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a trained policy (training checkpoint folder); overrides --policy")
     p.add_argument("--policy", default="baseline:search", metavar="baseline:NAME", help="baseline:random | baseline:every_other_phrase | baseline:search (default)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (random baseline)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (policy: default 0 = deterministic; random baseline: default 1)")
     p.add_argument("--seed", type=int, default=0)
 
     reward = sub.add_parser("reward", help="train and use the learned reward model", description="train and use the learned reward model")
@@ -238,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--song", required=True, metavar="SONG")
     p.add_argument("--edl", required=True, action="append", metavar="EDL.json")
     p.add_argument("--target-seconds", type=float, metavar="T", help="the length the edits were asked for, if known")
+
+    p = add("train", cmd_train, "PPO on RLlib with the learned reward in the loop (local Ray or RAY_ADDRESS's cluster)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under run.work_dir")
+    p.add_argument("--songs", metavar="DIR", help="training songs (default: <run.work_dir>/songs)")
 
     add("quickstart", cmd_quickstart, "the main job on the embedded default config; work under runs/quickstart/")
     return parser

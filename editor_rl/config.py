@@ -306,6 +306,61 @@ class PoolConfig:
 
 
 @dataclass(frozen=True)
+class RLConfig:
+    """PPO on RLlib's new API stack with the learned reward in the loop."""
+
+    num_env_runners: int = 1
+    """EnvRunner actors collecting episodes (CPU)."""
+    envs_per_env_runner: int = 2
+    """Environments stepped together in each EnvRunner."""
+    env_runner_cpus: float = 1.0
+    """CPUs per EnvRunner."""
+    train_batch_size: int = 2000
+    """Env steps per training iteration (whole episodes)."""
+    minibatch_size: int = 256
+    """SGD minibatch, env steps."""
+    num_epochs: int = 4
+    """SGD passes over each batch."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    gamma: float = 0.995
+    """Discount."""
+    entropy_coeff: float = 0.01
+    """Entropy bonus."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Policy and value MLP widths."""
+    w_learned: float = 0.8
+    """Weight of the (normalised) learned reward in the total reward (the seeds: 0.8)."""
+    w_dense: float = 0.2
+    """Weight of the dense reward (the seeds: 0.2)."""
+    reward_checkpoint: str = ""
+    """Reward-model checkpoint scored by the RewardPool; empty: dense reward only."""
+    iterations: int = 20
+    """Training iterations."""
+    checkpoint_every: int = 5
+    """Save a checkpoint every this many iterations (and at the end)."""
+    restart_delay_s: float = 1.0
+    """Delay before a failed EnvRunner is restarted."""
+    seed: int = 0
+    """Seed of the algorithm."""
+
+    def __post_init__(self) -> None:
+        _check(self.num_env_runners >= 0, "rl.num_env_runners", self.num_env_runners, "must be >= 0")
+        _check(self.envs_per_env_runner >= 1, "rl.envs_per_env_runner", self.envs_per_env_runner, "must be >= 1")
+        _check(self.env_runner_cpus > 0, "rl.env_runner_cpus", self.env_runner_cpus, "must be > 0")
+        _check(self.train_batch_size >= self.minibatch_size >= 1, "rl.minibatch_size", self.minibatch_size, "must be in [1, train_batch_size]")
+        _check(self.num_epochs >= 1, "rl.num_epochs", self.num_epochs, "must be >= 1")
+        _check(0 < self.lr < 1, "rl.lr", self.lr, "must be in (0, 1)")
+        _check(0 < self.gamma <= 1, "rl.gamma", self.gamma, "must be in (0, 1]")
+        _check(self.entropy_coeff >= 0, "rl.entropy_coeff", self.entropy_coeff, "must be >= 0")
+        _check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden), "rl.hidden", self.hidden, "must be a non-empty list of positive widths")
+        _check(self.w_learned >= 0 and self.w_dense >= 0 and self.w_learned + self.w_dense > 0, "rl.w_learned", self.w_learned, "weights must be >= 0 and not both 0")
+        _check(self.iterations >= 1, "rl.iterations", self.iterations, "must be >= 1")
+        _check(self.checkpoint_every >= 1, "rl.checkpoint_every", self.checkpoint_every, "must be >= 1")
+        _check(self.restart_delay_s >= 0, "rl.restart_delay_s", self.restart_delay_s, "must be >= 0")
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Synthetic songs with ground truth."""
 
@@ -385,6 +440,7 @@ class Config:
     reward_train: RewardTrainConfig = field(default_factory=RewardTrainConfig)
     rater: RaterConfig = field(default_factory=RaterConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     run: RunConfig = field(default_factory=RunConfig)

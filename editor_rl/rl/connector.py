@@ -1,0 +1,76 @@
+"""The learned reward, added where RLlib means rewards to be changed: a learner connector piece.
+
+Once per training iteration, :class:`LearnedRewardConnector` (first in the learner pipeline, so
+before GAE) takes every finished edit of the batch (each episode's final ``info["edit_sequence"]``),
+scores them all in **one** batched call to the :class:`~editor_rl.rewards.pool.RewardPool`,
+standardises the scores with running statistics (Welford; part of the connector's state, so a
+checkpoint carries them), and rewrites each episode's rewards as
+
+    r_t ← w_dense · r_t (the env's dense reward)  and, at the last step,  + w_learned · z(learned).
+
+It logs the learned and dense parts separately (``learned_reward_mean``, ``dense_return_mean``,
+``learned_score_raw_mean``). The pool's actor handles live in this piece, on the learner: EnvRunner
+restarts never touch them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+
+from editor_rl.rewards.pool import RewardPool
+
+
+class LearnedRewardConnector(ConnectorV2):
+    """Learner connector adding the pool's learned reward to finished edits (see module docstring)."""
+
+    def __init__(self, input_observation_space=None, input_action_space=None, *, pool: RewardPool | None, w_learned: float, w_dense: float, **kwargs) -> None:
+        super().__init__(input_observation_space, input_action_space, **kwargs)
+        self.pool = pool
+        self.w_learned, self.w_dense = w_learned, w_dense
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def _update_stats(self, x: np.ndarray) -> None:
+        for v in x:  # Welford
+            self.count += 1
+            d = v - self.mean
+            self.mean += d / self.count
+            self.m2 += d * (v - self.mean)
+
+    @property
+    def std(self) -> float:
+        """Running standard deviation of the raw learned scores."""
+        return float(np.sqrt(self.m2 / (self.count - 1))) if self.count > 1 else 1.0
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, metrics=None, **kwargs) -> Any:
+        eps = [e for e in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False)]
+        finished = [e for e in eps if e.is_done and e.get_infos(-1).get("edit_sequence") is not None]
+        raw = np.zeros(0)
+        if self.pool is not None and self.w_learned > 0 and finished:
+            raw, _ = self.pool.score([e.get_infos(-1)["edit_sequence"] for e in finished])  # one batched call
+            self._update_stats(raw)
+        z = {id(e): (s - self.mean) / (self.std + 1e-6) for e, s in zip(finished, raw)}
+        dense_returns = []
+        for e in eps:
+            r = np.asarray(e.get_rewards(), dtype=np.float64)
+            if len(r) == 0:
+                continue
+            dense_returns.append(float(r.sum()))
+            new = self.w_dense * r
+            if id(e) in z:
+                new[-1] += self.w_learned * z[id(e)]
+            e.set_rewards(new_data=new.astype(np.float32), at_indices=slice(0, len(r)))
+        if metrics is not None and eps:
+            metrics.log_value("dense_return_mean", float(np.mean(dense_returns)) if dense_returns else 0.0, window=1)
+            if len(raw):
+                metrics.log_value("learned_score_raw_mean", float(raw.mean()), window=1)
+                metrics.log_value("learned_reward_mean", float(np.mean(list(z.values()))), window=1)
+        return batch
+
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def set_state(self, state: dict) -> None:
+        self.count, self.mean, self.m2 = int(state.get("count", 0)), float(state.get("mean", 0.0)), float(state.get("m2", 0.0))

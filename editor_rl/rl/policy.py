@@ -1,0 +1,77 @@
+"""Using a trained policy: load only the RLModule (no Algorithm, no cluster) and edit songs.
+
+``load_policy(CKPT)`` accepts an Algorithm checkpoint folder (``checkpoints/best``, ``iter_NNNN``)
+or the RLModule folder inside it. ``policy_edit`` walks the song in :class:`MusicEditEnv` with the
+module's masked logits: temperature 0 takes the most likely action (deterministic), a positive
+temperature samples from ``softmax(logits / T)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.config import Config
+from editor_rl.edit.plan import EditPlan
+from editor_rl.env import MusicEditEnv, check_target, rollout
+from editor_rl.errors import EditorRLError
+
+MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+
+
+def load_policy(checkpoint: str | Path):
+    """The RLModule of a training checkpoint (eval mode, CPU).
+
+    Raises
+    ------
+    EditorRLError
+        No RLModule is found at or under ``checkpoint``.
+    """
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    p = Path(checkpoint)
+    for cand in (p / MODULE_SUBDIR, p):
+        if (cand / "module_state.pt").is_file() or (cand / "class_and_ctor_args.pkl").is_file():
+            module = RLModule.from_checkpoint(str(cand.resolve()))
+            module.eval()
+            return module
+    raise EditorRLError(f"no policy (RLModule) found in {str(p)!r}; expected an editor-rl training checkpoint")
+
+
+def policy_chooser(module, *, temperature: float):
+    """An action chooser for :func:`editor_rl.env.rollout` backed by ``module``."""
+    if temperature < 0:
+        raise EditorRLError(f"temperature={temperature}: must be >= 0")
+
+    @torch.no_grad()
+    def choose(obs: dict, rng: np.random.Generator) -> int:
+        batch = {"obs": {"observations": torch.from_numpy(obs["observations"])[None], "action_mask": torch.from_numpy(obs["action_mask"])[None]}}
+        logits = module.forward_inference(batch)["action_dist_inputs"][0].double().numpy()
+        allowed = obs["action_mask"] > 0
+        logits = np.where(allowed, logits, -np.inf)
+        if temperature == 0:
+            return int(np.argmax(logits))
+        z = logits / temperature
+        p = np.exp(z - z[allowed].max())
+        return int(rng.choice(len(p), p=p / p.sum()))
+
+    return choose
+
+
+def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), temperature: float = 0.0, seed: int = 0) -> EditPlan:
+    """Edit ``analysis`` toward ``target_seconds`` with a trained policy.
+
+    Raises
+    ------
+    InvalidEditError
+        Impossible target (see :func:`editor_rl.env.check_target`).
+    """
+    check_target(analysis, target_seconds)
+    env = MusicEditEnv([analysis], config=config.env, reward=config.reward)
+    info, _ = rollout(env, policy_chooser(module, temperature=temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
+    if info["plan"] is None:
+        raise EditorRLError(f"{analysis.song_id}: the policy kept no beats")
+    return info["plan"]

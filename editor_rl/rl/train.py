@@ -1,0 +1,130 @@
+"""``editor-rl train``: PPO with a progress line per iteration, checkpoints, resume and history.
+
+Work goes under ``run.work_dir``: ``checkpoints/iter_NNNN/`` every ``rl.checkpoint_every``
+iterations and at the end (``Algorithm.save_to_path``), ``checkpoints/latest.json`` naming the
+newest, ``checkpoints/best/`` (the checkpoint with the highest mean training return so far), and
+``history.json`` (one row per iteration). ``resume=True`` restores the newest checkpoint and
+continues to ``rl.iterations``. Runs on a local Ray or on any cluster (``RAY_ADDRESS``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from editor_rl.config import Config
+from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs
+from editor_rl.errors import EditorRLError
+from editor_rl.raysession import ensure_ray
+
+
+def _atomic_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _row(it: int, result: dict, seconds: float) -> dict:
+    """One history row from an ``Algorithm.train()`` result."""
+    er = result.get("env_runners", {})
+    learners = result.get("learners", {})
+    module = learners.get("default_policy", {})
+    return {
+        "iteration": it,
+        "return_mean": er.get("episode_return_mean"),  # the env's (dense) return, as sampled
+        "episode_len_mean": er.get("episode_len_mean"),
+        "dense_return_mean": learners.get("dense_return_mean"),
+        "learned_score_mean": learners.get("learned_score_raw_mean"),  # the reward model's raw score
+        "policy_loss": module.get("policy_loss"),
+        "vf_loss": module.get("vf_loss"),
+        "entropy": module.get("entropy"),
+        "env_steps": er.get("num_env_steps_sampled_lifetime"),
+        "env_runner_restarts": result.get("fault_tolerance", {}).get("num_remote_worker_restarts"),
+        "seconds": round(seconds, 2),
+    }
+
+
+def train(config: Config, *, resume: bool = False, songs_dir: str | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Train a policy; returns ``{"checkpoint": latest, "best": best, "history": rows}``.
+
+    Parameters
+    ----------
+    config : Config
+    resume : bool
+        Continue from ``checkpoints/latest.json`` if it exists.
+    songs_dir : str or None
+        Training songs (default ``<run.work_dir>/songs``); analysed into the store if needed.
+    log : callable or None
+        Receives one progress line per iteration (default: stdout).
+    """
+    say = log or (lambda m: print(m, flush=True, file=sys.stdout))
+    work = Path(config.run.work_dir)
+    ckpt_dir = work / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    songs = list_songs(songs_dir or work / "songs")
+    if not songs:
+        raise EditorRLError(f"no songs to train on in {songs_dir or work / 'songs'}")
+    ensure_ray(num_cpus=config.run.num_cpus)
+    import ray
+
+    from editor_rl.rewards.pool import RewardPool
+    from editor_rl.rl.algo import build_ppo_config
+
+    store = FeatureStore(config.corpus.store_dir)
+    report = analyze_corpus(songs, store=store, config=config, progress=False)
+    if report.failed:
+        songs = [p for p in songs if p.stem not in report.failed]
+        say(f"train: skipping {len(report.failed)} unusable songs: {', '.join(sorted(report.failed))}")
+    history_path = work / "history.json"
+    history: list[dict] = []
+    start = 0
+    latest_ptr = ckpt_dir / "latest.json"
+    latest = json.loads(latest_ptr.read_text()) if resume and latest_ptr.is_file() else None
+    if latest:  # a resumed run draws new songs and targets, not a replay of the first iterations
+        config = replace(config, rl=replace(config.rl, seed=config.rl.seed + 1000 * int(latest["iteration"])))
+    pool = RewardPool(config.rl.reward_checkpoint, config=config.pool) if config.rl.reward_checkpoint else None
+    algo = build_ppo_config(config, songs=songs, pool=pool).build_algo()
+    if latest:
+        algo.restore_from_path(latest["path"])
+        # The EnvRunners still hold their initial weights: give them the restored policy now, or
+        # the first iteration after a resume samples with an untrained one.
+        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        start = int(latest["iteration"])
+        history = json.loads(history_path.read_text())[:start] if history_path.is_file() else []
+        say(f"train: resumed from {latest['path']} at iteration {start}")
+    best = max((r["return_mean"] for r in history if r.get("return_mean") is not None), default=float("-inf"))
+    latest_path = None
+    try:
+        for it in range(start + 1, config.rl.iterations + 1):
+            t0 = time.time()
+            row = _row(it, algo.train(), time.time() - t0)
+            history.append(row)
+            _atomic_json(history_path, history)
+            fmt = lambda v: "   n/a" if v is None else f"{v:6.3f}"  # noqa: E731
+            say(f"iter {it:4d}/{config.rl.iterations}: return {fmt(row['return_mean'])} dense {fmt(row['dense_return_mean'])} "
+                f"learned {fmt(row['learned_score_mean'])} len {fmt(row['episode_len_mean'])} policy_loss {fmt(row['policy_loss'])} "
+                f"vf_loss {fmt(row['vf_loss'])} steps {row['env_steps']} ({row['seconds']:.1f} s)")
+            if it % config.rl.checkpoint_every == 0 or it == config.rl.iterations:
+                latest_path = ckpt_dir / f"iter_{it:04d}"
+                algo.save_to_path(str(latest_path.resolve()))
+                _atomic_json(latest_ptr, {"iteration": it, "path": str(latest_path.resolve())})
+                ret = row["return_mean"] if row["return_mean"] is not None else float("-inf")
+                if ret >= best:
+                    best = ret
+                    tmp = ckpt_dir / ".best.tmp"
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    shutil.copytree(latest_path, tmp)
+                    shutil.rmtree(ckpt_dir / "best", ignore_errors=True)
+                    os.replace(tmp, ckpt_dir / "best")
+    finally:
+        algo.stop()
+        if pool is not None:
+            pool.shutdown()
+    del ray
+    return {"checkpoint": str(latest_path) if latest_path else None, "best": str(ckpt_dir / "best"), "history": history}
