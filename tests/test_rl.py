@@ -1,0 +1,101 @@
+"""PPO on RLlib with the learned reward: a short run, SIGKILL + resume, and using the policy."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from editor_rl.config import load_config
+
+EXE = Path(sys.executable).with_name("editor-rl")
+
+
+@pytest.fixture(scope="module")
+def rl_work(tmp_path_factory, synth_corpus, tiny_checkpoint):
+    work = tmp_path_factory.mktemp("rl")
+    (work / "songs").mkdir()
+    for p in synth_corpus[:3]:
+        shutil.copy(p, work / "songs" / p.name)
+    return work
+
+
+def _overrides(work: Path, reward: Path, iterations: int) -> list[str]:
+    return [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={reward}",
+            f"rl.iterations={iterations}", "rl.checkpoint_every=2", "rl.train_batch_size=600", "rl.minibatch_size=200",
+            "rl.num_epochs=2", "rl.hidden=[64]", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"]
+
+
+def test_short_run_logs_learned_and_dense_and_checkpoints(ray_session, rl_work, tiny_checkpoint):
+    from editor_rl.rl.train import train
+
+    work = rl_work / "short"
+    shutil.copytree(rl_work / "songs", work / "songs")
+    lines = []
+    out = train(load_config(overrides=_overrides(work, tiny_checkpoint, 2)), log=lines.append)
+    rows = out["history"]
+    assert [r["iteration"] for r in rows] == [1, 2]
+    assert all(r["dense_return_mean"] is not None and r["learned_score_mean"] is not None for r in rows)
+    assert all(-10 <= r["learned_score_mean"] <= 10 for r in rows)
+    assert len(lines) == 2 and lines[0].startswith("iter    1/2: return")
+    assert (work / "checkpoints" / "iter_0002").is_dir() and (work / "checkpoints" / "best").is_dir()
+    assert json.loads((work / "history.json").read_text()) == rows
+
+
+def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, tiny_checkpoint):
+    import ray
+    import torch
+
+    from editor_rl.rl.policy import load_policy
+    from editor_rl.rl.train import train
+
+    work = rl_work / "resume"
+    shutil.copytree(rl_work / "songs", work / "songs")
+    args = [str(EXE), "train"] + [x for o in _overrides(work, tiny_checkpoint, 6) for x in ("--set", o)]
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    latest = work / "checkpoints" / "latest.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not latest.is_file():
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # training dies right after its first checkpoint
+    proc.wait(timeout=30)
+    killed_at = json.loads(latest.read_text())
+    assert killed_at["iteration"] >= 2
+    saved = load_policy(killed_at["path"]).get_state()
+    # Restoring that checkpoint gives the learner exactly the checkpoint's policy.
+    from editor_rl.corpus import list_songs
+    from editor_rl.rl.algo import build_ppo_config
+
+    cfg = load_config(overrides=_overrides(work, tiny_checkpoint, 6))
+    algo = build_ppo_config(cfg, songs=list_songs(work / "songs"), pool=None).build_algo()
+    algo.restore_from_path(killed_at["path"])
+    restored = algo.learner_group.get_weights()["default_policy"]
+    algo.stop()
+    for k, v in saved.items():
+        assert torch.equal(torch.as_tensor(v), torch.as_tensor(restored[k])), k
+    lines = []
+    out = train(load_config(overrides=_overrides(work, tiny_checkpoint, 6)), resume=True, log=lines.append)
+    assert lines[0].startswith(f"train: resumed from {killed_at['path']} at iteration {killed_at['iteration']}")
+    assert [r["iteration"] for r in out["history"]] == list(range(1, 7))
+    assert json.loads(latest.read_text())["iteration"] == 6
+
+
+def test_edit_with_a_trained_policy_is_deterministic_at_temperature_0(rl_work, analyses, config):
+    from editor_rl.rl.policy import load_policy, policy_edit
+
+    ckpt = rl_work / "short" / "checkpoints" / "best"
+    module = load_policy(ckpt)
+    a = analyses[0]
+    p1 = policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config, temperature=0.0, seed=1)
+    p2 = policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config, temperature=0.0, seed=2)
+    assert p1 == p2
+    hot = {policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config, temperature=2.0, seed=s).beat_order for s in range(4)}
+    assert len(hot) > 1
