@@ -99,3 +99,43 @@ def test_edit_with_a_trained_policy_is_deterministic_at_temperature_0(rl_work, a
     assert p1 == p2
     hot = {policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config, temperature=2.0, seed=s).beat_order for s in range(4)}
     assert len(hot) > 1
+
+
+def _pids(title: str) -> list[int]:
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if cmd.startswith(f"ray::{title}"):
+            out.append(p.info["pid"])
+    return out
+
+
+def test_killed_env_runner_and_reward_actor_mid_training(ray_session, rl_work, tiny_checkpoint):
+    import threading
+
+    from editor_rl.rl.train import train
+
+    work = rl_work / "faults"
+    shutil.copytree(rl_work / "songs", work / "songs")
+    cfg = load_config(overrides=_overrides(work, tiny_checkpoint, 6) + ["rl.restart_delay_s=0.5"])
+    out, lines = {}, []
+    t = threading.Thread(target=lambda: out.update(train(cfg, log=lines.append)))
+    t.start()
+    deadline = time.time() + 300
+    killed = set()
+    while t.is_alive() and time.time() < deadline:
+        if len(lines) >= 1 and "runner" not in killed and _pids("SingleAgentEnvRunner"):
+            os.kill(_pids("SingleAgentEnvRunner")[0], signal.SIGKILL)
+            killed.add("runner")
+        if len(lines) >= 3 and "reward" not in killed and _pids("RewardWorker"):
+            os.kill(_pids("RewardWorker")[0], signal.SIGKILL)
+            killed.add("reward")
+        time.sleep(0.2)
+    t.join(timeout=60)
+    assert killed == {"runner", "reward"}
+    rows = out["history"]
+    assert [r["iteration"] for r in rows] == list(range(1, 7))
+    assert all(r["learned_score_mean"] is not None for r in rows)  # no iteration lost its learned reward
+    assert max(r["env_runner_restarts"] or 0 for r in rows) >= 1

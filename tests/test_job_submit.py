@@ -1,0 +1,59 @@
+"""``ray job submit`` of a short training run to a local ``ray start --head`` (token auth on)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = Path(sys.executable).with_name("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_job_submit_trains(tmp_path, synth_corpus, tiny_checkpoint):
+    temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths have a length limit
+    gcs, dash, client = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore"}
+    env.pop("RAY_ADDRESS", None)
+    work = tmp_path / "job"
+    (work / "songs").mkdir(parents=True)
+    for p in synth_corpus[:2]:
+        shutil.copy(p, work / "songs" / p.name)
+    try:
+        start = subprocess.run([str(RAY), "start", "--head", "--num-cpus", "2", "--temp-dir", temp_dir, "--port", str(gcs), "--dashboard-host", "127.0.0.1",
+                                "--dashboard-port", str(dash), "--ray-client-server-port", str(client), "--disable-usage-stats"],
+                               capture_output=True, text=True, timeout=180, env=env)
+        assert start.returncode == 0, start.stderr[-2000:]
+        sets = [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}", "rl.iterations=2",
+                "rl.train_batch_size=600", "rl.minibatch_size=200", "rl.hidden=[64]", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"]
+        cmd = [str(RAY), "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--",
+               sys.executable, "-m", "editor_rl.cli", "train"] + [x for s in sets for x in ("--set", s)]
+        job = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+        assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+        assert "succeeded" in job.stdout + job.stderr
+        assert "iter    2/2" in job.stdout
+        rows = json.loads((work / "history.json").read_text())
+        assert [r["iteration"] for r in rows] == [1, 2]
+        # Without the token the job server refuses the client.
+        denied = subprocess.run([str(RAY), "job", "list", "--address", f"http://127.0.0.1:{dash}"], capture_output=True, text=True, timeout=60,
+                                env={k: v for k, v in env.items() if k != "RAY_AUTH_MODE"} | {"RAY_AUTH_MODE": "disabled"})
+        assert denied.returncode != 0
+    finally:
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            if temp_dir in " ".join(p.info["cmdline"] or []):
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+        shutil.rmtree(temp_dir, ignore_errors=True)
