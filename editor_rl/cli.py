@@ -190,6 +190,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from editor_rl.evaluate import evaluate
+
+    cfg = _config(args)
+    out = Path(args.out or Path(args.checkpoint).resolve().parent.parent / "report")
+    report = evaluate(args.checkpoint, songs_dir=args.songs, out_dir=out, config=cfg, seed=args.seed)
+    for b, w in report["win_rate_vs"].items():
+        rm = "n/a" if w["reward_model"] is None else f"{w['reward_model']:.2f}"
+        print(f"policy vs {b:18s}: win rate {rm} (reward model), {w['simulated_rater']:.2f} (held-out simulated rater)")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from editor_rl.quickstart import run_quickstart
 
@@ -261,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "PPO on RLlib with the learned reward in the loop (local Ray or RAY_ADDRESS's cluster)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under run.work_dir")
     p.add_argument("--songs", metavar="DIR", help="training songs (default: <run.work_dir>/songs)")
+
+    p = add("evaluate", cmd_evaluate, "evaluate a trained policy against the baselines; writes report.md/.json and plots")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--songs", required=True, metavar="DIR")
+    p.add_argument("--out", metavar="DIR", help="report folder (default: <run>/report next to the checkpoints)")
+    p.add_argument("--seed", type=int, default=0)
 
     add("quickstart", cmd_quickstart, "the main job on the embedded default config; work under runs/quickstart/")
     return parser

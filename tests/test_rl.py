@@ -139,3 +139,19 @@ def test_killed_env_runner_and_reward_actor_mid_training(ray_session, rl_work, t
     assert [r["iteration"] for r in rows] == list(range(1, 7))
     assert all(r["learned_score_mean"] is not None for r in rows)  # no iteration lost its learned reward
     assert max(r["env_runner_restarts"] or 0 for r in rows) >= 1
+
+
+def test_evaluate_writes_report_with_win_rates_and_curves(rl_work, tiny_checkpoint):
+    from editor_rl.evaluate import evaluate
+
+    ckpt = rl_work / "short" / "checkpoints" / "best"
+    cfg = load_config(overrides=[f"corpus.store_dir={rl_work / 'short' / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}"])
+    report = evaluate(ckpt, songs_dir=rl_work / "songs", out_dir=rl_work / "report", config=cfg)
+    assert report["edits_per_method"] == 3 * 3
+    assert set(report["win_rate_vs"]) == {"random", "every_other_phrase", "search"}
+    for w in report["win_rate_vs"].values():
+        assert 0 <= w["reward_model"] <= 1 and 0 <= w["simulated_rater"] <= 1
+    assert report["summary"]["search"]["abs_duration_error"] < 0.05
+    for f in ("report.md", "report.json", "win_rates.png", "training_curves.png"):
+        assert (rl_work / "report" / f).is_file(), f
+    assert "| policy vs |" in (rl_work / "report" / "report.md").read_text()
