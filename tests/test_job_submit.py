@@ -35,11 +35,25 @@ def test_ray_job_submit_trains(tmp_path, synth_corpus, tiny_checkpoint):
                                 "--dashboard-port", str(dash), "--ray-client-server-port", str(client), "--disable-usage-stats"],
                                capture_output=True, text=True, timeout=180, env=env)
         assert start.returncode == 0, start.stderr[-2000:]
+        # `ray start` returns before the job agent is up; wait until the job server answers.
+        import time
+
+        deadline = time.time() + 120
+        while True:
+            ready = subprocess.run([str(RAY), "job", "list", "--address", f"http://127.0.0.1:{dash}"], capture_output=True, text=True, timeout=60, env=env)
+            if ready.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(1.0)
+        assert ready.returncode == 0, ready.stderr[-2000:]
         sets = [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}", "rl.iterations=2",
                 "rl.train_batch_size=600", "rl.minibatch_size=200", "rl.hidden=[64]", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"]
         cmd = [str(RAY), "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--",
                sys.executable, "-m", "editor_rl.cli", "train"] + [x for s in sets for x in ("--set", s)]
-        job = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+        for _ in range(10):  # the agent can still be registering: the server then asks us to try again
+            job = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+            if "No available agent to submit job" not in job.stderr:
+                break
+            time.sleep(2.0)
         assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
         assert "succeeded" in job.stdout + job.stderr
         assert "iter    2/2" in job.stdout

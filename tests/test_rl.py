@@ -101,13 +101,14 @@ def test_edit_with_a_trained_policy_is_deterministic_at_temperature_0(rl_work, a
     assert len(hot) > 1
 
 
-def _pids(title: str) -> list[int]:
+def _pids(title: str, *, since: float) -> list[int]:
+    """Ray worker processes titled ``ray::<title>`` started after ``since`` (not an earlier test's)."""
     import psutil
 
     out = []
-    for p in psutil.process_iter(["pid", "cmdline"]):
+    for p in psutil.process_iter(["pid", "cmdline", "create_time"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if cmd.startswith(f"ray::{title}"):
+        if cmd.startswith(f"ray::{title}") and p.info["create_time"] >= since:
             out.append(p.info["pid"])
     return out
 
@@ -121,16 +122,18 @@ def test_killed_env_runner_and_reward_actor_mid_training(ray_session, rl_work, t
     shutil.copytree(rl_work / "songs", work / "songs")
     cfg = load_config(overrides=_overrides(work, tiny_checkpoint, 6) + ["rl.restart_delay_s=0.5"])
     out, lines = {}, []
+    since = time.time()
     t = threading.Thread(target=lambda: out.update(train(cfg, log=lines.append)))
     t.start()
     deadline = time.time() + 300
     killed = set()
     while t.is_alive() and time.time() < deadline:
-        if len(lines) >= 1 and "runner" not in killed and _pids("SingleAgentEnvRunner"):
-            os.kill(_pids("SingleAgentEnvRunner")[0], signal.SIGKILL)
+        runners, rewards = _pids("SingleAgentEnvRunner", since=since), _pids("RewardWorker", since=since)
+        if len(lines) >= 1 and "runner" not in killed and runners:
+            os.kill(runners[0], signal.SIGKILL)
             killed.add("runner")
-        if len(lines) >= 3 and "reward" not in killed and _pids("RewardWorker"):
-            os.kill(_pids("RewardWorker")[0], signal.SIGKILL)
+        if len(lines) >= 3 and "reward" not in killed and rewards:
+            os.kill(rewards[0], signal.SIGKILL)
             killed.add("reward")
         time.sleep(0.2)
     t.join(timeout=60)
