@@ -182,9 +182,21 @@ def cmd_reward_score(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if args.algorithm == "dpo":
+        from editor_rl.preferences.records import read_preferences
+        from editor_rl.rl.dpo import train_dpo
+
+        if not args.preferences:
+            raise EditorRLError("--algorithm dpo needs --preferences FILE")
+        analyses = _song_analyses(args.songs or str(Path(cfg.run.work_dir) / "songs"), cfg)
+        records = read_preferences(args.preferences, durations={k: a.duration_s for k, a in analyses.items()})
+        out_dir = Path(cfg.run.work_dir) / "checkpoints" / "dpo"
+        res = train_dpo(records, analyses, config=cfg, out_dir=out_dir, init_checkpoint=args.init)
+        print(f"DPO on {res['pairs']} pairs ({res['skipped']} skipped) → policy {res['checkpoint']}")
+        return 0
     from editor_rl.rl.train import train
 
-    cfg = _config(args)
     out = train(cfg, resume=args.resume, songs_dir=args.songs)
     print(f"trained {len(out['history'])} iterations; latest checkpoint {out['checkpoint']}; best {out['best']}")
     return 0
@@ -274,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "PPO on RLlib with the learned reward in the loop (local Ray or RAY_ADDRESS's cluster)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under run.work_dir")
     p.add_argument("--songs", metavar="DIR", help="training songs (default: <run.work_dir>/songs)")
+    p.add_argument("--algorithm", choices=("ppo", "dpo"), default="ppo", help="ppo (default): RL against the learned reward; dpo: straight from preference pairs")
+    p.add_argument("--preferences", metavar="FILE", help="preference pairs (JSONL/Parquet), for --algorithm dpo")
+    p.add_argument("--init", metavar="CKPT", help="DPO: start (and reference) policy; default a fresh one")
 
     p = add("evaluate", cmd_evaluate, "evaluate a trained policy against the baselines; writes report.md/.json and plots")
     p.add_argument("--checkpoint", required=True, metavar="CKPT")

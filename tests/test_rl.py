@@ -158,3 +158,17 @@ def test_evaluate_writes_report_with_win_rates_and_curves(rl_work, tiny_checkpoi
     for f in ("report.md", "report.json", "win_rates.png", "training_curves.png"):
         assert (rl_work / "report" / f).is_file(), f
     assert "| policy vs |" in (rl_work / "report" / "report.md").read_text()
+
+
+def test_dpo_prefers_the_chosen_edits(tmp_path, synthetic_pairs, analyses, config):
+    from editor_rl.rl.dpo import train_dpo
+    from editor_rl.rl.policy import load_policy, policy_edit
+
+    by_id = {a.song_id: a for a in analyses}
+    res = train_dpo(synthetic_pairs, by_id, config=config, out_dir=tmp_path / "dpo", epochs=3, lr=1e-3, log=lambda m: None)
+    assert res["pairs"] > 100 and res["skipped"] >= sum(r.preference == "tie" for r in synthetic_pairs)
+    h = res["history"]
+    assert h[-1]["loss"] < h[0]["loss"] and h[-1]["preference_accuracy"] > 0.6
+    module = load_policy(res["checkpoint"])
+    a = analyses[0]
+    assert policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config).duration_s > 0

@@ -34,7 +34,7 @@ def load_policy(checkpoint: str | Path):
 
     p = Path(checkpoint)
     for cand in (p / MODULE_SUBDIR, p):
-        if (cand / "module_state.pt").is_file() or (cand / "class_and_ctor_args.pkl").is_file():
+        if (cand / "class_and_ctor_args.pkl").is_file():
             module = RLModule.from_checkpoint(str(cand.resolve()))
             module.eval()
             return module
