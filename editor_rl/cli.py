@@ -7,6 +7,7 @@ with one line on stderr (``editor-rl: error: …``) on bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if plan.sample_rate != audio.sample_rate:
         raise EditorRLError(f"{Path(args.edl).name}: sample_rate={plan.sample_rate} but {Path(args.song).name} is {audio.sample_rate} Hz")
     if args.fade_out:
-        plan = type(plan)(**{**plan.__dict__, "fade_out": True})
+        plan = dataclasses.replace(plan, fade_out=True)
     out = write_audio(args.out, render_plan(audio, plan, config=cfg.render), sample_rate=audio.sample_rate)
     print(f"rendered {plan.duration_s:.2f} s ({len(plan.segments)} segments) to {out}")
     return 0
@@ -227,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="editor-rl", description="Learn to edit music the way its listeners like it.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, *, under=sub) -> argparse.ArgumentParser:
+        p = under.add_parser(name, help=help_, description=help_)
         _common(p)
         p.set_defaults(fn=fn)
         return p
@@ -262,22 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
     reward = sub.add_parser("reward", help="train and use the learned reward model", description="train and use the learned reward model")
     rsub = reward.add_subparsers(dest="reward_command", required=True, metavar="SUBCOMMAND")
 
-    def radd(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        p = rsub.add_parser(name, help=help_, description=help_)
-        _common(p)
-        p.set_defaults(fn=fn)
-        return p
-
-    p = radd("pretrain", cmd_reward_pretrain, "pretrain on synthetic pairs judged by a simulated rater")
+    p = add("pretrain", cmd_reward_pretrain, "pretrain on synthetic pairs judged by a simulated rater", under=rsub)
     p.add_argument("--songs", required=True, metavar="DIR")
     p.add_argument("--pairs", type=int, default=5000, metavar="N")
     p.add_argument("--out", required=True, metavar="CKPT")
-    p = radd("train", cmd_reward_train, "train (or fine-tune) on a preference file (JSONL or Parquet)")
+    p = add("train", cmd_reward_train, "train (or fine-tune) on a preference file (JSONL or Parquet)", under=rsub)
     p.add_argument("--preferences", required=True, metavar="FILE")
     p.add_argument("--songs", required=True, metavar="DIR", help="folder whose file stems are the records' song_id")
     p.add_argument("--pretrained", metavar="CKPT", help="fine-tune from this checkpoint at a lower learning rate")
     p.add_argument("--out", required=True, metavar="CKPT")
-    p = radd("score", cmd_reward_score, "score EDLs of a song; one JSON line per EDL")
+    p = add("score", cmd_reward_score, "score EDLs of a song; one JSON line per EDL", under=rsub)
     p.add_argument("--checkpoint", required=True, metavar="CKPT")
     p.add_argument("--song", required=True, metavar="SONG")
     p.add_argument("--edl", required=True, action="append", metavar="EDL.json")

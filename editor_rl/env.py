@@ -176,7 +176,7 @@ class MusicEditEnv(gym.Env):
             self._since_seam += 1
             self.running.add(b, float(song.grid.durations[b]))
         self._steps += 1
-        terminated = st.done(song.grid) or not st.order and st.cursor >= song.grid.n_beats
+        terminated = st.done(song.grid)
         truncated = not terminated and self._steps >= self.config.max_steps
         reward = 0.0
         if self.config.reward_mode == "shaped":

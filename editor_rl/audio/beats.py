@@ -15,43 +15,10 @@ The pipeline, all from the onset envelope of the shared STFT plus the raw signal
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import librosa
 import numpy as np
 
 from editor_rl.config import BeatConfig
-
-
-class BeatGrid(NamedTuple):
-    """Where the beats, bars and phrases are.
-
-    Attributes
-    ----------
-    tempo_bpm : float
-        Median tempo, BPM.
-    beats_s : np.ndarray [shape=(n,), dtype=float64]
-        Beat times, seconds, strictly increasing.
-    bar_pos : np.ndarray [shape=(n,), dtype=int64]
-        Position of each beat in its bar (0 = downbeat).
-    phrase_pos : np.ndarray [shape=(n,), dtype=int64]
-        Position of each beat in its phrase (0 = phrase start).
-    """
-
-    tempo_bpm: float
-    beats_s: np.ndarray
-    bar_pos: np.ndarray
-    phrase_pos: np.ndarray
-
-    @property
-    def downbeats_s(self) -> np.ndarray:
-        """Bar-start times, seconds."""
-        return self.beats_s[self.bar_pos == 0]
-
-    @property
-    def phrase_starts_s(self) -> np.ndarray:
-        """Phrase-start times, seconds."""
-        return self.beats_s[self.phrase_pos == 0]
 
 
 def _fold_tempo(bpm: float, lo: float, hi: float) -> float:

@@ -71,8 +71,6 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
     if not songs:
         raise EditorRLError(f"no songs to train on in {songs_dir or work / 'songs'}")
     ensure_ray(num_cpus=config.run.num_cpus)
-    import ray
-
     from editor_rl.rewards.pool import RewardPool
     from editor_rl.rl.algo import build_ppo_config
 
@@ -126,5 +124,4 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
         algo.stop()
         if pool is not None:
             pool.shutdown()
-    del ray
     return {"checkpoint": str(latest_path) if latest_path else None, "best": str(ckpt_dir / "best"), "history": history}
