@@ -196,6 +196,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         res = train_dpo(records, analyses, config=cfg, out_dir=out_dir, init_checkpoint=args.init)
         print(f"DPO on {res['pairs']} pairs ({res['skipped']} skipped) → policy {res['checkpoint']}")
         return 0
+    if args.algorithm == "bc":
+        from editor_rl.rl.bc import train_bc
+
+        analyses = _song_analyses(args.songs or str(Path(cfg.run.work_dir) / "songs"), cfg)
+        res = train_bc(analyses, config=cfg, out_dir=Path(cfg.run.work_dir) / "checkpoints" / "bc")
+        print(f"behaviour cloning on {res['steps']} steps of search edits → policy {res['checkpoint']} (start PPO from it with --set rl.init_policy=…)")
+        return 0
     from editor_rl.rl.train import train
 
     out = train(cfg, resume=args.resume, songs_dir=args.songs)
@@ -281,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "PPO on RLlib with the learned reward in the loop (local Ray or RAY_ADDRESS's cluster)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under run.work_dir")
     p.add_argument("--songs", metavar="DIR", help="training songs (default: <run.work_dir>/songs)")
-    p.add_argument("--algorithm", choices=("ppo", "dpo"), default="ppo", help="ppo (default): RL against the learned reward; dpo: straight from preference pairs")
+    p.add_argument("--algorithm", choices=("ppo", "dpo", "bc"), default="ppo",
+                   help="ppo (default): RL against the learned reward; dpo: straight from preference pairs; bc: imitate the search baseline (a starting policy)")
     p.add_argument("--preferences", metavar="FILE", help="preference pairs (JSONL/Parquet), for --algorithm dpo")
     p.add_argument("--init", metavar="CKPT", help="DPO: start (and reference) policy; default a fresh one")
 

@@ -335,6 +335,8 @@ class RLConfig:
     """Weight of the dense reward (the seeds: 0.2)."""
     reward_checkpoint: str = ""
     """Reward-model checkpoint scored by the RewardPool; empty: dense reward only."""
+    init_policy: str = ""
+    """Start PPO from this policy checkpoint (e.g. behaviour cloning's); empty: a fresh policy."""
     iterations: int = 20
     """Training iterations."""
     checkpoint_every: int = 5
@@ -488,6 +490,11 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
             raise ConfigError(f"{name}={value!r}: expected an integer")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{name}={value!r}: expected a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}={value!r}: expected a number")
         return float(value)

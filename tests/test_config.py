@@ -27,7 +27,8 @@ def test_every_config_file_loads():
 
 
 def test_set_overrides_parse_yaml_values():
-    cfg = load_config(overrides=["render.crossfade_ms=30", "run.num_cpus=2", "audio.allowed_formats=[wav]"])
+    cfg = load_config(overrides=["render.crossfade_ms=30", "run.num_cpus=2", "audio.allowed_formats=[wav]", "rl.lr=1e-4"])
+    assert cfg.rl.lr == 1e-4  # YAML 1.1 reads 1e-4 as a string; float fields accept it
     assert cfg.render.crossfade_ms == 30.0 and isinstance(cfg.render.crossfade_ms, float)
     assert cfg.run.num_cpus == 2
     assert cfg.audio.allowed_formats == ("wav",)

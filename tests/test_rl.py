@@ -172,3 +172,29 @@ def test_dpo_prefers_the_chosen_edits(tmp_path, synthetic_pairs, analyses, confi
     module = load_policy(res["checkpoint"])
     a = analyses[0]
     assert policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config).duration_s > 0
+
+
+def test_behaviour_cloning_imitates_search_and_seeds_ppo(ray_session, rl_work, analyses, config, tiny_checkpoint):
+    import torch
+
+    from editor_rl.rl.bc import train_bc
+    from editor_rl.rl.policy import load_policy, policy_edit
+    from editor_rl.rl.train import train
+
+    by_id = {a.song_id: a for a in analyses[:3]}
+    res = train_bc(by_id, config=config, out_dir=rl_work / "bc", edits_per_song=6, epochs=8, log=lambda m: None)
+    assert res["history"][-1]["accuracy"] > 0.9 and res["history"][-1]["loss"] < res["history"][0]["loss"]
+    bc = load_policy(res["checkpoint"])
+    a = analyses[0]
+    assert policy_edit(bc, a, target_seconds=0.6 * a.duration_s, config=config).duration_s > 0
+    # PPO started from it (with a vanishing learning rate) still holds the cloned policy.
+    work = rl_work / "from_bc"
+    shutil.copytree(rl_work / "songs", work / "songs")
+    lines = []
+    cfg = load_config(overrides=_overrides(work, tiny_checkpoint, 2) + [f"rl.init_policy={res['checkpoint']}", "rl.lr=1e-12", "rl.hidden=[256,256]"])
+    out = train(cfg, log=lines.append)
+    assert lines[0] == f"train: starting from the policy in {res['checkpoint']}"
+    after = load_policy(out["checkpoint"]).get_state()
+    for k, v in bc.get_state().items():
+        if k.startswith("pi."):
+            assert torch.allclose(torch.as_tensor(v), torch.as_tensor(after[k]), atol=1e-5), k

@@ -88,6 +88,13 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
         config = replace(config, rl=replace(config.rl, seed=config.rl.seed + 1000 * int(latest["iteration"])))
     pool = RewardPool(config.rl.reward_checkpoint, config=config.pool) if config.rl.reward_checkpoint else None
     algo = build_ppo_config(config, songs=songs, pool=pool).build_algo()
+    if latest is None and config.rl.init_policy:
+        from editor_rl.rl.policy import load_policy
+
+        state = load_policy(config.rl.init_policy).get_state()
+        algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].set_state(state))
+        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        say(f"train: starting from the policy in {config.rl.init_policy}")
     if latest:
         algo.restore_from_path(latest["path"])
         # The EnvRunners still hold their initial weights: give them the restored policy now, or
