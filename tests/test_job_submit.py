@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 def test_ray_job_submit_trains(tmp_path, synth_corpus, tiny_checkpoint):
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths have a length limit
-    gcs, dash, client = _free_port(), _free_port(), _free_port()
+    gcs, dash, client, agent, agent_grpc, metrics, runtime_env = (_free_port() for _ in range(7))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore"}
     env.pop("RAY_ADDRESS", None)
     work = tmp_path / "job"
@@ -32,7 +32,10 @@ def test_ray_job_submit_trains(tmp_path, synth_corpus, tiny_checkpoint):
         shutil.copy(p, work / "songs" / p.name)
     try:
         start = subprocess.run([str(RAY), "start", "--head", "--num-cpus", "2", "--temp-dir", temp_dir, "--port", str(gcs), "--dashboard-host", "127.0.0.1",
-                                "--dashboard-port", str(dash), "--ray-client-server-port", str(client), "--disable-usage-stats"],
+                                "--dashboard-port", str(dash), "--ray-client-server-port", str(client), "--disable-usage-stats",
+                                # The session's own Ray already holds the default agent ports on this host.
+                                "--dashboard-agent-listen-port", str(agent), "--dashboard-agent-grpc-port", str(agent_grpc),
+                                "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(runtime_env)],
                                capture_output=True, text=True, timeout=180, env=env)
         assert start.returncode == 0, start.stderr[-2000:]
         # `ray start` returns before the job agent is up; wait until the job server answers.
