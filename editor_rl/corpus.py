@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from editor_rl.audio.analysis import SongAnalysis, analyze_file, file_hash
 from editor_rl.audio.features import FEATURE_DIM
 from editor_rl.config import Config, analysis_version
-from editor_rl.errors import EditorRLError, InvalidAudioError, StoreError
+from editor_rl.errors import EditorRLError, StoreError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 _META_KEY = b"editor_rl.song"

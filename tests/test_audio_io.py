@@ -6,7 +6,6 @@ import soundfile as sf
 
 from editor_rl.audio.analysis import analyze_file
 from editor_rl.audio.io import decode_audio, to_analysis_signal, write_audio
-from editor_rl.config import load_config
 from editor_rl.errors import InvalidAudioError
 
 SR = 44100

@@ -162,7 +162,7 @@ def _mp3_truncated(path: Path, size: int) -> bool:
     end = size - 128 if raw[-128:-125] == b"TAG" else size  # an ID3v1 tag at the end
     frames = 0
     while pos + 4 <= end:
-        b1, b2, b3 = raw[pos + 1], raw[pos + 2], raw[pos + 3]
+        b1, b2 = raw[pos + 1], raw[pos + 2]
         if raw[pos] != 0xFF or (b1 & 0xE0) != 0xE0:
             # Not a frame header: resynchronise only before the first frame (junk); after, stop.
             if frames:

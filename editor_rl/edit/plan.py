@@ -12,7 +12,7 @@ Its EDL form (see DESIGN.md) is what ``editor-rl edit`` writes and ``editor-rl r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
