@@ -55,10 +55,9 @@ class SongCache:
         h = window_beats // 2
         self.padded = np.zeros((analysis.n_beats + 2 * h, FEATURE_DIM), dtype=np.float32)
         self.padded[h : h + analysis.n_beats] = z
-        ends = analysis.beat_ends_s
-        self.grid = EditGrid.build(beat_starts_s=analysis.beats_s, beat_ends_s=ends, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+        self.grid = EditGrid.of(analysis)
         self.tables = dense.song_tables(analysis)
-        self.beat_ends_s = ends
+        self.beat_ends_s = analysis.beat_ends_s
         self.suffix_seconds = np.concatenate([np.cumsum(self.grid.durations[::-1])[::-1], [0.0]])  # source left from beat i
 
 
@@ -203,7 +202,7 @@ class MusicEditEnv(gym.Env):
             plan = EditPlan.from_beat_order(source=a.path, sample_rate=a.sample_rate, source_duration_s=a.duration_s,
                                             beat_starts_s=a.beats_s, beat_ends_s=song.beat_ends_s, beat_order=st.order,
                                             actions=names, fade_out=st.ended)
-        seq = edit_sequence(a, plan, target_seconds=self.target, tables=song.tables) if plan is not None else None
+        seq = edit_sequence(a, plan, target_seconds=self.target, tables=song.tables, grid=song.grid) if plan is not None else None
         return {"plan": plan, "song_id": a.song_id, "target_seconds": self.target, "components": comps._asdict(),
                 "dense_reward": self.running.potential(), "edit_sequence": seq}
 

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 from conftest import make_analysis
-from editor_rl.edit.actions import ACTION_NAMES, N_ACTIONS, Action, EditState, action_mask, apply_action
-from editor_rl.edit.baselines import actions_for_order, grid_of
+from editor_rl.edit.actions import ACTION_NAMES, N_ACTIONS, Action, EditGrid, EditState, action_mask, apply_action
+from editor_rl.edit.baselines import actions_for_order
 
 
 @pytest.fixture
 def grid():
-    return grid_of(make_analysis(n_bars=4))  # 16 beats, 0.5 s each
+    return EditGrid.of(make_analysis(n_bars=4))  # 16 beats, 0.5 s each
 
 
 def mask(grid, st, **kw):

@@ -48,11 +48,10 @@ def test_search_beats_random_on_every_component(runs):
 
 
 def test_plans_replay_through_the_action_set(runs):
-    from editor_rl.edit.actions import Action, EditState, apply_action
-    from editor_rl.edit.baselines import grid_of
+    from editor_rl.edit.actions import Action, EditGrid, EditState, apply_action
 
     for r in runs:
-        grid = grid_of(r["analysis"])
+        grid = EditGrid.of(r["analysis"])
         for name in BASELINES:
             plan = r[name][0]
             st = EditState()

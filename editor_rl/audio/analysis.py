@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from editor_rl.audio import beats as beatlib
-from editor_rl.audio.features import beat_features, beat_frame_bounds, pool_frames, spectral_frames
+from editor_rl.audio.features import beat_ends, beat_features, beat_frame_bounds, pool_frames, spectral_frames
 from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
 from editor_rl.config import Config, analysis_version
 from editor_rl.errors import InvalidAudioError
@@ -77,8 +77,7 @@ class SongAnalysis:
     @property
     def beat_ends_s(self) -> np.ndarray:
         """End of each beat, seconds: the next beat, and for the last one a median beat later."""
-        ibi = float(np.median(np.diff(self.beats_s))) if self.n_beats > 1 else 0.5
-        return np.append(self.beats_s[1:], min(self.duration_s, float(self.beats_s[-1]) + ibi))
+        return beat_ends(self.beats_s, duration_s=self.duration_s)
 
     def summary(self) -> dict:
         """The fields ``editor-rl analyze --json`` prints."""
@@ -156,7 +155,7 @@ def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_ha
     # Phrase starts: a brighter, noisier (cymbal), louder and timbrally new beat.
     phrase_ev = z(centroid) + z(flatness) + z(np.diff(rms, prepend=rms[0])) + z(_novelty(mfcc[:, 1:]))
     phrase_pos = beatlib.phrase_positions(bar_pos, phrase_ev, beats_per_bar=bc.beats_per_bar, beats_per_phrase=bc.beats_per_phrase)
-    feats = beat_features(frames, beats_s=beats_s, phrase_pos=phrase_pos, duration_s=duration)
+    feats = beat_features(frames, beats_s=beats_s, phrase_pos=phrase_pos, duration_s=duration, bounds=bounds)
     ibis = np.diff(beats_s)
     tempo_med = float(60.0 / np.median(ibis)) if len(ibis) else tempo
     return SongAnalysis(

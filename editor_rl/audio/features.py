@@ -154,6 +154,24 @@ def spectral_frames(y: np.ndarray, *, sr: int, n_fft: int = 2048, hop_length: in
     )
 
 
+def beat_ends(beats_s: np.ndarray, *, duration_s: float) -> np.ndarray:
+    """End of each beat, seconds: the next beat, and for the last one a median beat later (within the song).
+
+    Parameters
+    ----------
+    beats_s : np.ndarray [shape=(n,)]
+        Beat times, seconds.
+    duration_s : float
+        Song length, seconds.
+
+    Returns
+    -------
+    ends : np.ndarray [shape=(n,)]
+    """
+    ibi = float(np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.5
+    return np.append(beats_s[1:], min(duration_s, float(beats_s[-1]) + ibi))
+
+
 def beat_frame_bounds(beats_s: np.ndarray, *, n_frames: int, sr: int, hop_length: int, duration_s: float) -> np.ndarray:
     """Frame index where each beat starts, plus one end index.
 
@@ -167,9 +185,7 @@ def beat_frame_bounds(beats_s: np.ndarray, *, n_frames: int, sr: int, hop_length
     bounds : np.ndarray [shape=(n + 1,), dtype=int]
         Beat ``i`` covers frames ``bounds[i]:bounds[i+1]`` (never empty).
     """
-    ibi = float(np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.5
-    end = min(duration_s, float(beats_s[-1]) + ibi)
-    times = np.append(beats_s, end)
+    times = np.append(beats_s, beat_ends(beats_s, duration_s=duration_s)[-1])
     bounds = np.clip(np.round(times * sr / hop_length).astype(int), 0, n_frames - 1)
     bounds[-1] = max(bounds[-1], bounds[-2] + 1)
     for i in range(1, len(bounds)):  # strictly increasing so every beat has a frame
@@ -208,7 +224,7 @@ def _cos_novelty(v: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], 1.0 - cos]).astype(np.float32)
 
 
-def beat_features(frames: Frames, *, beats_s: np.ndarray, phrase_pos: np.ndarray, duration_s: float) -> np.ndarray:
+def beat_features(frames: Frames, *, beats_s: np.ndarray, phrase_pos: np.ndarray, duration_s: float, bounds: np.ndarray | None = None) -> np.ndarray:
     """The per-beat feature matrix.
 
     Parameters
@@ -221,13 +237,16 @@ def beat_features(frames: Frames, *, beats_s: np.ndarray, phrase_pos: np.ndarray
         Each beat's position in its 8-beat phrase (0 = phrase start).
     duration_s : float
         Song length, seconds.
+    bounds : np.ndarray [shape=(n + 1,)] or None
+        :func:`beat_frame_bounds` of these beats, if already computed.
 
     Returns
     -------
     features : np.ndarray [shape=(n, 125), dtype=float32]
         Columns as ``FEATURE_NAMES``.
     """
-    bounds = beat_frame_bounds(beats_s, n_frames=frames.n_frames, sr=frames.sr, hop_length=frames.hop_length, duration_s=duration_s)
+    if bounds is None:
+        bounds = beat_frame_bounds(beats_s, n_frames=frames.n_frames, sr=frames.sr, hop_length=frames.hop_length, duration_s=duration_s)
     stack = np.concatenate(
         [frames.mfcc, frames.chroma, frames.contrast, frames.tonnetz, frames.logmel,
          frames.onset[None], frames.rms_db[None], frames.centroid[None], frames.bandwidth[None],
@@ -245,8 +264,7 @@ def beat_features(frames: Frames, *, beats_s: np.ndarray, phrase_pos: np.ndarray
 
     mfcc, chroma, contrast, tonnetz, logmel = take(N_MFCC), take(12), take(N_CONTRAST), take(6), take(N_LOGMEL_BANDS)
     onset, rms, cen, bw, ro, fl = (take(1) for _ in range(6))
-    n = len(beats_s)
-    ends = np.append(beats_s[1:], min(duration_s, beats_s[-1] + (np.median(np.diff(beats_s)) if n > 1 else 0.5)))
+    ends = beat_ends(beats_s, duration_s=duration_s)
     phrase_onehot = np.eye(8, dtype=np.float32)[np.asarray(phrase_pos) % 8]
     cols = [
         mean[:, mfcc], std[:, mfcc], mean[:, chroma], std[:, chroma], mean[:, contrast], std[:, contrast],

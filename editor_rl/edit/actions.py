@@ -77,6 +77,11 @@ class EditGrid(NamedTuple):
     bar_start: np.ndarray
 
     @classmethod
+    def of(cls, analysis) -> "EditGrid":
+        """The grid of a :class:`~editor_rl.audio.analysis.SongAnalysis`."""
+        return cls.build(beat_starts_s=analysis.beats_s, beat_ends_s=analysis.beat_ends_s, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+
+    @classmethod
     def build(cls, *, beat_starts_s: np.ndarray, beat_ends_s: np.ndarray, bar_pos: np.ndarray, phrase_pos: np.ndarray) -> "EditGrid":
         """Precompute from a song's beats and structure."""
         n = len(bar_pos)

@@ -41,11 +41,6 @@ def plan_from_order(analysis: SongAnalysis, order: list[int], actions: list[str]
     )
 
 
-def grid_of(analysis: SongAnalysis) -> EditGrid:
-    """The :class:`EditGrid` of a song."""
-    return EditGrid.build(beat_starts_s=analysis.beats_s, beat_ends_s=analysis.beat_ends_s, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
-
-
 def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool) -> list[int]:
     """Actions that replay ``order`` (forward jumps and beat repeats only).
 
@@ -88,7 +83,7 @@ def every_other_phrase(analysis: SongAnalysis, **_: object) -> EditPlan:
     keep = (phrase_index <= 0) | (phrase_index % 2 == 0)
     order = [int(i) for i in np.flatnonzero(keep)]
     ended = order[-1] != analysis.n_beats - 1
-    acts = actions_for_order(grid_of(analysis), order, ended=ended)
+    acts = actions_for_order(EditGrid.of(analysis), order, ended=ended)
     return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
 
 
@@ -137,7 +132,7 @@ def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
     check_target(analysis, target_seconds)
     sc = config.search
     t = dense.song_tables(analysis)
-    grid = grid_of(analysis)
+    grid = EditGrid.of(analysis)
     n, d = grid.n_beats, grid.durations
     w = np.array([config.reward.w_tempo, config.reward.w_energy, config.reward.w_phrase, config.reward.w_transition])
     w = w / w.sum()

@@ -15,7 +15,8 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.edit.baselines import ACTION_NAMES, actions_for_order, every_other_phrase, grid_of, plan_from_order, random_edit, search_edit
+from editor_rl.edit.actions import EditGrid
+from editor_rl.edit.baselines import ACTION_NAMES, actions_for_order, every_other_phrase, plan_from_order, random_edit, search_edit
 from editor_rl.edit.plan import EditPlan
 from editor_rl.preferences.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord
@@ -32,7 +33,7 @@ def _perturbed_search(config: Config) -> Generator:
         drop = int(rng.integers(1, 4))
         order = base[:k] + base[k + drop :]
         ended = order[-1] != a.n_beats - 1
-        acts = actions_for_order(grid_of(a), order, ended=ended)  # only forward jumps: always replayable
+        acts = actions_for_order(EditGrid.of(a), order, ended=ended)  # only forward jumps: always replayable
         return plan_from_order(a, order, [ACTION_NAMES[x] for x in acts], fade_out=ended)
 
     return gen

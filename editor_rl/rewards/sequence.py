@@ -108,7 +108,7 @@ def order_of(analysis: SongAnalysis, plan: EditPlan) -> list[int]:
     return order
 
 
-def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float | None = None, tables: dense.SongTables | None = None) -> EditSequence:
+def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float | None = None, tables: dense.SongTables | None = None, grid: EditGrid | None = None) -> EditSequence:
     """Turn an edit of ``analysis`` into the model's input.
 
     Parameters
@@ -119,6 +119,8 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
         The requested length, if known.
     tables : SongTables or None
         ``dense.song_tables(analysis)``, if already computed.
+    grid : EditGrid or None
+        ``EditGrid.of(analysis)``, if already computed.
 
     Raises
     ------
@@ -129,7 +131,7 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     if not order or max(order) >= analysis.n_beats or min(order) < 0:
         raise EditorRLError(f"edit of {analysis.song_id} refers to beats outside the song's {analysis.n_beats}")
     t = tables if tables is not None else dense.song_tables(analysis)
-    grid = EditGrid.build(beat_starts_s=analysis.beats_s, beat_ends_s=analysis.beat_ends_s, bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos)
+    grid = grid if grid is not None else EditGrid.of(analysis)
     idx = np.asarray(order)
     prev = np.concatenate([[idx[0] - 1], idx[:-1]])
     continuous = (idx == prev + 1).astype(np.float32)
