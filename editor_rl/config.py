@@ -126,6 +126,10 @@ class EnvConfig:
     """"terminal": the dense reward once, at the end; "shaped": its change at every step (same sum)."""
     max_steps: int = 4000
     """Steps before an episode is truncated."""
+    planner_hint: bool = True
+    """Show the policy the search planner's next action (re-planned wherever the policy goes)."""
+    max_replans: int = 64
+    """Re-plans per episode after the policy leaves the plan; past it the hint goes blank."""
 
     def __post_init__(self) -> None:
         _check(self.window_beats >= 1 and self.window_beats % 2 == 1, "env.window_beats", self.window_beats, "must be a positive odd number")
@@ -135,6 +139,7 @@ class EnvConfig:
         _check(0 <= self.max_consecutive_loops <= 16, "env.max_consecutive_loops", self.max_consecutive_loops, "must be in [0, 16]")
         _check(self.reward_mode in ("terminal", "shaped"), "env.reward_mode", self.reward_mode, "must be 'terminal' or 'shaped'")
         _check(self.max_steps >= 10, "env.max_steps", self.max_steps, "must be >= 10")
+        _check(self.max_replans >= 0, "env.max_replans", self.max_replans, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -335,6 +340,8 @@ class RLConfig:
     """Weight of the dense reward (the seeds: 0.2)."""
     reward_checkpoint: str = ""
     """Reward-model checkpoint scored by the RewardPool; empty: dense reward only."""
+    kl_coeff: float = 0.0
+    """Per-step KL penalty toward the reference policy (``init_policy``); 0 turns it off."""
     init_policy: str = ""
     """Start PPO from this policy checkpoint (e.g. behaviour cloning's); empty: a fresh policy."""
     iterations: int = 20
@@ -348,6 +355,7 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         _check(self.num_env_runners >= 0, "rl.num_env_runners", self.num_env_runners, "must be >= 0")
+        _check(self.kl_coeff >= 0, "rl.kl_coeff", self.kl_coeff, "must be >= 0")
         _check(self.envs_per_env_runner >= 1, "rl.envs_per_env_runner", self.envs_per_env_runner, "must be >= 1")
         _check(self.env_runner_cpus > 0, "rl.env_runner_cpus", self.env_runner_cpus, "must be > 0")
         _check(self.train_batch_size >= self.minibatch_size >= 1, "rl.minibatch_size", self.minibatch_size, "must be in [1, train_batch_size]")

@@ -8,10 +8,13 @@ beat under the cursor.
 
 Observation, a Dict:
 
-- ``observations`` [shape=(window·125 + 14,), float32]: the features of ``window`` beats centred
-  on the cursor (standardised per song, clipped to ±5, zeros beyond the song's edges), then 14
+- ``observations`` [shape=(window·125 + 23,), float32]: the features of ``window`` beats centred
+  on the cursor (standardised per song, clipped to ±5, zeros beyond the song's edges), then 23
   context values: cursor position in the song, output length / target, source left / target
-  (÷4), beats since the last seam (÷16), loops in a row (÷2), and the last action one-hot (9);
+  (÷4), beats since the last seam (÷16), loops in a row (÷2), the last action one-hot (9) and
+  the search planner's next action one-hot (9; all zero when ``env.planner_hint`` is off, when
+  the hinted action is not allowed, or after ``env.max_replans`` re-plans). The planner
+  (:mod:`editor_rl.edit.planner`) plans at reset and again whenever the policy leaves its plan;
 - ``action_mask`` [shape=(9,), float32]: 1 where an action is allowed.
 
 Reward: the dense reward of :mod:`editor_rl.rewards.dense`, at the end (``reward_mode:
@@ -29,14 +32,15 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
-from editor_rl.config import EnvConfig, RewardConfig
+from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, apply_action
 from editor_rl.edit.plan import EditPlan
+from editor_rl.edit.planner import Planner, PlanStart
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
 from editor_rl.rewards.sequence import edit_sequence
 
-N_CONTEXT = 5 + N_ACTIONS
+N_CONTEXT = 5 + 2 * N_ACTIONS
 OBS_CLIP = 5.0
 
 
@@ -48,7 +52,7 @@ def obs_dim(window_beats: int) -> int:
 class SongCache:
     """Everything an episode needs from one song, computed once per song per env."""
 
-    def __init__(self, analysis: SongAnalysis, *, window_beats: int) -> None:
+    def __init__(self, analysis: SongAnalysis, *, window_beats: int, reward: RewardConfig = RewardConfig(), search: SearchConfig = SearchConfig()) -> None:
         self.analysis = analysis
         f = analysis.features.astype(np.float64)
         z = np.clip((f - f.mean(axis=0)) / (f.std(axis=0) + 1e-6), -OBS_CLIP, OBS_CLIP).astype(np.float32)
@@ -59,6 +63,7 @@ class SongCache:
         self.tables = dense.song_tables(analysis)
         self.beat_ends_s = analysis.beat_ends_s
         self.suffix_seconds = np.concatenate([np.cumsum(self.grid.durations[::-1])[::-1], [0.0]])  # source left from beat i
+        self.planner = Planner(self.tables, self.grid, reward=reward, search=search)
 
 
 def check_target(analysis: SongAnalysis, target_seconds: float) -> None:
@@ -87,15 +92,18 @@ class MusicEditEnv(gym.Env):
         The songs episodes draw from.
     config : EnvConfig
     reward : RewardConfig
+    search : SearchConfig
+        The planner behind the hint.
     """
 
     metadata = {"render_modes": []}
 
-    def __init__(self, songs: Sequence[SongAnalysis], *, config: EnvConfig = EnvConfig(), reward: RewardConfig = RewardConfig()) -> None:
+    def __init__(self, songs: Sequence[SongAnalysis], *, config: EnvConfig = EnvConfig(), reward: RewardConfig = RewardConfig(),
+                 search: SearchConfig = SearchConfig()) -> None:
         if not songs:
             raise InvalidEditError("MusicEditEnv needs at least one song")
         self.songs = list(songs)
-        self.config, self.reward_config = config, reward
+        self.config, self.reward_config, self.search_config = config, reward, search
         self._caches: dict[int, SongCache] = {}
         dim = obs_dim(config.window_beats)
         self.observation_space = gym.spaces.Dict(
@@ -120,7 +128,7 @@ class MusicEditEnv(gym.Env):
         else:
             index = int(options.get("song_index", self.np_random.integers(len(self.songs))))
         if index not in self._caches:
-            self._caches[index] = SongCache(self.songs[index], window_beats=self.config.window_beats)
+            self._caches[index] = SongCache(self.songs[index], window_beats=self.config.window_beats, reward=self.reward_config, search=self.search_config)
         self._song = song = self._caches[index]
         a = song.analysis
         if "target_seconds" in options:
@@ -134,8 +142,30 @@ class MusicEditEnv(gym.Env):
         self._potential = 0.0
         self._steps = 0
         self._since_seam = 0
+        self._replans = -1
+        self._hints: list[int] = []
+        if self.config.planner_hint:
+            self._replan()
         self._mask = self._compute_mask()
         return self._observation(), {"song_id": a.song_id, "target_seconds": target}
+
+    def _replan(self) -> None:
+        """Plan the rest of the edit from the current state (the hint's source)."""
+        from editor_rl.edit.baselines import actions_for_order
+
+        self._replans += 1
+        self._hints = []
+        if self._replans > self.config.max_replans:
+            return
+        st, song = self.state, self._song
+        start = PlanStart(st.order[-1] if st.order else -1, st.cursor, st.out_seconds) if st.actions else None
+        path = song.planner.path(target_seconds=self.target, start=start)
+        if np.isfinite(path.cost):
+            self._hints = actions_for_order(song.grid, path.order, ended=path.fade_out, state=st)[::-1]  # next hint last
+
+    def hint(self) -> int:
+        """The planner's next action, or -1 (no plan, or its action is not allowed now)."""
+        return self._hints[-1] if self._hints and self._mask[self._hints[-1]] else -1
 
     def _compute_mask(self) -> np.ndarray:
         c = self.config
@@ -157,6 +187,9 @@ class MusicEditEnv(gym.Env):
         ctx[5:] = 0.0
         if st.actions:
             ctx[5 + st.actions[-1]] = 1.0
+        h = self.hint()
+        if h >= 0:
+            ctx[5 + N_ACTIONS + h] = 1.0
         return {"observations": obs.copy(), "action_mask": self._mask.copy()}
 
     def step(self, action: int) -> tuple[dict, float, bool, bool, dict]:
@@ -169,6 +202,9 @@ class MusicEditEnv(gym.Env):
             info["invalid_action"] = Action(a).name
             a = int(np.flatnonzero(self._mask)[0])
         played = apply_action(song.grid, st, a)
+        follows = bool(self._hints) and self._hints[-1] == a
+        if follows:
+            self._hints.pop()
         for b in played:
             if self.running.last >= 0 and b != self.running.last + 1:
                 self._since_seam = 0
@@ -188,6 +224,8 @@ class MusicEditEnv(gym.Env):
             self._mask = np.zeros(N_ACTIONS, dtype=np.float32)
             self._mask[Action.END] = 1.0
         else:
+            if self.config.planner_hint and not follows:
+                self._replan()
             self._mask = self._compute_mask()
         return self._observation(), float(reward), terminated, truncated, info
 

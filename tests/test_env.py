@@ -22,7 +22,7 @@ def test_check_env_passes(songs):
 def test_registered_and_spaces(songs):
     env = gym.make("editor_rl/MusicEdit-v0", songs=songs)
     obs, info = env.reset(seed=0)
-    assert obs["observations"].shape == (obs_dim(7),) == (7 * 125 + 14,)
+    assert obs["observations"].shape == (obs_dim(7),) == (7 * 125 + 23,)
     assert obs["action_mask"].shape == (9,) and set(np.unique(obs["action_mask"])) <= {0.0, 1.0}
     assert info["song_id"] in {s.song_id for s in songs}
     env.close()

@@ -197,3 +197,25 @@ def test_behaviour_cloning_imitates_search_and_seeds_ppo(ray_session, rl_work, a
     for k, v in bc.get_state().items():
         if k.startswith("pi."):
             assert torch.allclose(torch.as_tensor(v), torch.as_tensor(after[k]), atol=1e-5), k
+
+
+def test_each_sample_call_draws_new_songs_and_targets(rl_work):
+    """RLlib re-resets envs with the run's seed on every complete-episodes sample() call; the env
+    wrapper must still give new episodes (else PPO trains on the same few edits forever)."""
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from editor_rl.rl.algo import build_ppo_config
+
+    cfg = load_config(overrides=[f"corpus.store_dir={rl_work / 'features-runner'}", "rl.hidden=[16]", "rl.num_env_runners=0"])
+    ppo = build_ppo_config(cfg, songs=sorted((rl_work / "songs").glob("*.wav")), pool=None)
+    runner = SingleAgentEnvRunner(config=ppo)
+    try:
+        draws = [tuple(round(e.get_infos(0)["target_seconds"], 3) for e in runner.sample()) for _ in range(3)]
+    finally:
+        runner.stop()
+    assert len(set(draws)) == 3, draws  # three calls, three different sets of episodes
+    again = SingleAgentEnvRunner(config=ppo)
+    try:
+        assert tuple(round(e.get_infos(0)["target_seconds"], 3) for e in again.sample()) == draws[0]  # still reproducible
+    finally:
+        again.stop()

@@ -17,6 +17,7 @@ the action set of :mod:`editor_rl.edit.actions`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, Action, EditGrid, EditState, apply_action
 from editor_rl.edit.plan import EditPlan
+from editor_rl.edit.planner import Planner
 from editor_rl.errors import EditorRLError, InvalidEditError
 from editor_rl.rewards import dense
 
@@ -41,8 +43,9 @@ def plan_from_order(analysis: SongAnalysis, order: list[int], actions: list[str]
     )
 
 
-def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool) -> list[int]:
-    """Actions that replay ``order`` (forward jumps and beat repeats only).
+def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool, state: EditState | None = None) -> list[int]:
+    """Actions that replay ``order`` (forward jumps and beat repeats only), from ``state`` (copied;
+    default: a fresh edit) on.
 
     Forward gaps are crossed with the biggest cuts that do not overshoot (CUT_TO_PHRASE, then
     CUT_TO_BAR, then CUT); a beat played again right after itself is LOOP_BEAT.
@@ -52,7 +55,7 @@ def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool) -> list[
     InvalidEditError
         ``order`` jumps backwards other than a repeat of the last beat.
     """
-    st = EditState()
+    st = EditState() if state is None else replace(state, order=list(state.order[-1:]), actions=[])
     for b in order:
         while st.cursor < b:
             c = st.cursor
@@ -105,15 +108,15 @@ def random_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
     """One episode of the random policy on ``analysis`` toward ``target_seconds``."""
     from editor_rl.env import MusicEditEnv, rollout
 
-    env = MusicEditEnv([analysis], config=config.env, reward=config.reward)
+    env = MusicEditEnv([analysis], config=config.env, reward=config.reward, search=config.search)
     info, _ = rollout(env, random_policy(temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
     if info["plan"] is None:
         raise EditorRLError(f"{analysis.song_id}: the random policy kept no beats (seed {seed}); try another seed")
     return info["plan"]
 
 
-def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), **_: object) -> EditPlan:
-    """The cheapest bar-aligned path through the song that hits the target (see module docstring).
+def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), bonus: np.ndarray | None = None, **_: object) -> EditPlan:
+    """The cheapest bar-aligned path through the song that hits the target (:mod:`editor_rl.edit.planner`).
 
     Parameters
     ----------
@@ -121,6 +124,8 @@ def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
     target_seconds : float
     config : Config
         ``config.search`` (penalties, start/end constraints) and ``config.reward`` (seam weights).
+    bonus : np.ndarray [shape=(n_beats,)] or None
+        Per-beat bonus for playing a beat (favours those beats).
 
     Raises
     ------
@@ -130,72 +135,13 @@ def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
     from editor_rl.env import check_target
 
     check_target(analysis, target_seconds)
-    sc = config.search
-    t = dense.song_tables(analysis)
     grid = EditGrid.of(analysis)
-    n, d = grid.n_beats, grid.durations
-    w = np.array([config.reward.w_tempo, config.reward.w_energy, config.reward.w_phrase, config.reward.w_transition])
-    w = w / w.sum()
-    k_max = min(int(np.ceil(1.15 * target_seconds / np.median(d))) + 4, 4 * n)
-    # Seams leave before a bar start and land on a downbeat. At an extra cost a seam may leave or
-    # land at a half bar instead (one 2/4 bar in the output), which makes the length adjustable
-    # in steps of half a bar. Only forward jumps (i → i + 1 is no seam).
-    beats_per_bar = int(grid.bar_pos.max()) + 1
-    half = beats_per_bar // 2 if beats_per_bar >= 4 and beats_per_bar % 2 == 0 else -1
-    next_pos = np.append(grid.bar_pos[1:], 0)  # position of the beat after each beat (0 after the last)
-    src = np.flatnonzero((next_pos == 0) | (next_pos == half))
-    dst = np.flatnonzero((grid.bar_pos == 0) | (grid.bar_pos == half))
-    jump = 1.0 - dense.seam_scores(t, src[:, None], dst[None, :]) @ w + sc.seam_penalty
-    jump += np.where((next_pos[src][:, None] == half) | (grid.bar_pos[dst][None, :] == half), sc.half_bar_penalty, 0.0)
-    jump[dst[None, :] <= src[:, None] + 1] = np.inf
-    bar_end = np.flatnonzero(next_pos == 0)  # where an edit may end with a fade
-
-    def solve(keep_start: bool, keep_end: bool) -> tuple[float, list[int]]:
-        cost = np.full((k_max + 1, n), np.inf)
-        secs = np.zeros((k_max + 1, n))
-        back = np.full((k_max + 1, n), -1, dtype=np.int64)
-        if keep_start:
-            cost[1, 0] = 0.0
-        else:
-            starts = np.flatnonzero(t.phrase_pos == 0)
-            cost[1, starts] = 1.0 - np.array([dense.start_score(t, s) for s in starts])
-        secs[1] = d
-        for k in range(2, k_max + 1):
-            prev = cost[k - 1]
-            new = np.full(n, np.inf)
-            new[1:] = prev[:-1]
-            bk = np.arange(n) - 1
-            via = prev[src][:, None] + jump
-            best = via.argmin(axis=0)
-            val = via[best, np.arange(len(dst))]
-            better = val < new[dst]
-            new[dst[better]] = val[better]
-            bk[dst[better]] = src[best[better]]
-            cost[k], back[k] = new, bk
-            ok = bk >= 0
-            secs[k, ok] = secs[k - 1, bk[ok]] + d[ok]
-        ends = np.array([n - 1]) if keep_end else bar_end
-        end_cost = np.array([1.0 - dense.end_score(t, e) for e in ends])
-        err = np.abs(secs[:, ends] - target_seconds) / target_seconds
-        total = cost[:, ends] + end_cost[None, :] + 5.0 * np.maximum(0.0, err - 0.02) + 100.0 * np.maximum(0.0, err - 0.045)
-        k, e = np.unravel_index(np.argmin(total), total.shape)
-        if not np.isfinite(total[k, e]):
-            return np.inf, []
-        order = [int(ends[e])]
-        for kk in range(int(k), 1, -1):
-            order.append(int(back[kk, order[-1]]))
-        return float(total[k, e]), order[::-1]
-
-    best_cost, order = solve(sc.keep_start, sc.keep_end)
-    if not order or best_cost > 5.0:  # no path within ~5 %: relax the start/end constraints
-        relaxed = solve(False, False)
-        if relaxed[1] and relaxed[0] < best_cost:
-            best_cost, order = relaxed
-    if not order:
+    planner = Planner(dense.song_tables(analysis), grid, reward=config.reward, search=config.search)
+    path = planner.path(target_seconds=target_seconds, bonus=bonus)
+    if not path.order:
         raise InvalidEditError(f"{analysis.song_id}: no bar-aligned edit of {target_seconds:.1f} s exists")
-    ended = order[-1] != n - 1
-    acts = actions_for_order(grid, order, ended=ended)
-    return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
+    acts = actions_for_order(grid, path.order, ended=path.fade_out)
+    return plan_from_order(analysis, path.order, [ACTION_NAMES[a] for a in acts], fade_out=path.fade_out)
 
 
 BASELINES: dict[str, Callable[..., EditPlan]] = {"random": random_edit, "every_other_phrase": every_other_phrase, "search": search_edit}

@@ -1,9 +1,12 @@
 """Synthetic preference pairs: two candidate edits of one song at one target, judged by a rater.
 
 Candidates come from the baselines with varied settings — the random policy at temperatures 0.3,
-1 and 3, the search with different seam penalties and end constraints, every other phrase — and
-from *perturbed* search edits (a search edit with one extra off-bar cut), so the pairs span clearly
-different edits as well as near-twins that differ in a single seam.
+1 and 3, the search with different seam penalties and end constraints, every other phrase — from
+*perturbed* search edits (a search edit with one extra off-bar cut), from *section* searches (the
+planner with a random bonus on some phrases, so well-made edits that keep different parts of the
+song), and from *planner followers* that take the planner's hinted action except, with probability
+ε, a random allowed one (the edits a hint-following policy makes while it explores). So the pairs
+span clearly different edits as well as near-twins that differ in a single seam or section.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.edit.actions import EditGrid
+from editor_rl.edit.actions import N_ACTIONS, EditGrid
 from editor_rl.edit.baselines import ACTION_NAMES, actions_for_order, every_other_phrase, plan_from_order, random_edit, search_edit
 from editor_rl.edit.plan import EditPlan
+from editor_rl.env import MusicEditEnv, rollout
 from editor_rl.preferences.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord
 
@@ -39,6 +43,31 @@ def _perturbed_search(config: Config) -> Generator:
     return gen
 
 
+def _section_search(config: Config) -> Generator:
+    def gen(a: SongAnalysis, target: float, rng: np.random.Generator) -> EditPlan:
+        phrase = np.cumsum(a.phrase_pos == 0)  # phrase index of each beat
+        bonus = rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase]
+        return search_edit(a, target_seconds=target, config=config, bonus=bonus)
+
+    return gen
+
+
+def _planner_follower(config: Config, eps: float) -> Generator:
+    def gen(a: SongAnalysis, target: float, rng: np.random.Generator) -> EditPlan:
+        env = MusicEditEnv([a], config=replace(config.env, planner_hint=True), reward=config.reward, search=config.search)
+
+        def choose(obs: dict, r: np.random.Generator) -> int:
+            hint = obs["observations"][-N_ACTIONS:]
+            if hint.any() and r.random() >= eps:
+                return int(np.argmax(hint))
+            return int(r.choice(np.flatnonzero(obs["action_mask"])))
+
+        info, _ = rollout(env, choose, seed=int(rng.integers(1 << 31)), options={"target_seconds": target})
+        return info["plan"]
+
+    return gen
+
+
 def generators(config: Config) -> dict[str, Generator]:
     """Named candidate generators (each ``(analysis, target_seconds, rng) -> EditPlan``)."""
     s = config.search
@@ -50,6 +79,9 @@ def generators(config: Config) -> dict[str, Generator]:
         gens[name] = lambda a, t, rng, cfg=cfg: search_edit(a, target_seconds=t, config=cfg)
     gens["every_other_phrase"] = lambda a, t, rng: every_other_phrase(a)
     gens["search_perturbed"] = _perturbed_search(config)
+    gens["search_sections"] = _section_search(config)
+    for eps in (0.03, 0.1):
+        gens[f"planner_eps{eps}"] = _planner_follower(config, eps)
     return gens
 
 

@@ -11,6 +11,8 @@ import functools
 from pathlib import Path
 from typing import Sequence
 
+import gymnasium as gym
+import numpy as np
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
@@ -30,11 +32,26 @@ def _songs(paths: tuple[str, ...], store_dir: str, config: Config) -> list:
     return list(load_corpus(paths, store=FeatureStore(store_dir), config=config).values())
 
 
-def make_env(env_config: dict) -> MusicEditEnv:
+class DistinctSeededResets(gym.Wrapper):
+    """Make every seeded reset a new episode: the k-th reset with seed ``s`` uses seed ``(s, k)``.
+
+    With ``batch_mode="complete_episodes"`` RLlib 2.60's EnvRunner re-resets its envs with the
+    run's seed on every ``sample()`` call, so without this every call would replay the same songs
+    and targets (training on ``num_envs`` episodes forever). Runs stay reproducible.
+    """
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._resets = getattr(self, "_resets", -1) + 1
+            seed = int(np.random.SeedSequence([seed, self._resets]).generate_state(1)[0])
+        return self.env.reset(seed=seed, options=options)
+
+
+def make_env(env_config: dict) -> gym.Env:
     """Env creator for RLlib: ``env_config`` holds ``config`` (a Config) and ``songs`` (paths)."""
     cfg: Config = env_config["config"]
     songs = _songs(tuple(env_config["songs"]), cfg.corpus.store_dir, cfg)
-    return MusicEditEnv(songs, config=cfg.env, reward=cfg.reward)
+    return DistinctSeededResets(MusicEditEnv(songs, config=cfg.env, reward=cfg.reward, search=cfg.search))
 
 
 register_env(ENV_NAME, make_env)
@@ -74,7 +91,8 @@ def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: Rewar
             gamma=rl.gamma,
             entropy_coeff=rl.entropy_coeff,
         )
-        .learners(learner_connector=lambda obs_space, act_space: LearnedRewardConnector(pool=pool, w_learned=w_learned, w_dense=w_dense))
+        .learners(learner_connector=lambda obs_space, act_space: LearnedRewardConnector(pool=pool, w_learned=w_learned, w_dense=w_dense,
+                                                                                                 reference=rl.init_policy, kl_coeff=rl.kl_coeff))
         .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config={"fcnet_hiddens": list(rl.hidden), "vf_share_layers": False}))
         .fault_tolerance(restart_failed_env_runners=True, delay_between_env_runner_restarts_s=rl.restart_delay_s)
         .debugging(seed=rl.seed)

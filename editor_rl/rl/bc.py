@@ -46,7 +46,7 @@ def train_bc(
     """
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     songs = list(analyses.values())
-    env = MusicEditEnv(songs, config=config.env, reward=config.reward)
+    env = MusicEditEnv(songs, config=config.env, reward=config.reward, search=config.search)
     rng = np.random.default_rng(config.rl.seed)
     O, M, A = [], [], []
     for i, a in enumerate(songs):

@@ -8,6 +8,20 @@ checkpoint carries them), and rewrites each episode's rewards as
 
     r_t ← w_dense · r_t (the env's dense reward)  and, at the last step,  + w_learned · z(learned).
 
+PPO's learner prepends ``AddOneTsToEpisodesAndTruncate``, which appends a phantom time step
+(reward 0, masked out of the loss, there only to bootstrap the value) to every episode before this
+piece runs; the learned reward goes on the last *real* step, never on the phantom one (where GAE
+would ignore it).
+
+With a reference policy (``rl.init_policy``, typically the behaviour-cloned search imitator) and
+``rl.kl_coeff > 0``, every step also pays the per-step KL estimate of RLHF (as in InstructGPT):
+
+    r_t ← r_t − kl_coeff · (log π(a_t|s_t) − log π_ref(a_t|s_t)),
+
+with ``log π`` the sampling policy's log-probability recorded by the EnvRunner and ``log π_ref``
+from the frozen reference module on the learner, so the policy cannot drift far from a competent
+editor to exploit the reward model where it is wrong.
+
 It logs the learned and dense parts separately (``learned_reward_mean``, ``dense_return_mean``,
 ``learned_score_raw_mean``). The pool's actor handles live in this piece, on the learner: EnvRunner
 restarts never touch them.
@@ -26,10 +40,14 @@ from editor_rl.rewards.pool import RewardPool
 class LearnedRewardConnector(ConnectorV2):
     """Learner connector adding the pool's learned reward to finished edits (see module docstring)."""
 
-    def __init__(self, input_observation_space=None, input_action_space=None, *, pool: RewardPool | None, w_learned: float, w_dense: float, **kwargs) -> None:
+    def __init__(self, input_observation_space=None, input_action_space=None, *, pool: RewardPool | None, w_learned: float, w_dense: float,
+                 reference: str = "", kl_coeff: float = 0.0, **kwargs) -> None:
         super().__init__(input_observation_space, input_action_space, **kwargs)
         self.pool = pool
         self.w_learned, self.w_dense = w_learned, w_dense
+        self.kl_coeff = kl_coeff if reference else 0.0
+        self.reference_path = reference
+        self._reference = None
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
 
     def _update_stats(self, x: np.ndarray) -> None:
@@ -44,6 +62,22 @@ class LearnedRewardConnector(ConnectorV2):
         """Running standard deviation of the raw learned scores."""
         return float(np.sqrt(self.m2 / (self.count - 1))) if self.count > 1 else 1.0
 
+    def _kl(self, e, n: int) -> np.ndarray:
+        """Per-step ``log π(a|s) − log π_ref(a|s)`` over the first ``n`` steps of episode ``e``."""
+        import torch
+
+        if self._reference is None:
+            from editor_rl.rl.policy import load_policy
+
+            self._reference = load_policy(self.reference_path)
+        obs = e.get_observations(slice(0, n))
+        acts = torch.as_tensor(np.asarray(e.get_actions(slice(0, n))), dtype=torch.long)
+        logp = np.asarray(e.get_extra_model_outputs("action_logp", slice(0, n)), dtype=np.float64)
+        with torch.no_grad():
+            logits = self._reference.forward_inference({"obs": {k: torch.as_tensor(np.asarray(v)) for k, v in obs.items()}})["action_dist_inputs"]
+            ref = torch.log_softmax(logits.double(), dim=-1).gather(1, acts[:, None])[:, 0].numpy()
+        return logp - np.maximum(ref, -20.0)
+
     def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, metrics=None, **kwargs) -> Any:
         eps = [e for e in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False)]
         finished = [e for e in eps if e.is_done and e.get_infos(-1).get("edit_sequence") is not None]
@@ -52,18 +86,25 @@ class LearnedRewardConnector(ConnectorV2):
             raw, _ = self.pool.score([e.get_infos(-1)["edit_sequence"] for e in finished])  # one batched call
             self._update_stats(raw)
         z = {id(e): (s - self.mean) / (self.std + 1e-6) for e, s in zip(finished, raw)}
-        dense_returns = []
+        phantom = 1 if (shared_data or {}).get("_added_loss_mask_for_valid_episode_ts") else 0
+        dense_returns, kls = [], []
         for e in eps:
             r = np.asarray(e.get_rewards(), dtype=np.float64)
-            if len(r) == 0:
+            if len(r) <= phantom:
                 continue
             dense_returns.append(float(r.sum()))
             new = self.w_dense * r
             if id(e) in z:
-                new[-1] += self.w_learned * z[id(e)]
+                new[len(r) - 1 - phantom] += self.w_learned * z[id(e)]
+            if self.kl_coeff > 0:
+                kl = self._kl(e, len(r) - phantom)
+                new[: len(kl)] -= self.kl_coeff * kl
+                kls.append(float(kl.sum()))
             e.set_rewards(new_data=new.astype(np.float32), at_indices=slice(0, len(r)))
         if metrics is not None and eps:
             metrics.log_value("dense_return_mean", float(np.mean(dense_returns)) if dense_returns else 0.0, window=1)
+            if kls:
+                metrics.log_value("kl_to_reference_mean", float(np.mean(kls)), window=1)
             if len(raw):
                 metrics.log_value("learned_score_raw_mean", float(raw.mean()), window=1)
                 metrics.log_value("learned_reward_mean", float(np.mean(list(z.values()))), window=1)

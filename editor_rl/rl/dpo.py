@@ -108,7 +108,7 @@ def train_dpo(
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     songs = list(analyses.values())
     index = {a.song_id: i for i, a in enumerate(songs)}
-    env = MusicEditEnv(songs, config=config.env, reward=config.reward)
+    env = MusicEditEnv(songs, config=config.env, reward=config.reward, search=config.search)
     pairs, skipped = [], 0
     for r in records:
         if r.preference == "tie" or r.song_id not in index:

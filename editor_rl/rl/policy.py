@@ -70,7 +70,7 @@ def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config
         Impossible target (see :func:`editor_rl.env.check_target`).
     """
     check_target(analysis, target_seconds)
-    env = MusicEditEnv([analysis], config=config.env, reward=config.reward)
+    env = MusicEditEnv([analysis], config=config.env, reward=config.reward, search=config.search)
     info, _ = rollout(env, policy_chooser(module, temperature=temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
     if info["plan"] is None:
         raise EditorRLError(f"{analysis.song_id}: the policy kept no beats")

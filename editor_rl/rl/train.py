@@ -41,6 +41,7 @@ def _row(it: int, result: dict, seconds: float) -> dict:
         "episode_len_mean": er.get("episode_len_mean"),
         "dense_return_mean": learners.get("dense_return_mean"),
         "learned_score_mean": learners.get("learned_score_raw_mean"),  # the reward model's raw score
+        "kl_to_reference": learners.get("kl_to_reference_mean"),
         "policy_loss": module.get("policy_loss"),
         "vf_loss": module.get("vf_loss"),
         "entropy": module.get("entropy"),
@@ -114,7 +115,7 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
             fmt = lambda v: "   n/a" if v is None else f"{v:6.3f}"  # noqa: E731
             say(f"iter {it:4d}/{config.rl.iterations}: return {fmt(row['return_mean'])} dense {fmt(row['dense_return_mean'])} "
                 f"learned {fmt(row['learned_score_mean'])} len {fmt(row['episode_len_mean'])} policy_loss {fmt(row['policy_loss'])} "
-                f"vf_loss {fmt(row['vf_loss'])} steps {row['env_steps']} ({row['seconds']:.1f} s)")
+                f"vf_loss {fmt(row['vf_loss'])} kl_ref {fmt(row['kl_to_reference'])} steps {row['env_steps']} ({row['seconds']:.1f} s)")
             if it % config.rl.checkpoint_every == 0 or it == config.rl.iterations:
                 latest_path = ckpt_dir / f"iter_{it:04d}"
                 algo.save_to_path(str(latest_path.resolve()))

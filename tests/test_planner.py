@@ -1,0 +1,66 @@
+"""The search planner and the env's planner hint."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from editor_rl.config import Config, EnvConfig
+from editor_rl.edit.actions import N_ACTIONS, Action
+from editor_rl.edit.baselines import search_edit
+from editor_rl.env import MusicEditEnv, rollout
+
+
+def _hint(obs: dict) -> int:
+    h = obs["observations"][-N_ACTIONS:]
+    return int(np.argmax(h)) if h.any() else -1
+
+
+def test_following_the_hint_reproduces_the_search_edit(analyses):
+    env = MusicEditEnv(analyses)
+    for a in analyses:
+        for ratio in (0.4, 0.6, 0.8):
+            target = ratio * a.duration_s
+            info, _ = rollout(env, lambda obs, rng: _hint(obs), options={"song_id": a.song_id, "target_seconds": target})
+            assert info["plan"].beat_order == search_edit(a, target_seconds=target).beat_order
+
+
+def test_hint_replans_after_the_policy_leaves_the_plan(analyses):
+    env = MusicEditEnv(analyses)
+    errors, left = [], 0
+    for k, a in enumerate(analyses):
+        target = 0.5 * a.duration_s
+        obs, _ = env.reset(options={"song_id": a.song_id, "target_seconds": target})
+        rng = np.random.default_rng(k)
+        done, step = False, 0
+        while not done:
+            h = _hint(obs)
+            assert h >= 0 and obs["action_mask"][h]  # always an allowed hint, also after leaving the plan
+            a_ = h
+            if step in (3, 10) and obs["action_mask"][Action.KEEP_PHRASE] and h != Action.KEEP_PHRASE:
+                a_, left = int(Action.KEEP_PHRASE), left + 1  # leave the plan: keep a phrase it would not
+            elif rng.random() < 0.05:
+                a_ = int(rng.choice(np.flatnonzero(obs["action_mask"])))
+                left += a_ != h
+            obs, _, done, trunc, info = env.step(a_)
+            done, step = done or trunc, step + 1
+        errors.append(abs(info["plan"].duration_s - target) / target)
+    assert left >= len(analyses)
+    assert np.median(errors) < 0.05  # the re-planned hints still reach the target
+
+
+def test_hint_off_means_zeros_and_the_same_dynamics(analyses):
+    on, off = MusicEditEnv(analyses[:1]), MusicEditEnv(analyses[:1], config=EnvConfig(planner_hint=False))
+    o1, _ = on.reset(seed=3)
+    o2, _ = off.reset(seed=3)
+    assert not o2["observations"][-N_ACTIONS:].any() and o1["observations"][-N_ACTIONS:].sum() == 1
+    np.testing.assert_array_equal(o1["observations"][:-N_ACTIONS], o2["observations"][:-N_ACTIONS])
+
+
+def test_section_bonus_changes_what_the_search_keeps(analyses):
+    a = analyses[0]
+    target = 0.5 * a.duration_s
+    plain = search_edit(a, target_seconds=target)
+    late = np.where(np.arange(a.n_beats) > a.n_beats // 2, 0.2, 0.0)
+    favoured = search_edit(a, target_seconds=target, config=replace(Config()), bonus=late)
+    assert abs(favoured.duration_s - target) / target < 0.06
+    assert np.mean(np.array(favoured.beat_order) > a.n_beats // 2) > np.mean(np.array(plain.beat_order) > a.n_beats // 2)
