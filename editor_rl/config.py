@@ -340,6 +340,10 @@ class RLConfig:
     """Weight of the dense reward (the seeds: 0.2)."""
     reward_checkpoint: str = ""
     """Reward-model checkpoint scored by the RewardPool; empty: dense reward only."""
+    uncertainty_penalty: float = 0.0
+    """Learned reward = ensemble mean − this × ensemble spread (a conservative score)."""
+    vf_warmup_iterations: int = 0
+    """With ``init_policy``: iterations that train only the value function before the policy moves."""
     kl_coeff: float = 0.0
     """Per-step KL penalty toward the reference policy (``init_policy``); 0 turns it off."""
     init_policy: str = ""
@@ -355,6 +359,8 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         _check(self.num_env_runners >= 0, "rl.num_env_runners", self.num_env_runners, "must be >= 0")
+        _check(self.uncertainty_penalty >= 0, "rl.uncertainty_penalty", self.uncertainty_penalty, "must be >= 0")
+        _check(self.vf_warmup_iterations >= 0, "rl.vf_warmup_iterations", self.vf_warmup_iterations, "must be >= 0")
         _check(self.kl_coeff >= 0, "rl.kl_coeff", self.kl_coeff, "must be >= 0")
         _check(self.envs_per_env_runner >= 1, "rl.envs_per_env_runner", self.envs_per_env_runner, "must be >= 1")
         _check(self.env_runner_cpus > 0, "rl.env_runner_cpus", self.env_runner_cpus, "must be > 0")

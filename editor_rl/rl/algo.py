@@ -92,7 +92,8 @@ def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: Rewar
             entropy_coeff=rl.entropy_coeff,
         )
         .learners(learner_connector=lambda obs_space, act_space: LearnedRewardConnector(pool=pool, w_learned=w_learned, w_dense=w_dense,
-                                                                                                 reference=rl.init_policy, kl_coeff=rl.kl_coeff))
+                                                                                                 reference=rl.init_policy, kl_coeff=rl.kl_coeff,
+                                                                                                 uncertainty_penalty=rl.uncertainty_penalty))
         .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config={"fcnet_hiddens": list(rl.hidden), "vf_share_layers": False}))
         .fault_tolerance(restart_failed_env_runners=True, delay_between_env_runner_restarts_s=rl.restart_delay_s)
         .debugging(seed=rl.seed)

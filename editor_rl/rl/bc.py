@@ -35,9 +35,14 @@ def train_bc(
     epochs: int = 15,
     lr: float = 1e-3,
     batch_steps: int = 256,
+    smoothing: float = 0.05,
     log: Callable[[str], None] | None = None,
 ) -> dict:
     """Fit a policy to the search baseline's edits; save it as an RLModule checkpoint.
+
+    The targets put ``1 − smoothing`` on the search's action and spread ``smoothing`` over the
+    allowed actions, so the cloned policy still tries other actions now and then: PPO can only
+    improve on the search where its samples leave it.
 
     Returns
     -------
@@ -71,7 +76,10 @@ def train_bc(
         for k in range(0, len(perm), batch_steps):
             idx = perm[k : k + batch_steps]
             logits = module.forward_train({"obs": {"observations": obs[idx], "action_mask": mask[idx]}})["action_dist_inputs"]
-            loss = F.cross_entropy(logits, acts[idx])
+            allowed = mask[idx] > 0
+            target = smoothing * allowed / allowed.sum(dim=1, keepdim=True) + (1 - smoothing) * F.one_hot(acts[idx], logits.shape[1])
+            logp = torch.where(allowed, torch.log_softmax(logits, dim=1), torch.zeros_like(logits))
+            loss = -(target * logp).sum(dim=1).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()

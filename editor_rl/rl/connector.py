@@ -6,7 +6,11 @@ scores them all in **one** batched call to the :class:`~editor_rl.rewards.pool.R
 standardises the scores with running statistics (Welford; part of the connector's state, so a
 checkpoint carries them), and rewrites each episode's rewards as
 
-    r_t ← w_dense · r_t (the env's dense reward)  and, at the last step,  + w_learned · z(learned).
+    r_t ← w_dense · r_t (the env's dense reward)  and, at the last step,  + w_learned · z(learned),
+
+where ``learned = mean − uncertainty_penalty · spread`` over the reward model's ensemble heads: a
+conservative score, lower where the heads disagree (off the data the model was trained on), which
+is where a policy would otherwise find the model's mistakes and exploit them.
 
 PPO's learner prepends ``AddOneTsToEpisodesAndTruncate``, which appends a phantom time step
 (reward 0, masked out of the loss, there only to bootstrap the value) to every episode before this
@@ -41,11 +45,12 @@ class LearnedRewardConnector(ConnectorV2):
     """Learner connector adding the pool's learned reward to finished edits (see module docstring)."""
 
     def __init__(self, input_observation_space=None, input_action_space=None, *, pool: RewardPool | None, w_learned: float, w_dense: float,
-                 reference: str = "", kl_coeff: float = 0.0, **kwargs) -> None:
+                 reference: str = "", kl_coeff: float = 0.0, uncertainty_penalty: float = 0.0, **kwargs) -> None:
         super().__init__(input_observation_space, input_action_space, **kwargs)
         self.pool = pool
         self.w_learned, self.w_dense = w_learned, w_dense
         self.kl_coeff = kl_coeff if reference else 0.0
+        self.uncertainty_penalty = uncertainty_penalty
         self.reference_path = reference
         self._reference = None
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
@@ -83,7 +88,8 @@ class LearnedRewardConnector(ConnectorV2):
         finished = [e for e in eps if e.is_done and e.get_infos(-1).get("edit_sequence") is not None]
         raw = np.zeros(0)
         if self.pool is not None and self.w_learned > 0 and finished:
-            raw, _ = self.pool.score([e.get_infos(-1)["edit_sequence"] for e in finished])  # one batched call
+            mean, spread = self.pool.score([e.get_infos(-1)["edit_sequence"] for e in finished])  # one batched call
+            raw = mean - self.uncertainty_penalty * spread
             self._update_stats(raw)
         z = {id(e): (s - self.mean) / (self.std + 1e-6) for e, s in zip(finished, raw)}
         phantom = 1 if (shared_data or {}).get("_added_loss_mask_for_valid_episode_ts") else 0

@@ -51,6 +51,28 @@ def _row(it: int, result: dict, seconds: float) -> dict:
     }
 
 
+def _objective(row: dict) -> float:
+    """What "best" means: the learned reward's mean score when there is one, else the dense return."""
+    v = row.get("learned_score_mean")
+    v = row.get("return_mean") if v is None else v
+    return float("-inf") if v is None else float(v)
+
+
+def _freeze_policy(algo, frozen: bool) -> None:
+    """Freeze (or thaw) the actor's encoder and head on every learner: a value-function warm-up.
+
+    A policy started from behaviour cloning comes with an untrained value head; PPO's first
+    advantages would then be noise and drag the policy away from the competent start.
+    """
+
+    def apply(learner) -> None:
+        m = learner.module["default_policy"]
+        for p in list(m.encoder.actor_encoder.parameters()) + list(m.pi.parameters()):
+            p.requires_grad_(not frozen)
+
+    algo.learner_group.foreach_learner(apply)
+
+
 def train(config: Config, *, resume: bool = False, songs_dir: str | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Train a policy; returns ``{"checkpoint": latest, "best": best, "history": rows}``.
 
@@ -104,10 +126,12 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
         start = int(latest["iteration"])
         history = json.loads(history_path.read_text())[:start] if history_path.is_file() else []
         say(f"train: resumed from {latest['path']} at iteration {start}")
-    best = max((r["return_mean"] for r in history if r.get("return_mean") is not None), default=float("-inf"))
+    best = max((_objective(r) for r in history), default=float("-inf"))
     latest_path = None
     try:
         for it in range(start + 1, config.rl.iterations + 1):
+            if config.rl.init_policy and it in (1, config.rl.vf_warmup_iterations + 1):
+                _freeze_policy(algo, it <= config.rl.vf_warmup_iterations)
             t0 = time.time()
             row = _row(it, algo.train(), time.time() - t0)
             history.append(row)
@@ -120,7 +144,7 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
                 latest_path = ckpt_dir / f"iter_{it:04d}"
                 algo.save_to_path(str(latest_path.resolve()))
                 _atomic_json(latest_ptr, {"iteration": it, "path": str(latest_path.resolve())})
-                ret = row["return_mean"] if row["return_mean"] is not None else float("-inf")
+                ret = _objective(row)
                 if ret >= best:
                     best = ret
                     tmp = ckpt_dir / ".best.tmp"
