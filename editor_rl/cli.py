@@ -223,6 +223,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise EditorRLError(f"{name} {text!r}: must be comma-separated numbers") from e
+
+
+def cmd_candidates(args: argparse.Namespace) -> int:
+    from editor_rl.candidates import make_candidates
+    from editor_rl.rewards.model import load_scorer
+    from editor_rl.rl.policy import load_policy
+
+    cfg = _config(args)
+    analyses = _song_analyses(args.songs, cfg)
+    m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=_floats(args.temperatures, "--temperatures"),
+                        target_ratio=args.target_ratio, module=load_policy(args.checkpoint) if args.checkpoint else None,
+                        scorer=load_scorer(args.reward) if args.reward else None, config=cfg, seed=args.seed)
+    print(f"{len(m.candidates)} candidates of {len(analyses)} songs, {len(m.pairs)} comparison tasks → {m.path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from editor_rl.serving.deployments import ServeSettings
+    from editor_rl.serving.run import serve_forever
+
+    cfg = _config(args)
+    if not (1 <= args.port <= 65535):
+        raise EditorRLError(f"--port {args.port}: must be in 1..65535")
+    settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", reward=args.reward or "", config=cfg)
+    from editor_rl.rl.policy import load_policy
+
+    load_policy(args.checkpoint)  # fail early, with one line, on a wrong checkpoint
+    serve_forever(settings, host=args.host, port=args.port, per_song=args.per_song, temperatures=_floats(args.temperatures, "--temperatures"))
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from editor_rl.quickstart import run_quickstart
 
@@ -298,6 +334,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--songs", required=True, metavar="DIR")
     p.add_argument("--out", metavar="DIR", help="report folder (default: <run>/report next to the checkpoints)")
     p.add_argument("--seed", type=int, default=0)
+
+    p = add("candidates", cmd_candidates, "render K edits per song (policy and baselines) and the pairs to compare; writes evaluation_manifest.json")
+    p.add_argument("--songs", required=True, metavar="DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--per-song", type=int, default=4, metavar="K")
+    p.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.9", metavar="T1,T2,…")
+    p.add_argument("--target-ratio", type=float, default=0.6, metavar="R", help="target length as a fraction of each song (default 0.6)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="the policy (default: the random baseline stands in)")
+    p.add_argument("--reward", metavar="CKPT", help="reward model to score candidates and rank pairs by uncertainty")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("serve", cmd_serve, "serve the policy, the feedback service and its web UI on Ray Serve (127.0.0.1 by default)")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--data", required=True, metavar="DIR", help="preference store, uploads, renders, token")
+    p.add_argument("--songs", metavar="DIR", help="songs to edit by id; candidates for raters are prepared from them")
+    p.add_argument("--reward", metavar="CKPT", help="reward model (ranks pairs by uncertainty, human–model agreement)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--per-song", type=int, default=3, metavar="K")
+    p.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.9", metavar="T1,T2,…")
 
     add("quickstart", cmd_quickstart, "the main job on the embedded default config; work under runs/quickstart/")
     return parser

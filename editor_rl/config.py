@@ -184,19 +184,20 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class RewardModelConfig:
-    """The transformer reward model (the seeds: 3 layers, 4 heads, d = 256)."""
+    """The transformer reward model. The embedded (quickstart) defaults are small enough to train in
+    minutes on 2 cores; ``configs/default.yaml`` has the seeds' size (3 layers, 4 heads, d = 256, ff 1024, 5 heads)."""
 
-    d_model: int = 256
+    d_model: int = 64
     """Width of the transformer."""
-    n_layers: int = 3
+    n_layers: int = 2
     """Encoder layers."""
     n_heads: int = 4
     """Attention heads."""
-    d_ff: int = 1024
+    d_ff: int = 128
     """Feed-forward width."""
     dropout: float = 0.1
     """Dropout in the encoder."""
-    ensemble: int = 5
+    ensemble: int = 3
     """Score heads on the shared trunk; their spread is the score's uncertainty."""
     max_beats: int = 500
     """Longest sequence scored at once; longer edits are scored in chunks (length-weighted mean)."""
@@ -326,7 +327,7 @@ class RLConfig:
     """SGD minibatch, env steps."""
     num_epochs: int = 4
     """SGD passes over each batch."""
-    lr: float = 3e-4
+    lr: float = 1e-4
     """Adam learning rate."""
     gamma: float = 0.995
     """Discount."""
@@ -342,13 +343,13 @@ class RLConfig:
     """Reward-model checkpoint scored by the RewardPool; empty: dense reward only."""
     uncertainty_penalty: float = 0.0
     """Learned reward = ensemble mean − this × ensemble spread (a conservative score)."""
-    vf_warmup_iterations: int = 0
+    vf_warmup_iterations: int = 2
     """With ``init_policy``: iterations that train only the value function before the policy moves."""
-    kl_coeff: float = 0.0
+    kl_coeff: float = 0.02
     """Per-step KL penalty toward the reference policy (``init_policy``); 0 turns it off."""
     init_policy: str = ""
     """Start PPO from this policy checkpoint (e.g. behaviour cloning's); empty: a fresh policy."""
-    iterations: int = 20
+    iterations: int = 30
     """Training iterations."""
     checkpoint_every: int = 5
     """Save a checkpoint every this many iterations (and at the end)."""
@@ -429,8 +430,14 @@ class RunConfig:
 
     work_dir: str = "runs/quickstart"
     """Folder for everything a run writes."""
-    n_songs: int = 6
-    """Synthetic songs made by the quickstart."""
+    n_songs: int = 16
+    """Synthetic training songs made by the quickstart."""
+    n_heldout: int = 8
+    """Synthetic held-out songs the quickstart evaluates on."""
+    n_pairs: int = 1500
+    """Simulated-rater pairs the quickstart pretrains the reward model on."""
+    rlhf_rounds: int = 3
+    """PPO rounds of the quickstart; the rater judges the policy's edits and the reward model is fine-tuned between them."""
     seed: int = 0
     """Seed for everything random in a run."""
     num_cpus: int | None = None
@@ -439,6 +446,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check(bool(self.work_dir), "run.work_dir", self.work_dir, "must not be empty")
         _check(1 <= self.n_songs <= 100000, "run.n_songs", self.n_songs, "must be in [1, 100000]")
+        _check(1 <= self.n_heldout <= 100000, "run.n_heldout", self.n_heldout, "must be in [1, 100000]")
+        _check(self.n_pairs >= 2, "run.n_pairs", self.n_pairs, "must be >= 2")
+        _check(self.rlhf_rounds >= 1, "run.rlhf_rounds", self.rlhf_rounds, "must be >= 1")
         _check(self.num_cpus is None or self.num_cpus >= 1, "run.num_cpus", self.num_cpus, "must be >= 1 or null")
 
 

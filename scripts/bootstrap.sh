@@ -9,6 +9,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "[bootstrap] creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
+# The web UI's browser tests drive Debian's Chromium (no browser download at run time).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  echo "[bootstrap] installing Debian's chromium for the web UI tests"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null; } \
+    || echo "[bootstrap] could not install chromium: the web UI tests will fail until /usr/bin/chromium exists"
+fi
 stamp=.venv/.editor-rl-stamp
 want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -75,3 +75,56 @@ def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config
     if info["plan"] is None:
         raise EditorRLError(f"{analysis.song_id}: the policy kept no beats")
     return info["plan"]
+
+
+def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, config: Config = Config()) -> list[EditPlan]:
+    """Several edits at once: the envs step in lockstep and the module sees one batch per step.
+
+    Parameters
+    ----------
+    module : RLModule
+    jobs : list of (analysis, target_seconds, temperature, seed)
+
+    Returns
+    -------
+    list of EditPlan
+        One per job, in order (the same plans :func:`policy_edit` makes one at a time).
+
+    Raises
+    ------
+    InvalidEditError
+        An impossible target.
+    """
+    for a, target, temp, _ in jobs:
+        check_target(a, target)
+        if temp < 0:
+            raise EditorRLError(f"temperature={temp}: must be >= 0")
+    envs = [MusicEditEnv([a], config=config.env, reward=config.reward, search=config.search) for a, *_ in jobs]
+    rngs = [np.random.default_rng(seed) for *_, seed in jobs]
+    obs = [env.reset(seed=seed, options={"song_index": 0, "target_seconds": target})[0] for env, (a, target, _, seed) in zip(envs, jobs)]
+    plans: list[EditPlan | None] = [None] * len(jobs)
+    live = list(range(len(jobs)))
+    while live:
+        batch = {"obs": {"observations": torch.from_numpy(np.stack([obs[i]["observations"] for i in live])),
+                         "action_mask": torch.from_numpy(np.stack([obs[i]["action_mask"] for i in live]))}}
+        with torch.no_grad():
+            logits = module.forward_inference(batch)["action_dist_inputs"].double().numpy()
+        still = []
+        for row, i in enumerate(live):
+            allowed = obs[i]["action_mask"] > 0
+            z = np.where(allowed, logits[row], -np.inf)
+            temp = jobs[i][2]
+            if temp == 0:
+                a = int(np.argmax(z))
+            else:
+                p = np.exp((z - z[allowed].max()) / temp)
+                a = int(rngs[i].choice(len(p), p=p / p.sum()))
+            obs[i], _, term, trunc, info = envs[i].step(a)
+            if term or trunc:
+                if info["plan"] is None:
+                    raise EditorRLError(f"{jobs[i][0].song_id}: the policy kept no beats")
+                plans[i] = info["plan"]
+            else:
+                still.append(i)
+        live = still
+    return plans

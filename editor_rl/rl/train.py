@@ -51,6 +51,18 @@ def _row(it: int, result: dict, seconds: float) -> dict:
     }
 
 
+def _set_policy(algo, state: dict) -> None:
+    """Put a module state on the learners and on every EnvRunner, before the first iteration.
+
+    ``EnvRunnerGroup.sync_weights`` does not reach the EnvRunners here (RLlib 2.60: their copy stays
+    at its initial weights until the first training step's own sync; checked by comparing
+    weights), so the first iteration would sample with an untrained policy. Setting the state on
+    each EnvRunner directly does.
+    """
+    algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].set_state(state))
+    algo.env_runner_group.foreach_env_runner(lambda runner: runner.module.set_state(state), local_env_runner=True)
+
+
 def _objective(row: dict) -> float:
     """What "best" means: the learned reward's mean score when there is one, else the dense return."""
     v = row.get("learned_score_mean")
@@ -114,15 +126,14 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
     if latest is None and config.rl.init_policy:
         from editor_rl.rl.policy import load_policy
 
-        state = load_policy(config.rl.init_policy).get_state()
-        algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].set_state(state))
-        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        _set_policy(algo, load_policy(config.rl.init_policy).get_state())
         say(f"train: starting from the policy in {config.rl.init_policy}")
     if latest:
         algo.restore_from_path(latest["path"])
-        # The EnvRunners still hold their initial weights: give them the restored policy now, or
-        # the first iteration after a resume samples with an untrained one.
-        algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+        # The EnvRunners may still hold their initial weights: give them the restored policy now,
+        # or the first iteration after a resume samples with an untrained one.
+        first = list(algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].get_state()))[0]
+        _set_policy(algo, first if isinstance(first, dict) else first.get())
         start = int(latest["iteration"])
         history = json.loads(history_path.read_text())[:start] if history_path.is_file() else []
         say(f"train: resumed from {latest['path']} at iteration {start}")

@@ -1,0 +1,163 @@
+"""The FastAPI ingress on Ray Serve: the routes of DESIGN.md and the web UI.
+
+Build the application with :func:`build_app` (``serve run serve/local.yaml`` or ``editor-rl
+serve``). Routes that write or export (``/api/edit``, ``/api/feedback/submit``, ``/rating``,
+``/export``) need ``Authorization: Bearer <token>`` (401 without one, 403 for a wrong one). Bodies
+over ``max_body_bytes`` answer 413 while streaming; validation errors 422 naming the field; unknown
+songs, pairs, candidates and audio 404; bad audio 422 with what is wrong with it; a full queue 503.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.datastructures import UploadFile as StarletteUploadFile
+
+from editor_rl.errors import EditorRLError, InvalidAudioError, InvalidEditError, StoreError
+from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
+from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
+from editor_rl.serving.security import BodyLimit, resolve_token, token_ok
+
+STATIC = Path(__file__).with_name("static")
+api = FastAPI(title="editor-rl", description="Edits of songs by a learned policy, and the human feedback that teaches it.")
+
+
+def _error(e: Exception) -> HTTPException:
+    """The HTTP answer for an exception from a deployment."""
+    if isinstance(e, KeyError):
+        return HTTPException(404, f"unknown id {e.args[0]!r}")
+    if isinstance(e, (InvalidAudioError, InvalidEditError, StoreError)):
+        return HTTPException(422, str(e))
+    if isinstance(e, EditorRLError):
+        return HTTPException(400, str(e))
+    return HTTPException(500, f"{type(e).__name__}: {e}")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=100, max_queued_requests=200)
+@serve.ingress(api)
+class Ingress:
+    """HTTP in front of the Editor, Feedback and Reward deployments."""
+
+    def __init__(self, settings: ServeSettings, editor: DeploymentHandle, feedback: DeploymentHandle, reward: DeploymentHandle) -> None:
+        self.settings = settings
+        self.token = resolve_token(settings.data_dir)
+        LIMITS["max_body_bytes"] = settings.max_body_bytes
+        self.editor, self.feedback, self.reward = editor, feedback, reward
+
+    def _auth(self, authorization: str | None) -> None:
+        if not authorization:
+            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+        if not token_ok(authorization, self.token):
+            raise HTTPException(403, "wrong bearer token")
+
+    async def _call(self, handle: DeploymentHandle, method: str, *args):
+        try:
+            return await getattr(handle, method).remote(*args)
+        except (KeyError, EditorRLError) as e:
+            raise _error(getattr(e, "cause", None) or e) from e
+
+    # -- health and UI ---------------------------------------------------------------------------
+    @api.get("/healthz")
+    async def healthz(self) -> dict:
+        return {"status": "ok"}
+
+    @api.get("/", include_in_schema=False)
+    async def index(self) -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @api.get("/static/{name}", include_in_schema=False)
+    async def static(self, name: str) -> FileResponse:
+        path = STATIC / name
+        if "/" in name or not path.is_file():
+            raise HTTPException(404, f"no static file {name!r}")
+        return FileResponse(path)
+
+    # -- edits -----------------------------------------------------------------------------------
+    @api.post("/api/edit", response_model=EditResponse)
+    async def edit(self, request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+        """Edit a stored song (JSON ``{"song_id", "target_seconds", "temperature"}``) or an upload
+        (multipart: ``audio`` file, ``target_seconds``, ``temperature`` fields)."""
+        self._auth(authorization)
+        ctype = request.headers.get("content-type", "")
+        try:
+            if ctype.startswith("multipart/form-data"):
+                form = await request.form()
+                upload = form.get("audio")
+                if not isinstance(upload, StarletteUploadFile):
+                    raise HTTPException(422, "multipart body needs a file field 'audio'")
+                body = EditRequest(song_id="upload", target_seconds=form.get("target_seconds", ""), temperature=form.get("temperature", 0.0))
+                song_id = await self._call(self.editor, "save_upload", await upload.read(), upload.filename or "upload")
+            else:
+                body = EditRequest.model_validate_json(await request.body())
+                song_id = body.song_id
+        except ValidationError as e:
+            raise HTTPException(422, json.loads(e.json(include_url=False))) from e
+        out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature)
+        if isinstance(out, Exception):
+            raise _error(out)
+        return out
+
+    @api.get("/api/audio/{audio_id}")
+    async def audio(self, audio_id: str) -> FileResponse:
+        """A rendered edit or a candidate's audio (WAV)."""
+        path = await self.editor.render_path.remote(audio_id) or await self.feedback.audio_path.remote(audio_id)
+        if not path:
+            raise HTTPException(404, f"no audio {audio_id!r}")
+        return FileResponse(path, media_type="audio/wav")
+
+    # -- feedback --------------------------------------------------------------------------------
+    @api.get("/api/feedback/samples")
+    async def samples(self, rater_id: Annotated[str, Query(min_length=1, max_length=200)], n: Annotated[int, Query(ge=1, le=50)] = 1) -> list[dict]:
+        """Pairs chosen by active learning (the reward model's least certain), never one this rater judged."""
+        return await self.feedback.samples.remote(rater_id, n)
+
+    @api.post("/api/feedback/submit", response_model=Accepted)
+    async def submit(self, body: SubmitRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
+        self._auth(authorization)
+        return await self._call(self.feedback, "submit", body.model_dump())
+
+    @api.post("/api/feedback/rating", response_model=Accepted)
+    async def rating(self, body: RatingRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
+        self._auth(authorization)
+        return await self._call(self.feedback, "rate", body.model_dump())
+
+    @api.get("/api/feedback/stats")
+    async def stats(self) -> dict:
+        return await self.feedback.stats.remote()
+
+    @api.get("/api/feedback/export")
+    async def export(self, format: Annotated[str, Query(pattern="^(jsonl|parquet)$")] = "jsonl", authorization: Annotated[str | None, Header()] = None) -> Response:
+        self._auth(authorization)
+        data = await self.feedback.export.remote(format)
+        media = "application/x-ndjson" if format == "jsonl" else "application/vnd.apache.parquet"
+        return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="preferences.{format}"'})
+
+
+LIMITS = {"max_body_bytes": ServeSettings.max_body_bytes}  # set by the Ingress from its settings
+api.add_middleware(BodyLimit, limits=LIMITS)
+
+
+def build_app(settings: ServeSettings | dict):
+    """The Serve application (an ``import_path`` target: ``editor_rl.serving.app:build_app``).
+
+    ``settings`` may be a dict (from a Serve config file's ``args``) with ``checkpoint``,
+    ``data_dir``, ``reward`` and ``config`` (a config YAML path).
+    """
+    if isinstance(settings, dict):
+        from editor_rl.config import load_config
+
+        args = dict(settings)
+        cfg = load_config(args.pop("config", None))
+        settings = ServeSettings(config=cfg, **args)
+    q = settings.max_queued_requests
+    return Ingress.options(max_queued_requests=4 * q).bind(
+        settings, Editor.options(max_queued_requests=q).bind(settings), Feedback.options(max_queued_requests=4 * q).bind(settings),
+        Reward.options(max_queued_requests=q).bind(settings))
+

@@ -1,0 +1,206 @@
+"""The Serve deployments behind the ingress: the editor (policy), the feedback store, the reward model.
+
+- :class:`Editor` resolves a song (a stored song id, or uploaded bytes: validated, analysed and
+  cached by content hash), runs the policy on a batch of requests at once (``@serve.batch``: the
+  envs step in lockstep, one forward pass per step) and renders each edit.
+- :class:`Feedback` owns the :class:`~editor_rl.preferences.store.PreferenceStore` (SQLite, WAL).
+- :class:`Reward` scores edits with the reward model (agreement figures, ranking new candidates).
+
+Each deployment caps its queue (``max_queued_requests``), so overload answers 503 instead of
+queueing forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ray import serve
+
+from editor_rl.config import Config
+from editor_rl.errors import EditorRLError, InvalidAudioError
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the app serves: the policy ``checkpoint``, the ``data_dir`` (store, uploads, renders,
+    token), the songs one can edit by id (``songs_dir``), an optional ``reward`` checkpoint and the
+    ``config``; ``max_body_bytes`` caps uploads."""
+
+    checkpoint: str
+    data_dir: str
+    songs_dir: str = ""
+    reward: str = ""
+    config: Config = Config()
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_queued_requests: int = 64
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16, max_queued_requests=64)
+class Editor:
+    """Edits songs with the policy (see the module docstring)."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        import torch
+
+        from editor_rl.corpus import FeatureStore
+        from editor_rl.rl.policy import load_policy
+
+        torch.set_num_threads(1)
+        self.settings, self.config = settings, settings.config
+        data = Path(settings.data_dir)
+        self.uploads, self.renders = data / "uploads", data / "renders"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.renders.mkdir(parents=True, exist_ok=True)
+        self.store = FeatureStore(data / "features")
+        self.module = load_policy(settings.checkpoint)
+        from editor_rl.corpus import list_songs
+
+        # Songs by id: the songs folder and earlier uploads (so a restarted replica knows them all).
+        folders = [Path(settings.songs_dir)] if settings.songs_dir else []
+        self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
+        self._analyses: dict[str, object] = {}
+
+    def _analysis(self, path: Path):
+        key = str(path)
+        if key not in self._analyses:
+            self._analyses[key] = self.store.load_song(path, config=self.config)
+        return self._analyses[key]
+
+    def save_upload(self, data: bytes, filename: str) -> str:
+        """Validate and keep uploaded audio; returns its song id (``upload-<hash>``).
+
+        Raises
+        ------
+        InvalidAudioError
+            Empty, not audio, truncated, silent, wrong format, too long (the message says which).
+        """
+        ext = Path(filename or "upload").suffix.lower()
+        if not data:
+            raise InvalidAudioError(f"{filename or 'upload'}: empty file (0 bytes)")
+        if ext.lstrip(".") not in self.config.audio.allowed_formats:
+            raise InvalidAudioError(f"{filename or 'upload'}: unsupported format {ext or '(none)'!r}; allowed: {', '.join(self.config.audio.allowed_formats)}")
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        sid = f"upload-{digest}"
+        path = self.uploads / f"{sid}{ext}"
+        if not path.is_file():
+            tmp = self.uploads / f".{uuid.uuid4().hex}{ext}"
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            try:
+                self._analysis(path)  # decodes and validates: raises InvalidAudioError naming the problem
+            except InvalidAudioError as e:
+                path.unlink(missing_ok=True)
+                raise InvalidAudioError(str(e).replace(str(path), filename or "upload")) from None
+        self.songs[sid] = path
+        return sid
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def _edit_batch(self, jobs: list[tuple[str, float, float]]) -> list[dict | Exception]:
+        from editor_rl.audio.io import decode_audio, write_audio
+        from editor_rl.edit.render import render_plan
+        from editor_rl.env import check_target
+        from editor_rl.rl.policy import policy_edits
+
+        results: list[dict | Exception] = [None] * len(jobs)  # type: ignore[list-item]
+        ok = []
+        for i, (sid, target, temp) in enumerate(jobs):
+            try:
+                if sid not in self.songs:
+                    raise KeyError(sid)
+                a = self._analysis(self.songs[sid])
+                check_target(a, target)
+                ok.append((i, a))
+            except Exception as e:  # noqa: BLE001 - each request gets its own error
+                results[i] = e
+        if ok:
+            plans = policy_edits(self.module, [(a, jobs[i][1], jobs[i][2], i) for i, a in ok], config=self.config)
+            for (i, a), plan in zip(ok, plans):
+                eid = uuid.uuid4().hex[:16]
+                audio = decode_audio(a.path)
+                write_audio(self.renders / f"{eid}.wav", render_plan(audio, plan, config=self.config.render), sample_rate=audio.sample_rate)
+                results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}"}
+        return results
+
+    async def edit(self, song_id: str, target_seconds: float, temperature: float) -> dict | Exception:
+        """Edit a registered song; returns the response dict, or the exception to report."""
+        return await self._edit_batch((song_id, float(target_seconds), float(temperature)))
+
+    def render_path(self, edit_id: str) -> str | None:
+        """Where a rendered edit's audio is, or None."""
+        p = self.renders / f"{edit_id}.wav"
+        return str(p) if edit_id.isalnum() and p.is_file() else None
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64, max_queued_requests=256)
+class Feedback:
+    """The preference store behind the feedback routes."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        from editor_rl.preferences.store import PreferenceStore
+
+        self.store = PreferenceStore(Path(settings.data_dir) / "preferences.sqlite")
+
+    def samples(self, rater_id: str, n: int) -> list[dict]:
+        """Active learning: the ``n`` least certain pairs this rater has not judged, with both candidates."""
+        out = []
+        for p in self.store.next_pairs(rater_id=rater_id, n=n):
+            a, b = self.store.candidate(p.a_id), self.store.candidate(p.b_id)
+            out.append({"pair_id": p.pair_id, "song_id": p.song_id, "target_seconds": p.target_seconds, "uncertainty": p.uncertainty,
+                        "a": {"candidate_id": a.candidate_id, "audio_url": f"/api/audio/{a.candidate_id}", "edl": a.edl},
+                        "b": {"candidate_id": b.candidate_id, "audio_url": f"/api/audio/{b.candidate_id}", "edl": b.edl}})
+        return out
+
+    def submit(self, body: dict) -> dict:
+        """Store a judgement; KeyError for an unknown pair."""
+        return self.store.submit(**body)._asdict()
+
+    def rate(self, body: dict) -> dict:
+        """Store a rating; KeyError for an unknown candidate."""
+        return self.store.rate(**body)._asdict()
+
+    def stats(self) -> dict:
+        return self.store.stats()
+
+    def export(self, fmt: str) -> bytes:
+        """The judgements as a JSONL or Parquet file's bytes."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            return self.store.export(Path(d) / f"export.{fmt}", format=fmt).read_bytes()
+
+    def audio_path(self, candidate_id: str) -> str | None:
+        c = self.store.candidate(candidate_id)
+        return c.audio_path if c is not None and c.audio_path and Path(c.audio_path).is_file() else None
+
+    def load_manifest(self, path: str) -> tuple[int, int]:
+        from editor_rl.candidates import load_manifest
+
+        return load_manifest(path, store=self.store)
+
+    def integrity(self) -> str:
+        return self.store.integrity_check()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=16, max_queued_requests=64)
+class Reward:
+    """The reward model: scores of edits (mean and ensemble spread)."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        import torch
+
+        from editor_rl.rewards.model import load_scorer
+
+        torch.set_num_threads(1)
+        self.scorer = load_scorer(settings.reward) if settings.reward else None
+
+    def available(self) -> bool:
+        return self.scorer is not None
+
+    def score(self, sequences: list) -> tuple[list[float], list[float]]:
+        if self.scorer is None:
+            raise EditorRLError("no reward model is loaded (serve --reward CKPT)")
+        r, s = self.scorer.score(sequences)
+        return [float(x) for x in r], [float(x) for x in s]

@@ -1,0 +1,57 @@
+"""Request and response bodies of the HTTP API (pydantic; validation errors answer 422 naming the field)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EditRequest(BaseModel):
+    """``POST /api/edit`` as JSON: edit a stored song."""
+
+    model_config = ConfigDict(extra="forbid")
+    song_id: str = Field(min_length=1, max_length=200)
+    target_seconds: float = Field(gt=0, le=7200)
+    temperature: float = Field(default=0.0, ge=0, le=5)
+
+
+class EditResponse(BaseModel):
+    """An edit: its EDL, length and where its audio is."""
+
+    edit_id: str
+    song_id: str
+    edl: dict
+    duration_s: float
+    audio_url: str
+
+
+class SubmitRequest(BaseModel):
+    """``POST /api/feedback/submit``: one A/B judgement."""
+
+    model_config = ConfigDict(extra="forbid")
+    pair_id: str = Field(min_length=1, max_length=400)
+    preference: Literal["a", "b", "tie"]
+    strength: int = Field(ge=1, le=3)
+    rater_id: str = Field(min_length=1, max_length=200)
+    notes: str = Field(default="", max_length=4000)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RatingRequest(BaseModel):
+    """``POST /api/feedback/rating``: absolute 1–5 scores of one candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+    candidate_id: str = Field(min_length=1, max_length=400)
+    rater_id: str = Field(min_length=1, max_length=200)
+    quality: int = Field(ge=1, le=5)
+    overall: int = Field(ge=1, le=5)
+    notes: str = Field(default="", max_length=4000)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Accepted(BaseModel):
+    """A stored submit or rating: its row ``id`` and whether this request ``created`` it (False: a retry)."""
+
+    id: int
+    created: bool

@@ -1,0 +1,163 @@
+// editor-rl feedback page: two players, seams marked on the waveforms, A / B / tie with strength.
+// Loads nothing from outside this server.
+"use strict";
+const $ = (sel, root = document) => root.querySelector(sel);
+const state = { pair: null, pref: null, judged: 0 };
+
+function uuid() {
+  return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+}
+
+function setStatus(msg, error = false) {
+  const s = $("#status");
+  s.textContent = msg;
+  s.className = error ? "error" : "";
+}
+
+function headers() {
+  return { "Content-Type": "application/json", "Authorization": "Bearer " + $("#token").value.trim() };
+}
+
+function seamsOf(edl) {
+  // output times where one segment ends and the next (a jump in the source) begins
+  return (edl.segments || []).slice(1).map((s) => s.out_start_s);
+}
+
+async function drawWave(canvas, url, seams, duration) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  try {
+    const buf = await (await fetch(url)).arrayBuffer();
+    const AC = window.AudioContext || window.webkitAudioContext;
+    const audio = await new AC().decodeAudioData(buf);
+    const data = audio.getChannelData(0);
+    const w = canvas.width, h = canvas.height, step = Math.max(1, Math.floor(data.length / w));
+    ctx.fillStyle = "#58a";
+    for (let x = 0; x < w; x++) {
+      let lo = 1, hi = -1;
+      for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) { const v = data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+      ctx.fillRect(x, (1 - hi) * h / 2, 1, Math.max(1, (hi - lo) * h / 2));
+    }
+    duration = audio.duration;
+  } catch (e) { /* the seams are still drawn */ }
+  ctx.fillStyle = "#d33";
+  for (const t of seams) ctx.fillRect(Math.round(t / duration * canvas.width), 0, 2, canvas.height);
+  canvas.dataset.duration = duration;
+}
+
+function setupPlayer(side, cand) {
+  const root = $("#player-" + side);
+  const audio = $("audio", root);
+  audio.src = cand.audio_url;
+  const seams = seamsOf(cand.edl);
+  const duration = (cand.edl.segments || []).reduce((d, s) => Math.max(d, s.out_start_s + s.src_end_s - s.src_start_s), 0);
+  drawWave($("canvas", root), cand.audio_url, seams, duration || 1);
+  const box = $(".seams", root);
+  box.innerHTML = seams.length ? "jump to just before a seam: " : "no seams (one continuous stretch)";
+  seams.forEach((t, k) => {
+    const b = document.createElement("button");
+    b.textContent = `seam ${k + 1} (${t.toFixed(1)} s)`;
+    b.className = "seam";
+    b.onclick = () => { audio.currentTime = Math.max(0, t - 2); audio.play(); };
+    box.appendChild(b);
+  });
+  root.dataset.candidate = cand.candidate_id;
+}
+
+function togglePlay(side) {
+  const a = $("#player-" + side + " audio"), other = $("#player-" + (side === "a" ? "b" : "a") + " audio");
+  other.pause();
+  if (a.paused) a.play(); else a.pause();
+}
+
+function choose(pref) {
+  state.pref = pref;
+  document.querySelectorAll(".choice button").forEach((b) => b.classList.toggle("selected", b.dataset.pref === pref));
+  $("#submit").disabled = !state.pair;
+}
+
+async function loadPair() {
+  state.pair = null; choose(null);
+  $("#notes").value = "";
+  const rater = $("#rater").value.trim();
+  if (!rater) { $("#task").textContent = "Enter a rater name to start."; return; }
+  const r = await fetch(`/api/feedback/samples?n=1&rater_id=${encodeURIComponent(rater)}`);
+  const pairs = await r.json();
+  if (!r.ok) { setStatus(JSON.stringify(pairs.detail), true); return; }
+  if (!pairs.length) { $("#task").textContent = "No pairs left for you: thank you!"; return; }
+  state.pair = pairs[0];
+  $("#task").textContent = `Song ${state.pair.song_id}, edited to ${state.pair.target_seconds.toFixed(1)} s. Listen to both, then choose.`;
+  setupPlayer("a", state.pair.a);
+  setupPlayer("b", state.pair.b);
+}
+
+async function submit() {
+  if (!state.pair || !state.pref) { setStatus("choose A, B or about the same first", true); return; }
+  const body = {
+    pair_id: state.pair.pair_id, preference: state.pref, rater_id: $("#rater").value.trim(),
+    strength: Number(document.querySelector("input[name=strength]:checked").value), notes: $("#notes").value, idempotency_key: uuid(),
+  };
+  const r = await fetch("/api/feedback/submit", { method: "POST", headers: headers(), body: JSON.stringify(body) });
+  const out = await r.json();
+  if (!r.ok) { setStatus(`not saved (${r.status}): ${JSON.stringify(out.detail)}`, true); return; }
+  state.judged += 1;
+  $("#progress").textContent = `judged this session: ${state.judged}`;
+  setStatus("saved");
+  await refreshStats();
+  await loadPair();
+}
+
+async function rate(side) {
+  const root = $("#player-" + side);
+  if (!root.dataset.candidate) return;
+  const body = { candidate_id: root.dataset.candidate, rater_id: $("#rater").value.trim(), quality: Number($(".quality", root).value),
+                 overall: Number($(".overall", root).value), idempotency_key: uuid() };
+  const r = await fetch("/api/feedback/rating", { method: "POST", headers: headers(), body: JSON.stringify(body) });
+  setStatus(r.ok ? `rating of ${side.toUpperCase()} saved` : `rating not saved (${r.status})`, !r.ok);
+}
+
+async function refreshStats() {
+  const s = await (await fetch("/api/feedback/stats")).json();
+  const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(0) + " %");
+  $("#stats").textContent = `all raters: ${s.judgements} judgements on ${s.pairs} pairs · A ${s.balance.a} / B ${s.balance.b} / same ${s.balance.tie}` +
+    ` · agreement with the reward model ${pct(s.human_model_agreement)} · between raters ${pct(s.inter_rater_agreement)}`;
+  $("#stats").dataset.judgements = s.judgements;
+}
+
+function init() {
+  for (const k of ["rater", "token"]) {
+    const el = $("#" + k);
+    el.value = localStorage.getItem("editor-rl-" + k) || new URLSearchParams(location.search).get(k) || "";
+    el.addEventListener("change", () => { localStorage.setItem("editor-rl-" + k, el.value); if (k === "rater") loadPair(); });
+  }
+  document.querySelectorAll("select.quality, select.overall").forEach((s) => {
+    for (let v = 1; v <= 5; v++) s.add(new Option("★".repeat(v), v, v === 3, v === 3));
+  });
+  document.querySelectorAll(".choice button").forEach((b) => (b.onclick = () => choose(b.dataset.pref)));
+  document.querySelectorAll(".player").forEach((p) => {
+    const side = p.dataset.side, audio = $("audio", p);
+    $(".play", p).onclick = () => togglePlay(side);
+    $(".send-rating", p).onclick = () => rate(side);
+    audio.ontimeupdate = () => ($(".time", p).textContent = audio.currentTime.toFixed(1) + " s");
+    $("canvas", p).onclick = (e) => {
+      const d = Number(e.target.dataset.duration || 0);
+      audio.currentTime = d * e.offsetX / e.target.clientWidth; audio.play();
+    };
+  });
+  $("#submit").onclick = submit;
+  $("#skip").onclick = loadPair;
+  document.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT" || e.target.tagName === "TEXTAREA" || e.target.tagName === "SELECT") return;
+    const k = e.key.toLowerCase();
+    if (k === "a" || k === "b") choose(k);
+    else if (k === "t") choose("tie");
+    else if ("123".includes(k) && k.length === 1) document.querySelector(`input[name=strength][value="${k}"]`).checked = true;
+    else if (k === "q") togglePlay("a");
+    else if (k === "w") togglePlay("b");
+    else if (k === "enter") submit();
+    else if (k === "n") loadPair();
+  });
+  refreshStats();
+  loadPair();
+}
+init();

@@ -1,0 +1,216 @@
+"""The Serve app over real HTTP: edits, the feedback loop end to end, bad input, durability under SIGKILL."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from editor_rl.config import Config, RewardModelConfig, RewardTrainConfig
+from editor_rl.edit.plan import EditPlan
+from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.preferences.records import read_preferences
+from editor_rl.preferences.store import PreferenceStore
+
+from conftest import TINY_MODEL
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(ray_session, tmp_path_factory, synth_corpus, analyses, tiny_checkpoint):
+    from ray import serve
+
+    from editor_rl.rl.bc import train_bc
+    from editor_rl.serving.deployments import ServeSettings
+    from editor_rl.serving.run import start
+
+    root = tmp_path_factory.mktemp("serve")
+    songs = root / "songs"
+    songs.mkdir()
+    for p in synth_corpus[:3]:
+        shutil.copy(p, songs / p.name)
+        shutil.copy(p.with_suffix(".truth.json"), songs / p.with_suffix(".truth.json").name)
+    cfg = Config()
+    policy = train_bc({a.song_id: a for a in analyses[:3]}, config=cfg, out_dir=root / "policy", edits_per_song=2, epochs=2, log=lambda m: None)
+    port = free_port()
+    settings = ServeSettings(checkpoint=policy["checkpoint"], data_dir=str(root / "data"), songs_dir=str(songs), reward=str(tiny_checkpoint),
+                             config=cfg, max_body_bytes=8 * 1024 * 1024)
+    os.environ.pop("EDITOR_RL_TOKEN", None)
+    lines: list[str] = []
+    start(settings, port=port, per_song=2, temperatures=(0.3, 0.9), log=lines.append)
+    token_file = root / "data" / "token"
+    yield {"url": f"http://127.0.0.1:{port}", "token": token_file.read_text().strip(), "data": root / "data", "songs": songs,
+           "analyses": {a.song_id: a for a in analyses[:3]}, "lines": lines, "token_file": token_file}
+    serve.shutdown()
+
+
+def _auth(service) -> dict:
+    return {"Authorization": f"Bearer {service['token']}"}
+
+
+def test_token_file_is_private_and_binds_localhost(service):
+    assert stat.S_IMODE(service["token_file"].stat().st_mode) == 0o600
+    assert any("loaded" in x and "pairs" in x for x in service["lines"])
+    assert requests.get(service["url"] + "/healthz", timeout=10).json() == {"status": "ok"}
+    with socket.socket() as s:  # nothing answers on another interface's address
+        s.settimeout(1)
+        other = socket.gethostbyname(socket.gethostname())
+        if other.startswith("127."):
+            pytest.skip("this host has no non-loopback address")  # pragma: no cover
+        assert s.connect_ex((other, int(service["url"].rsplit(":", 1)[1]))) != 0
+
+
+def test_edit_a_stored_song_and_an_upload(service):
+    a = next(iter(service["analyses"].values()))
+    target = round(0.6 * a.duration_s, 1)
+    r = requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target}, headers=_auth(service), timeout=60)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert abs(out["duration_s"] - target) / target < 0.1 and out["edl"]["segments"]
+    wav = requests.get(service["url"] + out["audio_url"], timeout=30)
+    assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
+    data = Path(a.path).read_bytes()
+    r = requests.post(service["url"] + "/api/edit", files={"audio": ("mine.wav", data, "audio/wav")}, data={"target_seconds": str(target)},
+                      headers=_auth(service), timeout=120)
+    assert r.status_code == 200, r.text
+    assert r.json()["song_id"].startswith("upload-") and r.json()["edl"]["segments"] == out["edl"]["segments"]  # same song, same greedy edit
+
+
+def test_feedback_end_to_end_50_judgements_then_train_on_the_export(service):
+    from editor_rl.preferences.train import train_reward_model
+
+    url, done, seen = service["url"], 0, set()
+    before = requests.get(url + "/api/feedback/stats", timeout=10).json()["judgements"]
+    for rater_no in range(6):
+        rater = SimulatedRater(Config().rater, rater_id=f"sim-{rater_no}")
+        while done < 50:
+            batch = requests.get(url + "/api/feedback/samples", params={"rater_id": rater.rater_id, "n": 5}, timeout=10).json()
+            if not batch:
+                break
+            for s in batch:
+                assert (rater.rater_id, s["pair_id"]) not in seen  # never the same pair twice to a rater
+                seen.add((rater.rater_id, s["pair_id"]))
+                a = service["analyses"][s["song_id"]]
+                pa, pb = (EditPlan.from_edl(s[k]["edl"], source_duration_s=a.duration_s) for k in ("a", "b"))
+                j = rater.judge(a, pa, pb, target_seconds=s["target_seconds"])
+                r = requests.post(url + "/api/feedback/submit", headers=_auth(service), timeout=10,
+                                  json={"pair_id": s["pair_id"], "preference": j.preference, "strength": j.strength, "rater_id": rater.rater_id})
+                assert r.status_code == 200 and r.json()["created"], r.text
+                done += 1
+        if done >= 50:
+            break
+    assert done >= 50
+    stats = requests.get(url + "/api/feedback/stats", timeout=10).json()
+    assert stats["judgements"] - before == done and stats["human_model_compared"] > 0 and 0 <= stats["human_model_agreement"] <= 1
+    exp = requests.get(url + "/api/feedback/export", params={"format": "jsonl"}, headers=_auth(service), timeout=30)
+    assert exp.status_code == 200
+    path = service["data"].parent / "export.jsonl"
+    path.write_bytes(exp.content)
+    records = read_preferences(path, durations={k: a.duration_s for k, a in service["analyses"].items()})
+    assert len(records) == stats["judgements"]
+    scorer = train_reward_model(records, service["analyses"], model_config=RewardModelConfig(**TINY_MODEL),
+                                train_config=RewardTrainConfig(max_epochs=2, val_fraction=0.34), log=lambda m: None)
+    assert np.isfinite(scorer.metrics["val_log_loss"])
+    parquet = requests.get(url + "/api/feedback/export", params={"format": "parquet"}, headers=_auth(service), timeout=30)
+    assert parquet.status_code == 200 and parquet.content[:4] == b"PAR1"
+
+
+def test_bad_input_answers_4xx_with_a_clear_detail(service, tmp_path):
+    url, auth = service["url"], _auth(service)
+    song = next(iter(service["analyses"].values()))
+    pair = requests.get(url + "/api/feedback/samples", params={"rater_id": "bad-input", "n": 1}, timeout=10).json()[0]
+    ok = {"pair_id": pair["pair_id"], "preference": "a", "strength": 1, "rater_id": "bad-input"}
+
+    def edit_upload(name: str, data: bytes):
+        return requests.post(url + "/api/edit", files={"audio": (name, data)}, data={"target_seconds": "10"}, headers=auth, timeout=60)
+
+    cases = [
+        (edit_upload("notes.wav", b"this is not audio at all" * 50), 422, "notes"),
+        (edit_upload("empty.wav", b""), 422, "empty"),
+        (edit_upload("cut.mp3", _truncated_mp3(tmp_path)), 422, "truncated"),
+        (requests.post(url + "/api/edit", data=b"x" * (9 * 1024 * 1024), headers={**auth, "Content-Type": "application/json"}, timeout=60), 413, "limit"),
+        (requests.post(url + "/api/feedback/submit", json={**ok, "strength": 9}, headers=auth, timeout=10), 422, "strength"),
+        (requests.post(url + "/api/feedback/submit", json={**ok, "preference": "c"}, headers=auth, timeout=10), 422, "preference"),
+        (requests.post(url + "/api/feedback/submit", json=ok, timeout=10), 401, "token"),
+        (requests.post(url + "/api/feedback/submit", json=ok, headers={"Authorization": "Bearer wrong"}, timeout=10), 403, "token"),
+        (requests.get(url + "/api/feedback/export", timeout=10), 401, "token"),
+        (requests.post(url + "/api/feedback/submit", json={**ok, "pair_id": "no-such-pair"}, headers=auth, timeout=10), 404, "no-such-pair"),
+        (requests.post(url + "/api/feedback/rating", json={"candidate_id": "ghost", "rater_id": "r", "quality": 3, "overall": 3}, headers=auth, timeout=10), 404, "ghost"),
+        (requests.post(url + "/api/edit", json={"song_id": "no-such-song", "target_seconds": 10}, headers=auth, timeout=30), 404, "no-such-song"),
+        (requests.post(url + "/api/edit", json={"song_id": song.song_id, "target_seconds": 10 * song.duration_s}, headers=auth, timeout=30), 422, "target_seconds"),
+        (requests.get(url + "/api/audio/nothing-here", timeout=10), 404, "nothing-here"),
+    ]
+    for r, code, word in cases:
+        assert r.status_code == code, (word, r.status_code, r.text[:300])
+        assert word in json.dumps(r.json()["detail"]), (word, r.text[:300])
+    assert requests.get(url + "/healthz", timeout=10).status_code == 200
+    assert requests.post(url + "/api/feedback/submit", json=ok, headers=auth, timeout=10).status_code == 200  # and it still works
+
+
+def _truncated_mp3(tmp_path) -> bytes:
+    import soundfile as sf
+
+    t = np.arange(44100 * 3) / 44100
+    path = tmp_path / "tone.mp3"
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), 44100, format="MP3")
+    data = path.read_bytes()
+    return data[: len(data) // 2]
+
+
+def test_durability_concurrent_submits_then_sigkill(service):
+    import ray
+    from ray.util.state import list_actors
+
+    url, auth = service["url"], _auth(service)
+    pairs = requests.get(url + "/api/feedback/samples", params={"rater_id": "load", "n": 50}, timeout=10).json()
+    acked: list[str] = []
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        with requests.Session() as s:
+            for i in range(200):
+                key = f"c{k}-{i}-{uuid.uuid4().hex[:6]}"
+                body = {"pair_id": pairs[(k * 200 + i) % len(pairs)]["pair_id"], "preference": "ab"[i % 2], "strength": 1 + i % 3,
+                        "rater_id": f"load-{k}", "idempotency_key": key}
+                try:
+                    r = s.post(url + "/api/feedback/submit", json=body, headers=auth, timeout=30)
+                except requests.RequestException:
+                    continue
+                if r.status_code == 200:
+                    with lock:
+                        acked.append(key)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    while len(acked) < 300:
+        time.sleep(0.05)
+    replica = [a for a in list_actors(filters=[("state", "=", "ALIVE")]) if "Feedback" in (a.class_name or "")]
+    assert replica, "no Feedback replica found"
+    os.kill(replica[0].pid, signal.SIGKILL)  # the process holding the SQLite connection dies mid-load
+    for t in threads:
+        t.join()
+    assert len(acked) >= 300
+    deadline = time.time() + 60
+    while requests.get(url + "/api/feedback/stats", timeout=10).status_code != 200 and time.time() < deadline:
+        time.sleep(0.5)  # Serve brings the replica back
+    store = PreferenceStore(service["data"] / "preferences.sqlite")
+    keys = [r[0] for r in store._conn().execute("SELECT idempotency_key FROM judgements WHERE rater_id LIKE 'load-%'")]
+    assert len(keys) == len(set(keys))
+    assert set(acked) <= set(keys)  # every acknowledged submit is there, exactly once
+    assert store.integrity_check() == "ok"
+    assert ray.is_initialized()

@@ -1,0 +1,91 @@
+"""The preference store: SQLite WAL, migrations, idempotent submits, export, stats, active learning."""
+
+import sqlite3
+
+import pytest
+
+from editor_rl.errors import StoreError
+from editor_rl.preferences.records import read_preferences
+from editor_rl.preferences.store import SCHEMA_VERSION, CandidateRow, PairRow, PreferenceStore
+
+EDL = {"source": "s.wav", "sample_rate": 44100, "duration_s": 4.0, "segments": [{"src_start_s": 0.0, "src_end_s": 2.0, "out_start_s": 0.0},
+                                                                                 {"src_start_s": 4.0, "src_end_s": 6.0, "out_start_s": 2.0}], "actions": []}
+
+
+def _filled(tmp_path, n_pairs=4) -> PreferenceStore:
+    st = PreferenceStore(tmp_path / "p.sqlite")
+    for i in range(n_pairs + 1):
+        st.add_candidate(CandidateRow(f"c{i}", "song", 4.0, EDL, None, "policy", 0.5, float(i), 0.1))
+    for i in range(n_pairs):
+        st.add_pair(PairRow(f"p{i}", "song", f"c{i}", f"c{i + 1}", 4.0, 0.3 if i % 2 else 0.7, 0.2 * i))
+    return st
+
+
+def test_wal_mode_schema_version_and_integrity(tmp_path):
+    st = _filled(tmp_path)
+    conn = sqlite3.connect(tmp_path / "p.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert st.schema_version == SCHEMA_VERSION == conn.execute("PRAGMA user_version").fetchone()[0]
+    assert st.integrity_check() == "ok"
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    with pytest.raises(StoreError, match="newer"):
+        PreferenceStore(tmp_path / "p.sqlite")
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    (tmp_path / "junk.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="junk.sqlite"):
+        PreferenceStore(tmp_path / "junk.sqlite")
+
+
+def test_submit_is_idempotent_and_survives_reopening(tmp_path):
+    st = _filled(tmp_path)
+    first = st.submit(pair_id="p0", rater_id="r1", preference="a", strength=2, idempotency_key="k1")
+    again = st.submit(pair_id="p0", rater_id="r1", preference="b", strength=3, idempotency_key="k1")
+    assert first.created and not again.created and again.id == first.id
+    st.close()
+    recs = PreferenceStore(tmp_path / "p.sqlite").records()
+    assert [(r.preference, r.strength) for r in recs] == [("a", 2)]
+
+
+def test_bad_judgements_name_the_value(tmp_path):
+    st = _filled(tmp_path)
+    with pytest.raises(StoreError, match="'c'"):
+        st.submit(pair_id="p0", rater_id="r", preference="c", strength=1)
+    with pytest.raises(StoreError, match="strength=9"):
+        st.submit(pair_id="p0", rater_id="r", preference="a", strength=9)
+    with pytest.raises(KeyError):
+        st.submit(pair_id="nope", rater_id="r", preference="a", strength=1)
+    with pytest.raises(StoreError, match="quality=6"):
+        st.rate(candidate_id="c0", rater_id="r", quality=6, overall=3)
+    with pytest.raises(StoreError, match="unknown candidate"):
+        st.add_pair(PairRow("px", "song", "c0", "ghost", 4.0, None, 0.5))
+    assert st.stats()["judgements"] == 0 and st.stats()["ratings"] == 0
+
+
+def test_next_pairs_most_uncertain_first_and_never_repeated(tmp_path):
+    st = _filled(tmp_path)
+    assert [p.pair_id for p in st.next_pairs(rater_id="r1", n=10)] == ["p3", "p2", "p1", "p0"]
+    st.submit(pair_id="p3", rater_id="r1", preference="a", strength=1)
+    assert "p3" not in [p.pair_id for p in st.next_pairs(rater_id="r1", n=10)]
+    assert st.next_pairs(rater_id="r2", n=1)[0].pair_id == "p3"  # another rater still gets it
+
+
+def test_export_round_trips_and_stats(tmp_path):
+    st = _filled(tmp_path)
+    st.submit(pair_id="p0", rater_id="r1", preference="a", strength=1)  # model favours a (0.7): agrees
+    st.submit(pair_id="p0", rater_id="r2", preference="b", strength=2)  # disagrees with model and with r1
+    st.submit(pair_id="p1", rater_id="r1", preference="b", strength=3)  # model favours b (0.3): agrees
+    st.submit(pair_id="p2", rater_id="r1", preference="tie", strength=1)
+    st.rate(candidate_id="c1", rater_id="r1", quality=4, overall=5)
+    for fmt in ("jsonl", "parquet"):
+        recs = read_preferences(st.export(tmp_path / f"out.{fmt}", format=fmt), durations={"song": 10.0})
+        assert [(r.pair_id.split("#")[0], r.rater_id, r.preference, r.strength) for r in recs] == [
+            ("p0", "r1", "a", 1), ("p0", "r2", "b", 2), ("p1", "r1", "b", 3), ("p2", "r1", "tie", 1)]
+        assert recs[0].a.edl["segments"] == EDL["segments"] and recs[0].target_seconds == 4.0
+    s = st.stats()
+    assert s["judgements"] == 4 and s["ratings"] == 1 and s["per_rater"] == {"r1": 3, "r2": 1} and s["balance"] == {"a": 1, "b": 2, "tie": 1}
+    assert s["human_model_agreement"] == pytest.approx(2 / 3) and s["inter_rater_agreement"] == 0.0
+    with pytest.raises(StoreError, match="csv"):
+        st.export(tmp_path / "x.csv", format="csv")
