@@ -7,8 +7,6 @@ over ``max_body_bytes`` answer 413 while streaming; validation errors 422 naming
 songs, pairs, candidates and audio 404; bad audio 422 with what is wrong with it; a full queue 503.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated
@@ -23,10 +21,12 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from editor_rl.errors import EditorRLError, InvalidAudioError, InvalidEditError, StoreError
 from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
 from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
+from editor_rl.serving import security
 from editor_rl.serving.security import BodyLimit, resolve_token, token_ok
 
 STATIC = Path(__file__).with_name("static")
 api = FastAPI(title="editor-rl", description="Edits of songs by a learned policy, and the human feedback that teaches it.")
+api.add_middleware(BodyLimit)
 
 
 def _error(e: Exception) -> HTTPException:
@@ -48,7 +48,7 @@ class Ingress:
     def __init__(self, settings: ServeSettings, editor: DeploymentHandle, feedback: DeploymentHandle, reward: DeploymentHandle) -> None:
         self.settings = settings
         self.token = resolve_token(settings.data_dir)
-        LIMITS["max_body_bytes"] = settings.max_body_bytes
+        security.LIMITS["max_body_bytes"] = settings.max_body_bytes  # the module, not a copy: the middleware reads it
         self.editor, self.feedback, self.reward = editor, feedback, reward
 
     def _auth(self, authorization: str | None) -> None:
@@ -140,8 +140,6 @@ class Ingress:
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="preferences.{format}"'})
 
 
-LIMITS = {"max_body_bytes": ServeSettings.max_body_bytes}  # set by the Ingress from its settings
-api.add_middleware(BodyLimit, limits=LIMITS)
 
 
 def build_app(settings: ServeSettings | dict):

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 TOKEN_ENV = "EDITOR_RL_TOKEN"
+LIMITS = {"max_body_bytes": 32 * 1024 * 1024}  # the ingress sets it from its settings
 
 
 def resolve_token(data_dir: str | Path, *, announce=print) -> str:
@@ -42,14 +43,14 @@ def token_ok(header: str | None, token: str) -> bool:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limits["max_body_bytes"]`` (declared or streamed)."""
+    """ASGI middleware: 413 for a body over ``LIMITS["max_body_bytes"]`` (declared or streamed)."""
 
-    def __init__(self, app, *, limits: dict) -> None:
-        self.app, self.limits = app, limits
+    def __init__(self, app) -> None:
+        self.app = app
 
     @property
     def max_bytes(self) -> int:
-        return int(self.limits["max_body_bytes"])
+        return int(LIMITS["max_body_bytes"])
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
