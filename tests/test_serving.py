@@ -216,3 +216,54 @@ def test_durability_concurrent_submits_then_sigkill(service):
     assert set(acked) <= set(keys)  # every acknowledged submit is there, exactly once
     assert store.integrity_check() == "ok"
     assert ray.is_initialized()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+def test_web_ui_in_headless_chromium(service, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url = service["url"]
+    requested: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(f"{url}/?rater=ui-tester&token={service['token']}")
+        page.wait_for_function("document.querySelector('#task').textContent.startsWith('Song')", timeout=30_000)
+        page.wait_for_function("document.querySelector('#stats').dataset.judgements !== undefined", timeout=30_000)
+        before = int(page.get_attribute("#stats", "data-judgements"))
+        # the waveform is drawn and the seams are marked (red pixels) where the EDL has them
+        page.wait_for_function("document.querySelector('#player-a canvas').dataset.duration > 0", timeout=30_000)
+        painted = page.evaluate("""(() => { const c = document.querySelector('#player-a canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let blue = 0, red = 0;
+            for (let i = 0; i < d.length; i += 4) { if (d[i + 2] > 120 && d[i] < 120) blue++; if (d[i] > 180 && d[i + 1] < 80) red++; }
+            return [blue, red]; })()""")
+        n_seams = page.locator("#player-a .seams button").count()
+        assert painted[0] > 1000 and (painted[1] > 0) == (n_seams > 0)  # a waveform, and red seam marks where there are seams
+        assert n_seams == len(page.evaluate("state.pair.a.edl.segments")) - 1
+        # audio plays
+        page.click("#player-a .play")
+        page.wait_for_function("document.querySelector('#player-a audio').currentTime > 0.3", timeout=30_000)
+        assert not page.evaluate("document.querySelector('#player-a audio').paused")
+        if n_seams:
+            page.click("#player-a .seams button.seam")  # jump to just before the first seam
+            seam = page.evaluate("state.pair.a.edl.segments[1].out_start_s")
+            assert abs(page.evaluate("document.querySelector('#player-a audio').currentTime") - max(0, seam - 2)) < 1.0
+        first_pair = page.evaluate("state.pair.pair_id")
+        # judge with the keyboard: B, strength 3, Enter
+        page.fill("#notes", "the second seam of A jumps")
+        page.evaluate("document.activeElement.blur()")
+        for key in ("b", "3", "Enter"):
+            page.keyboard.press(key)
+        page.wait_for_function("document.querySelector('#progress').textContent.endsWith(': 1')", timeout=30_000)
+        page.wait_for_function(f"Number(document.querySelector('#stats').dataset.judgements) === {before + 1}", timeout=30_000)
+        page.wait_for_function(f"state.pair && state.pair.pair_id !== {json.dumps(first_pair)}", timeout=30_000)  # the next pair came
+        page.wait_for_function("document.querySelector('#player-b canvas').dataset.duration > 0", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "ui.png"))
+        browser.close()
+    assert all(u.startswith(url) or u.startswith("data:") or u.startswith("blob:") for u in requested), [u for u in requested if not u.startswith(url)]
+    recs = [r for r in PreferenceStore(service["data"] / "preferences.sqlite").records() if r.rater_id == "ui-tester"]
+    assert [(r.pair_id.split("#")[0], r.preference, r.strength, r.notes) for r in recs] == [(first_pair, "b", 3, "the second seam of A jumps")]

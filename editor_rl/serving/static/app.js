@@ -23,25 +23,35 @@ function seamsOf(edl) {
   return (edl.segments || []).slice(1).map((s) => s.out_start_s);
 }
 
+function drawSeams(ctx, canvas, seams, duration) {
+  ctx.fillStyle = "#d33";
+  for (const t of seams) ctx.fillRect(Math.round(t / duration * canvas.width), 0, 2, canvas.height);
+}
+
 async function drawWave(canvas, url, seams, duration) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
+  delete canvas.dataset.duration;
+  drawSeams(ctx, canvas, seams, duration);  // at once, from the EDL; the waveform follows
   try {
     const buf = await (await fetch(url)).arrayBuffer();
     const AC = window.AudioContext || window.webkitAudioContext;
     const audio = await new AC().decodeAudioData(buf);
     const data = audio.getChannelData(0);
     const w = canvas.width, h = canvas.height, step = Math.max(1, Math.floor(data.length / w));
-    ctx.fillStyle = "#58a";
+    const peaks = new Float32Array(2 * w);
     for (let x = 0; x < w; x++) {
       let lo = 1, hi = -1;
       for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) { const v = data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
-      ctx.fillRect(x, (1 - hi) * h / 2, 1, Math.max(1, (hi - lo) * h / 2));
+      peaks[2 * x] = (1 - hi) * h / 2;
+      peaks[2 * x + 1] = Math.max(1, (hi - lo) * h / 2);
     }
     duration = audio.duration;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = "#58a";
+    for (let x = 0; x < w; x++) ctx.fillRect(x, peaks[2 * x], 1, peaks[2 * x + 1]);
   } catch (e) { /* the seams are still drawn */ }
-  ctx.fillStyle = "#d33";
-  for (const t of seams) ctx.fillRect(Math.round(t / duration * canvas.width), 0, 2, canvas.height);
+  drawSeams(ctx, canvas, seams, duration);
   canvas.dataset.duration = duration;
 }
 
@@ -79,6 +89,7 @@ function choose(pref) {
 async function loadPair() {
   state.pair = null; choose(null);
   $("#notes").value = "";
+  document.querySelector('input[name=strength][value="1"]').checked = true;
   const rater = $("#rater").value.trim();
   if (!rater) { $("#task").textContent = "Enter a rater name to start."; return; }
   const r = await fetch(`/api/feedback/samples?n=1&rater_id=${encodeURIComponent(rater)}`);
@@ -119,7 +130,7 @@ async function rate(side) {
 async function refreshStats() {
   const s = await (await fetch("/api/feedback/stats")).json();
   const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(0) + " %");
-  $("#stats").textContent = `all raters: ${s.judgements} judgements on ${s.pairs} pairs · A ${s.balance.a} / B ${s.balance.b} / same ${s.balance.tie}` +
+  $("#stats").textContent = `all raters: ${s.judgements} judgement${s.judgements === 1 ? "" : "s"} on ${s.pairs} pairs · A ${s.balance.a} / B ${s.balance.b} / same ${s.balance.tie}` +
     ` · agreement with the reward model ${pct(s.human_model_agreement)} · between raters ${pct(s.inter_rater_agreement)}`;
   $("#stats").dataset.judgements = s.judgements;
 }
