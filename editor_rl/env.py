@@ -14,7 +14,7 @@ Observation, a Dict:
   (÷4), beats since the last seam (÷16), loops in a row (÷2), the last action one-hot (9) and
   the search planner's next action one-hot (9; all zero when ``env.planner_hint`` is off, when
   the hinted action is not allowed, or after ``env.max_replans`` re-plans). The planner
-  (:mod:`editor_rl.edit.planner`) plans at reset and again whenever the policy leaves its plan;
+  (:mod:`editor_rl.edit.planner`) plans at reset and again whenever the policy leaves its plan.
 - ``action_mask`` [shape=(9,), float32]: 1 where an action is allowed.
 
 Reward: the dense reward of :mod:`editor_rl.rewards.dense`, at the end (``reward_mode:
@@ -33,7 +33,7 @@ import numpy as np
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
-from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, apply_action
+from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan
 from editor_rl.edit.planner import Planner, PlanStart
 from editor_rl.errors import InvalidEditError
@@ -151,8 +151,6 @@ class MusicEditEnv(gym.Env):
 
     def _replan(self) -> None:
         """Plan the rest of the edit from the current state (the hint's source)."""
-        from editor_rl.edit.baselines import actions_for_order
-
         self._replans += 1
         self._hints = []
         if self._replans > self.config.max_replans:

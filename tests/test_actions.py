@@ -3,7 +3,7 @@ import pytest
 
 from conftest import make_analysis
 from editor_rl.edit.actions import ACTION_NAMES, N_ACTIONS, Action, EditGrid, EditState, action_mask, apply_action
-from editor_rl.edit.baselines import actions_for_order
+from editor_rl.edit.actions import actions_for_order
 
 
 @pytest.fixture

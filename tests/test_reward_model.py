@@ -10,12 +10,19 @@ from editor_rl.rewards.model import PAD_TOKEN, RewardModel, chunk, edit_sequence
 
 
 def test_seed_sized_model_and_bounded_scores():
-    m = RewardModel(RewardModelConfig())
+    from pathlib import Path
+
+    from editor_rl.config import load_config
+
+    seed_size = load_config(Path(__file__).parents[1] / "configs" / "default.yaml").reward_model
+    m = RewardModel(seed_size)
     n = sum(p.numel() for p in m.parameters())
     assert 2.0e6 < n < 3.5e6  # the seeds' ~2.6 M (3 layers, 4 heads, d = 256)
     f = torch.randn(2, 10, 127) * 100
     out = m(f, torch.zeros(2, 10, dtype=torch.long), torch.ones(2, 3), torch.zeros(2, 10, dtype=torch.bool))
     assert out.shape == (2, 5) and out.abs().max() <= 10
+    small = RewardModel(RewardModelConfig())  # the quickstart's embedded default
+    assert sum(p.numel() for p in small.parameters()) < n / 10
 
 
 def test_sequence_tokens_follow_the_actions(analyses, config):

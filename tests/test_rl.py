@@ -45,6 +45,25 @@ def test_short_run_logs_learned_and_dense_and_checkpoints(ray_session, rl_work, 
     assert len(lines) == 2 and lines[0].startswith("iter    1/2: return")
     assert (work / "checkpoints" / "iter_0002").is_dir() and (work / "checkpoints" / "best").is_dir()
     assert json.loads((work / "history.json").read_text()) == rows
+    learned = [(step, v) for tag, step, v in _tensorboard_scalars(work / "tensorboard") if tag == "train/learned_score_mean"]
+    assert [s for s, _ in learned] == [1, 2] and learned[-1][1] == pytest.approx(rows[-1]["learned_score_mean"], rel=1e-5)
+
+
+def _tensorboard_scalars(folder: Path) -> list[tuple[str, int, float]]:
+    """(tag, step, value) of every scalar in the event files (TFRecord framing: length, crc, data, crc)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = []
+    for f in sorted(folder.glob("events.out.tfevents.*")):
+        data, i = f.read_bytes(), 0
+        while i + 12 <= len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            ev = event_pb2.Event.FromString(data[i + 12 : i + 12 + n])
+            i += 12 + n + 4
+            out += [(v.tag, ev.step, v.simple_value) for v in ev.summary.value]
+    return out
 
 
 def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, tiny_checkpoint):
@@ -181,7 +200,7 @@ def test_behaviour_cloning_imitates_search_and_seeds_ppo(ray_session, rl_work, a
     from editor_rl.rl.train import train
 
     by_id = {a.song_id: a for a in analyses[:3]}
-    res = train_bc(by_id, config=config, out_dir=rl_work / "bc", edits_per_song=6, epochs=8, log=lambda m: None)
+    res = train_bc(by_id, config=config, out_dir=rl_work / "bc", edits_per_song=8, epochs=40, log=lambda m: None)
     assert res["history"][-1]["accuracy"] > 0.9 and res["history"][-1]["loss"] < res["history"][0]["loss"]
     bc = load_policy(res["checkpoint"])
     a = analyses[0]

@@ -53,7 +53,7 @@ def service(ray_session, tmp_path_factory, synth_corpus, analyses, tiny_checkpoi
     lines: list[str] = []
     start(settings, port=port, per_song=2, temperatures=(0.3, 0.9), log=lines.append)
     token_file = root / "data" / "token"
-    yield {"url": f"http://127.0.0.1:{port}", "checkpoint": policy["checkpoint"], "token": token_file.read_text().strip(), "data": root / "data", "songs": songs,
+    yield {"url": f"http://127.0.0.1:{port}", "checkpoint": policy["checkpoint"], "reward": str(tiny_checkpoint), "token": token_file.read_text().strip(), "data": root / "data", "songs": songs,
            "analyses": {a.song_id: a for a in analyses[:3]}, "lines": lines, "token_file": token_file}
     serve.shutdown()
 
@@ -83,6 +83,11 @@ def test_edit_a_stored_song_and_an_upload(service):
 
     local = policy_edit(load_policy(service["checkpoint"]), a, target_seconds=target)  # the same greedy edit, made here
     assert out["edl"]["segments"] == local.to_edl()["segments"] and out["duration_s"] == pytest.approx(local.duration_s)
+    from editor_rl.rewards.model import load_scorer
+    from editor_rl.rewards.sequence import edit_sequence
+
+    (r,), (sd,) = load_scorer(service["reward"]).score([edit_sequence(a, local, target_seconds=target)])
+    assert out["reward"] == pytest.approx(r, abs=1e-4) and out["reward_std"] == pytest.approx(sd, abs=1e-4)  # scored by the Reward deployment
     wav = requests.get(service["url"] + out["audio_url"], timeout=30)
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
     data = Path(a.path).read_bytes()

@@ -25,11 +25,13 @@ output reaches ``max_seconds`` only END is allowed. KEEP is always allowed while
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
+
+from editor_rl.errors import InvalidEditError
 
 
 class Action(IntEnum):
@@ -221,3 +223,55 @@ def apply_action(grid: EditGrid, state: EditState, action: int) -> list[int]:
     state.consecutive_loops = state.consecutive_loops + 1 if a in (Action.LOOP_BEAT, Action.LOOP_BAR) else 0
     state.actions.append(a)
     return played
+
+
+def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool, state: EditState | None = None) -> list[int]:
+    """Actions that replay ``order`` (forward jumps and beat repeats only), from ``state`` (copied;
+    default: a fresh edit) on.
+
+    Runs of consecutive beats are played with the biggest keeps that do not overshoot them
+    (KEEP_PHRASE, then KEEP_BAR, then KEEP), forward gaps crossed with the biggest cuts that do not
+    overshoot (CUT_TO_PHRASE, then CUT_TO_BAR, then CUT); a beat played again right after itself is
+    LOOP_BEAT. So a plan takes few decisions, which is what a policy imitating it learns.
+
+    Raises
+    ------
+    InvalidEditError
+        ``order`` jumps backwards other than a repeat of the last beat.
+    """
+    st = EditState() if state is None else replace(state, order=list(state.order[-1:]), actions=[])
+    i = 0
+    while i < len(order):
+        b = order[i]
+        if b == st.cursor:  # a run of consecutive beats: the biggest keeps that do not overshoot it
+            run = 1
+            while i + run < len(order) and order[i + run] == b + run:
+                run += 1
+            for keep, nxt in ((Action.KEEP_PHRASE, grid.next_phrase), (Action.KEEP_BAR, grid.next_downbeat)):
+                stop = int(nxt[b]) if nxt[b] >= 0 else grid.n_beats
+                if stop - b <= run and stop - b > 1:
+                    apply_action(grid, st, keep)
+                    i += stop - b
+                    break
+            else:
+                apply_action(grid, st, Action.KEEP)
+                i += 1
+            continue
+        while st.cursor < b:
+            c = st.cursor
+            if 0 <= grid.next_phrase[c] <= b:
+                apply_action(grid, st, Action.CUT_TO_PHRASE)
+            elif 0 <= grid.next_downbeat[c] <= b:
+                apply_action(grid, st, Action.CUT_TO_BAR)
+            else:
+                apply_action(grid, st, Action.CUT)
+        if b == st.cursor:
+            continue  # played by the keeps above
+        if st.order and b == st.order[-1]:
+            apply_action(grid, st, Action.LOOP_BEAT)
+            i += 1
+        else:
+            raise InvalidEditError(f"beat order jumps back from {st.order[-1] if st.order else None} to {b}; not expressible")
+    if ended:
+        apply_action(grid, st, Action.END)
+    return st.actions

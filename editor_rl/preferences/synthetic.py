@@ -18,8 +18,8 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.edit.actions import N_ACTIONS, EditGrid
-from editor_rl.edit.baselines import ACTION_NAMES, actions_for_order, every_other_phrase, plan_from_order, random_edit, search_edit
+from editor_rl.edit.actions import ACTION_NAMES, N_ACTIONS, EditGrid, actions_for_order
+from editor_rl.edit.baselines import every_other_phrase, plan_from_order, random_edit, search_edit
 from editor_rl.edit.plan import EditPlan
 from editor_rl.env import MusicEditEnv, rollout
 from editor_rl.preferences.rater import SimulatedRater

@@ -2,9 +2,11 @@
 
 Work goes under ``run.work_dir``: ``checkpoints/iter_NNNN/`` every ``rl.checkpoint_every``
 iterations and at the end (``Algorithm.save_to_path``), ``checkpoints/latest.json`` naming the
-newest, ``checkpoints/best/`` (the checkpoint with the highest mean training return so far), and
-``history.json`` (one row per iteration). ``resume=True`` restores the newest checkpoint and
-continues to ``rl.iterations``. Runs on a local Ray or on any cluster (``RAY_ADDRESS``).
+newest, ``checkpoints/best/`` (the checkpoint with the highest mean learned-reward score so far, or
+the highest dense return without a reward model), ``history.json`` (one row per iteration) and
+``tensorboard/`` (the same figures as TensorBoard scalars: ``tensorboard --logdir <work_dir>``).
+``resume=True`` restores the newest checkpoint and continues to ``rl.iterations``. Runs on a local
+Ray or on any cluster (``RAY_ADDRESS``).
 """
 
 from __future__ import annotations
@@ -138,7 +140,10 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
         history = json.loads(history_path.read_text())[:start] if history_path.is_file() else []
         say(f"train: resumed from {latest['path']} at iteration {start}")
     best = max((_objective(r) for r in history), default=float("-inf"))
-    latest_path = None
+    latest_path = Path(latest["path"]) if latest else None
+    from tensorboardX import SummaryWriter
+
+    tb = SummaryWriter(str(work / "tensorboard"), purge_step=start + 1 if start else None)
     try:
         for it in range(start + 1, config.rl.iterations + 1):
             if config.rl.init_policy and it in (1, config.rl.vf_warmup_iterations + 1):
@@ -147,6 +152,10 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
             row = _row(it, algo.train(), time.time() - t0)
             history.append(row)
             _atomic_json(history_path, history)
+            for key, value in row.items():
+                if key not in ("iteration", "seconds") and isinstance(value, (int, float)):
+                    tb.add_scalar(f"train/{key}", value, it)
+            tb.flush()
             fmt = lambda v: "   n/a" if v is None else f"{v:6.3f}"  # noqa: E731
             say(f"iter {it:4d}/{config.rl.iterations}: return {fmt(row['return_mean'])} dense {fmt(row['dense_return_mean'])} "
                 f"learned {fmt(row['learned_score_mean'])} len {fmt(row['episode_len_mean'])} policy_loss {fmt(row['policy_loss'])} "
@@ -164,6 +173,7 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
                     shutil.rmtree(ckpt_dir / "best", ignore_errors=True)
                     os.replace(tmp, ckpt_dir / "best")
     finally:
+        tb.close()
         algo.stop()
         if pool is not None:
             pool.shutdown()

@@ -102,6 +102,10 @@ class Ingress:
         out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature)
         if isinstance(out, Exception):
             raise _error(out)
+        sequence = out.pop("sequence")
+        if await self.reward.available.remote():  # the reward model's opinion of this edit
+            (r,), (sd,) = await self.reward.score.remote([sequence])
+            out |= {"reward": r, "reward_std": sd}
         return out
 
     @api.get("/api/audio/{audio_id}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,18 @@ class Editor:
         folders = [Path(settings.songs_dir)] if settings.songs_dir else []
         self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
         self._analyses: dict[str, object] = {}
+        self._audio: OrderedDict[str, object] = OrderedDict()  # decoded songs, most recent last (a few)
+
+    def _decoded(self, path: str):
+        from editor_rl.audio.io import decode_audio
+
+        if path in self._audio:
+            self._audio.move_to_end(path)
+        else:
+            self._audio[path] = decode_audio(path)
+            while len(self._audio) > 4:
+                self._audio.popitem(last=False)
+        return self._audio[path]
 
     def _analysis(self, path: Path):
         key = str(path)
@@ -99,9 +112,10 @@ class Editor:
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _edit_batch(self, jobs: list[tuple[str, float, float]]) -> list[dict | Exception]:
-        from editor_rl.audio.io import decode_audio, write_audio
+        from editor_rl.audio.io import write_audio
         from editor_rl.edit.render import render_plan
         from editor_rl.env import check_target
+        from editor_rl.rewards.sequence import edit_sequence
         from editor_rl.rl.policy import policy_edits
 
         results: list[dict | Exception] = [None] * len(jobs)  # type: ignore[list-item]
@@ -119,9 +133,10 @@ class Editor:
             plans = policy_edits(self.module, [(a, jobs[i][1], jobs[i][2], i) for i, a in ok], config=self.config)
             for (i, a), plan in zip(ok, plans):
                 eid = uuid.uuid4().hex[:16]
-                audio = decode_audio(a.path)
+                audio = self._decoded(a.path)
                 write_audio(self.renders / f"{eid}.wav", render_plan(audio, plan, config=self.config.render), sample_rate=audio.sample_rate)
-                results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}"}
+                results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
+                              "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1])}
         return results
 
     async def edit(self, song_id: str, target_seconds: float, temperature: float) -> dict | Exception:

@@ -17,13 +17,16 @@ class EditRequest(BaseModel):
 
 
 class EditResponse(BaseModel):
-    """An edit: its EDL, length and where its audio is."""
+    """An edit: its EDL, length, where its audio is, and the reward model's score (mean and
+    ensemble spread) when the service has a reward model."""
 
     edit_id: str
     song_id: str
     edl: dict
     duration_s: float
     audio_url: str
+    reward: float | None = None
+    reward_std: float | None = None
 
 
 class SubmitRequest(BaseModel):

@@ -1,0 +1,116 @@
+"""Serve latency: ``POST /api/edit`` (stored 3-minute song, fresh upload) and ``GET
+/api/feedback/samples``, each beside a no-op Serve endpoint measured in the same run.
+
+Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200]
+
+What to expect: a local Ray (2 CPUs) running the editor-rl app on 127.0.0.1 and, in the same Serve
+instance, a one-line no-op deployment (GET and POST with a JSON body). The policy is behaviour-
+cloned from the search on the bench's songs (its speed, not its taste, matters here). The stored
+song is 3 minutes long and already analysed (the feature store is warm); each upload is new bytes
+(one sample changed), so it is decoded, validated, beat-tracked and analysed before the policy runs.
+Requests are sent one at a time; the table gives p50 and p99 in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import requests
+import soundfile as sf
+from ray import serve
+
+
+def pct(xs: list[float]) -> tuple[float, float]:
+    a = np.array(xs) * 1000
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.05})
+class Noop:
+    async def __call__(self, request) -> dict:
+        if request.method == "POST":
+            await request.body()
+        return {"ok": True}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--edits", type=int, default=30)
+    ap.add_argument("--uploads", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--noop", type=int, default=200)
+    ap.add_argument("--out", default="bench/results/serve.json")
+    args = ap.parse_args()
+
+    from editor_rl.audio.synth import write_corpus
+    from editor_rl.config import Config, SynthConfig
+    from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.rl.bc import train_bc
+    from editor_rl.serving.deployments import ServeSettings
+    from editor_rl.serving.run import start
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    cfg = Config()
+    songs = work / "songs"
+    write_corpus(songs, n=2, seed=77, config=SynthConfig(min_seconds=180.0, max_seconds=180.0))
+    analyses = load_corpus(list_songs(songs), store=FeatureStore(work / "data" / "features"), config=cfg)
+    policy = train_bc(analyses, config=cfg, out_dir=work / "policy", edits_per_song=4, epochs=4, log=lambda m: None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = ServeSettings(checkpoint=policy["checkpoint"], data_dir=str(work / "data"), songs_dir=str(songs), config=cfg, max_body_bytes=64 * 1024 * 1024)
+    start(settings, port=port, per_song=4, temperatures=(0.3, 0.7), log=print)
+    serve.run(Noop.bind(), name="noop", route_prefix="/noop")
+    url = f"http://127.0.0.1:{port}"
+    token = (work / "data" / "token").read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    http = requests.Session()
+    a = next(iter(analyses.values()))
+    song_bytes = Path(a.path).read_bytes()
+    rows: dict[str, tuple[float, float, int]] = {}
+
+    def timed(n: int, fn) -> list[float]:
+        fn()  # warm-up
+        out = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = fn(i) if fn.__code__.co_argcount else fn()
+            out.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.text[:300]
+        return out
+
+    body = {"song_id": a.song_id, "target_seconds": round(0.6 * a.duration_s, 1)}
+    rows["no-op GET"] = (*pct(timed(args.noop, lambda: http.get(url + "/noop"))), args.noop)
+    rows["no-op POST (JSON body)"] = (*pct(timed(args.noop, lambda: http.post(url + "/noop", json=body))), args.noop)
+    rows["POST /api/edit (stored 3-min song)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
+    audio, sr = sf.read(io.BytesIO(song_bytes), dtype="int16")
+
+    def upload(i: int = -1):
+        x = audio.copy()
+        x[1000, 0] = np.int16(i + 2)  # new bytes: a fresh upload, analysed from scratch
+        buf = io.BytesIO()
+        sf.write(buf, x, sr, format="WAV", subtype="PCM_16")
+        return http.post(url + "/api/edit", files={"audio": ("song.wav", buf.getvalue(), "audio/wav")}, data={"target_seconds": str(body["target_seconds"])}, headers=auth)
+
+    rows["POST /api/edit (fresh 3-min upload)"] = (*pct(timed(args.uploads, upload)), args.uploads)
+    rows["GET /api/feedback/samples"] = (*pct(timed(args.samples, lambda: http.get(url + "/api/feedback/samples", params={"rater_id": "bench", "n": 1}))), args.samples)
+    print("\n| request | p50 ms | p99 ms | n |\n|---|---|---|---|")
+    for k, (p50, p99, n) in rows.items():
+        print(f"| {k} | {p50:.1f} | {p99:.1f} | {n} |")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({k: {"p50_ms": v[0], "p99_ms": v[1], "n": v[2]} for k, v in rows.items()}, indent=1))
+    serve.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
