@@ -251,7 +251,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if not (1 <= args.port <= 65535):
         raise EditorRLError(f"--port {args.port}: must be in 1..65535")
-    settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", reward=args.reward or "", config=cfg)
+    settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", store=args.store or "", reward=args.reward or "", config=cfg)
     from editor_rl.rl.policy import load_policy
 
     load_policy(args.checkpoint)  # fail early, with one line, on a wrong checkpoint
@@ -350,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="DIR", help="preference store, uploads, renders, token")
     p.add_argument("--songs", metavar="DIR", help="songs to edit by id; candidates for raters are prepared from them")
     p.add_argument("--reward", metavar="CKPT", help="reward model (ranks pairs by uncertainty, human–model agreement)")
+    p.add_argument("--store", metavar="URL", help="preference store: a postgresql:// URL (default: SQLite in <data>/preferences.sqlite)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--per-song", type=int, default=3, metavar="K")

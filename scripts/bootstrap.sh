@@ -9,12 +9,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "[bootstrap] creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
-# The web UI's browser tests drive Debian's Chromium (no browser download at run time).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
-  echo "[bootstrap] installing Debian's chromium for the web UI tests"
+# The web UI's browser tests drive Debian's Chromium (no browser download at run time), and the
+# preference store's PostgreSQL backend is tested against a throwaway Debian PostgreSQL server.
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+if [ -n "$missing" ] && command -v apt-get >/dev/null; then
+  echo "[bootstrap] installing Debian's$missing for the tests"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-  $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null; } \
-    || echo "[bootstrap] could not install chromium: the web UI tests will fail until /usr/bin/chromium exists"
+  $SUDO apt-get install -y -q $missing >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q $missing >/dev/null; } \
+    || echo "[bootstrap] could not install$missing: the browser / PostgreSQL tests will fail until they exist"
 fi
 stamp=.venv/.editor-rl-stamp
 want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)

@@ -7,6 +7,7 @@ at the end.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,31 @@ def tiny_scorer(synthetic_pairs, analyses):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_scorer, tmp_path_factory):
     return tiny_scorer.save(tmp_path_factory.mktemp("reward") / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A throwaway PostgreSQL server (Debian's postgresql, started for this test session) → its URL."""
+    import getpass
+    import glob
+    import shutil
+    import socket
+    import subprocess
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    assert bins, "PostgreSQL is not installed (Debian's postgresql package: scripts/bootstrap.sh installs it)"
+    bindir = Path(bins[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="editor-rl-pg-"))
+    as_user: list[str] = []
+    if getpass.getuser() == "root":  # postgres refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(as_user + [str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
+    subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-w", "-l", str(root / "log"),
+                              "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on", "start"], check=True, capture_output=True)
+    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)

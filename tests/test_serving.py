@@ -64,7 +64,7 @@ def _auth(service) -> dict:
 
 def test_token_file_is_private_and_binds_localhost(service):
     assert stat.S_IMODE(service["token_file"].stat().st_mode) == 0o600
-    assert any("loaded" in x and "pairs" in x for x in service["lines"])
+    assert any("preference store holds" in x and " 0 pairs" not in x for x in service["lines"])
     assert requests.get(service["url"] + "/healthz", timeout=10).json() == {"status": "ok"}
     import psutil
 
@@ -272,3 +272,19 @@ def test_web_ui_in_headless_chromium(service, tmp_path):
     assert all(u.startswith(url) or u.startswith("data:") or u.startswith("blob:") for u in requested), [u for u in requested if not u.startswith(url)]
     recs = [r for r in PreferenceStore(service["data"] / "preferences.sqlite").records() if r.rater_id == "ui-tester"]
     assert [(r.pair_id.split("#")[0], r.preference, r.strength, r.notes) for r in recs] == [(first_pair, "b", 3, "the second seam of A jumps")]
+
+
+def test_serve_config_file_builds_the_same_app(tmp_path, monkeypatch):
+    import yaml
+    from ray.serve import Application
+
+    from editor_rl.serving.app import build_app
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "serve" / "local.yaml").read_text())
+    app = cfg["applications"][0]
+    assert app["import_path"] == "editor_rl.serving.app:build_app" and cfg["http_options"]["host"] == "127.0.0.1"
+    monkeypatch.chdir(tmp_path)
+    built = build_app(app["args"])
+    assert isinstance(built, Application)
+    settings = built._bound_deployment.init_args[0]
+    assert Path(settings.checkpoint) == tmp_path / app["args"]["checkpoint"] and Path(settings.data_dir).is_absolute()

@@ -1,6 +1,8 @@
-"""The preference store: SQLite WAL, migrations, idempotent submits, export, stats, active learning."""
+"""The preference store on both backends (SQLite WAL file, PostgreSQL by URL): migrations,
+idempotent submits, export, stats, active learning."""
 
 import sqlite3
+import uuid
 
 import pytest
 
@@ -12,8 +14,22 @@ EDL = {"source": "s.wav", "sample_rate": 44100, "duration_s": 4.0, "segments": [
                                                                                  {"src_start_s": 4.0, "src_end_s": 6.0, "out_start_s": 2.0}], "actions": []}
 
 
-def _filled(tmp_path, n_pairs=4) -> PreferenceStore:
-    st = PreferenceStore(tmp_path / "p.sqlite")
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request, tmp_path):
+    """A fresh database: a SQLite file, or a new database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "p.sqlite")
+    import psycopg
+
+    base = request.getfixturevalue("postgres_url")
+    name = "t" + uuid.uuid4().hex[:12]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def _filled(location, n_pairs=4) -> PreferenceStore:
+    st = PreferenceStore(location)
     for i in range(n_pairs + 1):
         st.add_candidate(CandidateRow(f"c{i}", "song", 4.0, EDL, None, "policy", 0.5, float(i), 0.1))
     for i in range(n_pairs):
@@ -22,15 +38,29 @@ def _filled(tmp_path, n_pairs=4) -> PreferenceStore:
 
 
 def test_wal_mode_schema_version_and_integrity(tmp_path):
-    st = _filled(tmp_path)
+    st = _filled(str(tmp_path / "p.sqlite"))
     conn = sqlite3.connect(tmp_path / "p.sqlite")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert st.schema_version == SCHEMA_VERSION == conn.execute("PRAGMA user_version").fetchone()[0]
+    assert st.schema_version == SCHEMA_VERSION == conn.execute("SELECT version FROM editor_rl_schema").fetchone()[0]
     assert st.integrity_check() == "ok"
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.execute("UPDATE editor_rl_schema SET version = version + 1")
     conn.commit()
     with pytest.raises(StoreError, match="newer"):
         PreferenceStore(tmp_path / "p.sqlite")
+
+
+def test_postgres_backend_migrates_and_reopens(location):
+    st = _filled(location)
+    st.submit(pair_id="p0", rater_id="r", preference="a", strength=1, idempotency_key="k")
+    st.close()
+    again = PreferenceStore(location)  # the migrations do not run twice
+    assert again.schema_version == SCHEMA_VERSION and again.backend == ("postgres" if location.startswith("postgresql") else "sqlite")
+    assert len(again.records()) == 1 and again.integrity_check() == "ok"
+
+
+def test_unreachable_postgres_is_a_clear_error():
+    with pytest.raises(StoreError, match="127.0.0.1:1"):
+        PreferenceStore("postgresql://nobody@127.0.0.1:1/none")
 
 
 def test_not_a_database_is_a_clear_error(tmp_path):
@@ -39,18 +69,18 @@ def test_not_a_database_is_a_clear_error(tmp_path):
         PreferenceStore(tmp_path / "junk.sqlite")
 
 
-def test_submit_is_idempotent_and_survives_reopening(tmp_path):
-    st = _filled(tmp_path)
+def test_submit_is_idempotent_and_survives_reopening(location, tmp_path):
+    st = _filled(location)
     first = st.submit(pair_id="p0", rater_id="r1", preference="a", strength=2, idempotency_key="k1")
     again = st.submit(pair_id="p0", rater_id="r1", preference="b", strength=3, idempotency_key="k1")
     assert first.created and not again.created and again.id == first.id
     st.close()
-    recs = PreferenceStore(tmp_path / "p.sqlite").records()
+    recs = PreferenceStore(location).records()
     assert [(r.preference, r.strength) for r in recs] == [("a", 2)]
 
 
-def test_bad_judgements_name_the_value(tmp_path):
-    st = _filled(tmp_path)
+def test_bad_judgements_name_the_value(location, tmp_path):
+    st = _filled(location)
     with pytest.raises(StoreError, match="'c'"):
         st.submit(pair_id="p0", rater_id="r", preference="c", strength=1)
     with pytest.raises(StoreError, match="strength=9"):
@@ -64,16 +94,16 @@ def test_bad_judgements_name_the_value(tmp_path):
     assert st.stats()["judgements"] == 0 and st.stats()["ratings"] == 0
 
 
-def test_next_pairs_most_uncertain_first_and_never_repeated(tmp_path):
-    st = _filled(tmp_path)
+def test_next_pairs_most_uncertain_first_and_never_repeated(location, tmp_path):
+    st = _filled(location)
     assert [p.pair_id for p in st.next_pairs(rater_id="r1", n=10)] == ["p3", "p2", "p1", "p0"]
     st.submit(pair_id="p3", rater_id="r1", preference="a", strength=1)
     assert "p3" not in [p.pair_id for p in st.next_pairs(rater_id="r1", n=10)]
     assert st.next_pairs(rater_id="r2", n=1)[0].pair_id == "p3"  # another rater still gets it
 
 
-def test_export_round_trips_and_stats(tmp_path):
-    st = _filled(tmp_path)
+def test_export_round_trips_and_stats(location, tmp_path):
+    st = _filled(location)
     st.submit(pair_id="p0", rater_id="r1", preference="a", strength=1)  # model favours a (0.7): agrees
     st.submit(pair_id="p0", rater_id="r2", preference="b", strength=2)  # disagrees with model and with r1
     st.submit(pair_id="p1", rater_id="r1", preference="b", strength=3)  # model favours b (0.3): agrees

@@ -149,14 +149,17 @@ class Ingress:
 def build_app(settings: ServeSettings | dict):
     """The Serve application (an ``import_path`` target: ``editor_rl.serving.app:build_app``).
 
-    ``settings`` may be a dict (from a Serve config file's ``args``) with ``checkpoint``,
-    ``data_dir``, ``reward`` and ``config`` (a config YAML path).
+    ``settings`` may be a dict (from a Serve config file's ``args``) with the fields of
+    :class:`ServeSettings` and ``config`` (a config YAML path).
     """
     if isinstance(settings, dict):
         from editor_rl.config import load_config
 
         args = dict(settings)
         cfg = load_config(args.pop("config", None))
+        for key in ("checkpoint", "data_dir", "songs_dir", "candidates_dir", "reward"):  # relative to where `serve run` was started
+            if args.get(key):
+                args[key] = str(Path(args[key]).resolve())
         settings = ServeSettings(config=cfg, **args)
     q = settings.max_queued_requests
     return Ingress.options(max_queued_requests=4 * q).bind(

@@ -27,12 +27,16 @@ from editor_rl.errors import EditorRLError, InvalidAudioError
 @dataclass(frozen=True)
 class ServeSettings:
     """What the app serves: the policy ``checkpoint``, the ``data_dir`` (store, uploads, renders,
-    token), the songs one can edit by id (``songs_dir``), an optional ``reward`` checkpoint and the
-    ``config``; ``max_body_bytes`` caps uploads."""
+    token), the songs one can edit by id (``songs_dir``), candidates for raters (``candidates_dir``
+    with an ``evaluation_manifest.json``, loaded into the store at start), the preference ``store``
+    (a ``postgresql://`` URL; empty: SQLite at ``<data_dir>/preferences.sqlite``), an optional
+    ``reward`` checkpoint and the ``config``; ``max_body_bytes`` caps uploads."""
 
     checkpoint: str
     data_dir: str
     songs_dir: str = ""
+    candidates_dir: str = ""
+    store: str = ""
     reward: str = ""
     config: Config = Config()
     max_body_bytes: int = 32 * 1024 * 1024
@@ -156,7 +160,9 @@ class Feedback:
     def __init__(self, settings: ServeSettings) -> None:
         from editor_rl.preferences.store import PreferenceStore
 
-        self.store = PreferenceStore(Path(settings.data_dir) / "preferences.sqlite")
+        self.store = PreferenceStore(settings.store or Path(settings.data_dir) / "preferences.sqlite")
+        if settings.candidates_dir:  # idempotent: the same ids are replaced, judgements kept
+            self.load_manifest(settings.candidates_dir)
 
     def samples(self, rater_id: str, n: int) -> list[dict]:
         """Active learning: the ``n`` least certain pairs this rater has not judged, with both candidates."""

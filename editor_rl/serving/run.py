@@ -46,13 +46,13 @@ def start(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000,
 
     ensure_ray(num_cpus=settings.config.run.num_cpus)
     settings = replace(settings, data_dir=str(Path(settings.data_dir).resolve()), songs_dir=str(Path(settings.songs_dir).resolve()) if settings.songs_dir else "")
-    manifest = prepare_candidates(settings, per_song=per_song, temperatures=temperatures, log=log) if settings.songs_dir else None
+    if settings.songs_dir and not settings.candidates_dir:
+        manifest = prepare_candidates(settings, per_song=per_song, temperatures=temperatures, log=log)
+        settings = replace(settings, candidates_dir=str(manifest.parent))
     serve.start(http_options={"host": host, "port": port})
     handle = serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
-    if manifest is not None:
-        feedback = serve.get_deployment_handle("Feedback", app_name=APP_NAME)
-        n_c, n_p = feedback.load_manifest.remote(str(manifest)).result()
-        log(f"serve: loaded {n_c} candidates and {n_p} pairs into the preference store")
+    stats = serve.get_deployment_handle("Feedback", app_name=APP_NAME).stats.remote().result()
+    log(f"serve: the preference store holds {stats['candidates']} candidates and {stats['pairs']} pairs")
     log(f"serve: listening on http://{host}:{port}/ (web UI at /, API docs at /docs)")
     return handle
 
