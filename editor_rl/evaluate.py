@@ -37,7 +37,8 @@ def _training_curves(history: list[dict], out: Path) -> Path:
 
     it = [r["iteration"] for r in history]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6))
-    panels = [("return_mean", "episode return (env, dense)"), ("learned_score_mean", "learned reward (raw score)"),
+    total = "total_return_mean" if any(r.get("total_return_mean") is not None for r in history) else "return_mean"
+    panels = [(total, "total reward (what PPO optimises)"), ("learned_score_mean", "learned reward (raw score)"),
               ("dense_return_mean", "dense return"), (("policy_loss", "vf_loss"), "losses")]
     for ax, (key, title) in zip(axes.ravel(), panels):
         for k in key if isinstance(key, tuple) else (key,):

@@ -40,7 +40,7 @@ def test_short_run_logs_learned_and_dense_and_checkpoints(ray_session, rl_work, 
     out = train(load_config(overrides=_overrides(work, tiny_checkpoint, 2)), log=lines.append)
     rows = out["history"]
     assert [r["iteration"] for r in rows] == [1, 2]
-    assert all(r["dense_return_mean"] is not None and r["learned_score_mean"] is not None for r in rows)
+    assert all(r["dense_return_mean"] is not None and r["learned_score_mean"] is not None and r["total_return_mean"] is not None for r in rows)
     assert all(-10 <= r["learned_score_mean"] <= 10 for r in rows)
     assert len(lines) == 2 and lines[0].startswith("iter    1/2: return")
     assert (work / "checkpoints" / "iter_0002").is_dir() and (work / "checkpoints" / "best").is_dir()

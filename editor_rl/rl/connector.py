@@ -26,8 +26,8 @@ with ``log π`` the sampling policy's log-probability recorded by the EnvRunner 
 from the frozen reference module on the learner, so the policy cannot drift far from a competent
 editor to exploit the reward model where it is wrong.
 
-It logs the learned and dense parts separately (``learned_reward_mean``, ``dense_return_mean``,
-``learned_score_raw_mean``). The pool's actor handles live in this piece, on the learner: EnvRunner
+It logs the total return PPO optimises (``total_return_mean``) and the learned and dense parts
+separately (``learned_reward_mean``, ``dense_return_mean``, ``learned_score_raw_mean``). The pool's actor handles live in this piece, on the learner: EnvRunner
 restarts never touch them.
 """
 
@@ -93,7 +93,7 @@ class LearnedRewardConnector(ConnectorV2):
             self._update_stats(raw)
         z = {id(e): (s - self.mean) / (self.std + 1e-6) for e, s in zip(finished, raw)}
         phantom = 1 if (shared_data or {}).get("_added_loss_mask_for_valid_episode_ts") else 0
-        dense_returns, kls = [], []
+        dense_returns, kls, totals = [], [], []
         for e in eps:
             r = np.asarray(e.get_rewards(), dtype=np.float64)
             if len(r) <= phantom:
@@ -107,8 +107,11 @@ class LearnedRewardConnector(ConnectorV2):
                 new[: len(kl)] -= self.kl_coeff * kl
                 kls.append(float(kl.sum()))
             e.set_rewards(new_data=new.astype(np.float32), at_indices=slice(0, len(r)))
+            totals.append(float(new.sum()))
         if metrics is not None and eps:
             metrics.log_value("dense_return_mean", float(np.mean(dense_returns)) if dense_returns else 0.0, window=1)
+            if totals:
+                metrics.log_value("total_return_mean", float(np.mean(totals)), window=1)
             if kls:
                 metrics.log_value("kl_to_reference_mean", float(np.mean(kls)), window=1)
             if len(raw):

@@ -41,6 +41,7 @@ def _row(it: int, result: dict, seconds: float) -> dict:
         "iteration": it,
         "return_mean": er.get("episode_return_mean"),  # the env's (dense) return, as sampled
         "episode_len_mean": er.get("episode_len_mean"),
+        "total_return_mean": learners.get("total_return_mean"),  # what PPO optimises: dense, learned and KL parts together
         "dense_return_mean": learners.get("dense_return_mean"),
         "learned_score_mean": learners.get("learned_score_raw_mean"),  # the reward model's raw score
         "kl_to_reference": learners.get("kl_to_reference_mean"),
