@@ -236,8 +236,9 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     from editor_rl.rl.policy import load_policy
 
     cfg = _config(args)
+    temperatures = _floats(args.temperatures, "--temperatures")
     analyses = _song_analyses(args.songs, cfg)
-    m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=_floats(args.temperatures, "--temperatures"),
+    m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=temperatures,
                         target_ratio=args.target_ratio, module=load_policy(args.checkpoint) if args.checkpoint else None,
                         scorer=load_scorer(args.reward) if args.reward else None, config=cfg, seed=args.seed)
     print(f"{len(m.candidates)} candidates of {len(analyses)} songs, {len(m.pairs)} comparison tasks → {m.path}")

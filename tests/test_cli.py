@@ -20,7 +20,7 @@ def run_cli(*args, timeout=120):
 
 
 def test_help_for_every_command():
-    for cmd in ("synth", "analyze", "render", "quickstart"):
+    for cmd in ("synth", "analyze", "render", "edit", "train", "evaluate", "candidates", "serve", "quickstart"):
         r = run_cli(cmd, "--help")
         assert r.returncode == 0 and "--config" in r.stdout and "--set" in r.stdout
 
@@ -160,3 +160,37 @@ def test_reward_train_rejects_a_bad_file_with_its_line(tmp_path, synth_corpus, c
     assert main(["reward", "train", "--preferences", str(bad), "--songs", str(synth_corpus[0].parent), "--out", str(tmp_path / "r.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "p.jsonl: line 1" in err[0]
+
+
+def test_candidates_writes_edits_and_a_manifest(synth_corpus, tmp_path):
+    import shutil
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for p in synth_corpus[:2]:
+        shutil.copy(p, songs / p.name)
+    out = tmp_path / "cands"
+    r = run_cli("candidates", "--songs", songs, "--per-song", 3, "--temperatures", "0.2,0.8", "--out", out,
+                "--set", f"corpus.store_dir={tmp_path / 'features'}", timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "evaluation_manifest.json").read_text())
+    per_song = {}
+    for c in m["candidates"]:
+        per_song.setdefault(c["song_id"], []).append(c)
+        assert Path(c["audio_path"]).is_file() and (out / c["edl"]).is_file()
+    assert set(per_song) == {p.stem for p in synth_corpus[:2]}
+    assert all({"search", "every_other_phrase"} <= {c["source"] for c in cs} and len(cs) >= 3 for cs in per_song.values())
+    n_pairs = sum(len(cs) * (len(cs) - 1) // 2 for cs in per_song.values())
+    assert len(m["pairs"]) == n_pairs and all(p["a_id"].split("-")[0] == p["b_id"].split("-")[0] for p in m["pairs"])
+    assert str(out / "evaluation_manifest.json") in r.stdout
+
+
+@pytest.mark.parametrize("args, word", [
+    (["candidates", "--songs", "nowhere", "--out", "x"], "nowhere"),
+    (["candidates", "--songs", ".", "--out", "x", "--temperatures", "hot,cold"], "hot,cold"),
+    (["serve", "--checkpoint", "no-such-ckpt", "--data", "x"], "no-such-ckpt"),
+    (["serve", "--checkpoint", "x", "--data", "x", "--port", "70000"], "70000"),
+])
+def test_candidates_and_serve_bad_arguments_exit_2(args, word, tmp_path):
+    r = run_cli(*args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and word in r.stderr, r.stderr
