@@ -27,8 +27,8 @@ from the frozen reference module on the learner, so the policy cannot drift far 
 editor to exploit the reward model where it is wrong.
 
 It logs the total return PPO optimises (``total_return_mean``) and the learned and dense parts
-separately (``learned_reward_mean``, ``dense_return_mean``, ``learned_score_raw_mean``). The pool's actor handles live in this piece, on the learner: EnvRunner
-restarts never touch them.
+separately (``learned_reward_mean``, ``dense_return_mean``, ``learned_score_raw_mean``). The
+pool's actor handles live in this piece, on the learner: EnvRunner restarts never touch them.
 """
 
 from __future__ import annotations

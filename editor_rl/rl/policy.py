@@ -3,7 +3,8 @@
 ``load_policy(CKPT)`` accepts an Algorithm checkpoint folder (``checkpoints/best``, ``iter_NNNN``)
 or the RLModule folder inside it. ``policy_edit`` walks the song in :class:`MusicEditEnv` with the
 module's masked logits: temperature 0 takes the most likely action (deterministic), a positive
-temperature samples from ``softmax(logits / T)``.
+temperature samples from ``softmax(logits / T)``. ``policy_edits`` makes several edits at once,
+one forward pass per step for all of them (what the Serve deployment batches).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
-from editor_rl.env import MusicEditEnv, check_target, rollout
+from editor_rl.env import MusicEditEnv, check_target
 from editor_rl.errors import EditorRLError
 
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
@@ -41,26 +42,6 @@ def load_policy(checkpoint: str | Path):
     raise EditorRLError(f"no policy (RLModule) found in {str(p)!r}; expected an editor-rl training checkpoint")
 
 
-def policy_chooser(module, *, temperature: float):
-    """An action chooser for :func:`editor_rl.env.rollout` backed by ``module``."""
-    if temperature < 0:
-        raise EditorRLError(f"temperature={temperature}: must be >= 0")
-
-    @torch.no_grad()
-    def choose(obs: dict, rng: np.random.Generator) -> int:
-        batch = {"obs": {"observations": torch.from_numpy(obs["observations"])[None], "action_mask": torch.from_numpy(obs["action_mask"])[None]}}
-        logits = module.forward_inference(batch)["action_dist_inputs"][0].double().numpy()
-        allowed = obs["action_mask"] > 0
-        logits = np.where(allowed, logits, -np.inf)
-        if temperature == 0:
-            return int(np.argmax(logits))
-        z = logits / temperature
-        p = np.exp(z - z[allowed].max())
-        return int(rng.choice(len(p), p=p / p.sum()))
-
-    return choose
-
-
 def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), temperature: float = 0.0, seed: int = 0) -> EditPlan:
     """Edit ``analysis`` toward ``target_seconds`` with a trained policy.
 
@@ -69,12 +50,7 @@ def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config
     InvalidEditError
         Impossible target (see :func:`editor_rl.env.check_target`).
     """
-    check_target(analysis, target_seconds)
-    env = MusicEditEnv([analysis], config=config.env, reward=config.reward, search=config.search)
-    info, _ = rollout(env, policy_chooser(module, temperature=temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
-    if info["plan"] is None:
-        raise EditorRLError(f"{analysis.song_id}: the policy kept no beats")
-    return info["plan"]
+    return policy_edits(module, [(analysis, target_seconds, temperature, seed)], config=config)[0]
 
 
 def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, config: Config = Config()) -> list[EditPlan]:
@@ -88,7 +64,7 @@ def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, 
     Returns
     -------
     list of EditPlan
-        One per job, in order (the same plans :func:`policy_edit` makes one at a time).
+        One per job, in order.
 
     Raises
     ------
