@@ -1,13 +1,13 @@
 """Candidates for raters: several edits per song, rendered, and the pairs to compare.
 
-``editor-rl candidates --songs DIR --per-song K --temperatures 0.1,0.3,… --out DIR`` makes, for every
-song and one target length, K edits from a policy (sampled at the temperatures in turn; greedy
-when no policy is given the random baseline stands in) plus the search and every-other-phrase
-baselines, drops duplicates, renders each to ``audio/<id>.wav`` with its EDL in ``edl/<id>.json``,
-scores them with the reward model when one is given, and writes ``evaluation_manifest.json``:
-the candidates and every pairwise comparison task between candidates of the same song, each with
-the reward model's P(a preferred) and an uncertainty in [0, 1] (``1 − |2p − 1|``; 1 = the model
-cannot tell) that the feedback service uses to ask raters about the least certain pairs first.
+``editor-rl candidates --songs DIR --per-song K --temperatures 0.1,0.3,… --out DIR`` makes, for
+every song and one target length, K edits from a policy (sampled at the temperatures in turn;
+without a policy, the random baseline stands in) plus the search and every-other-phrase baselines,
+drops duplicates, renders each to ``audio/<id>.wav`` with its EDL in ``edl/<id>.json``, scores
+them with the reward model when one is given, and writes ``evaluation_manifest.json``: the
+candidates and every pairwise comparison task between candidates of the same song, each with the
+reward model's P(a preferred) and an uncertainty in [0, 1] (``1 − |2p − 1|``; 1 = the model cannot
+tell) that the feedback service uses to ask raters about the least certain pairs first.
 """
 
 from __future__ import annotations

@@ -246,17 +246,17 @@ def cmd_candidates(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from editor_rl.rl.policy import load_policy
     from editor_rl.serving.deployments import ServeSettings
     from editor_rl.serving.run import serve_forever
 
     cfg = _config(args)
     if not (1 <= args.port <= 65535):
         raise EditorRLError(f"--port {args.port}: must be in 1..65535")
-    settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", store=args.store or "", reward=args.reward or "", config=cfg)
-    from editor_rl.rl.policy import load_policy
-
+    temperatures = _floats(args.temperatures, "--temperatures")
     load_policy(args.checkpoint)  # fail early, with one line, on a wrong checkpoint
-    serve_forever(settings, host=args.host, port=args.port, per_song=args.per_song, temperatures=_floats(args.temperatures, "--temperatures"))
+    settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", store=args.store or "", reward=args.reward or "", config=cfg)
+    serve_forever(settings, host=args.host, port=args.port, per_song=args.per_song, temperatures=temperatures)
     return 0
 
 

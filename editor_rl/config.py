@@ -185,7 +185,8 @@ class SearchConfig:
 @dataclass(frozen=True)
 class RewardModelConfig:
     """The transformer reward model. The embedded (quickstart) defaults are small enough to train in
-    minutes on 2 cores; ``configs/default.yaml`` has the seeds' size (3 layers, 4 heads, d = 256, ff 1024, 5 heads)."""
+    minutes on 2 cores; ``configs/default.yaml`` has the seeds' size (3 layers, 4 heads, d = 256,
+    ff 1024, 5 ensemble heads)."""
 
     d_model: int = 64
     """Width of the transformer."""
@@ -437,7 +438,8 @@ class RunConfig:
     n_pairs: int = 1500
     """Simulated-rater pairs the quickstart pretrains the reward model on."""
     rlhf_rounds: int = 3
-    """PPO rounds of the quickstart; the rater judges the policy's edits and the reward model is fine-tuned between them."""
+    """PPO rounds of the quickstart; between them the rater judges the policy's edits and the
+    reward model is fine-tuned on them."""
     seed: int = 0
     """Seed for everything random in a run."""
     num_cpus: int | None = None
