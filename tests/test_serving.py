@@ -288,3 +288,34 @@ def test_serve_config_file_builds_the_same_app(tmp_path, monkeypatch):
     assert isinstance(built, Application)
     settings = built._bound_deployment.init_args[0]
     assert Path(settings.checkpoint) == tmp_path / app["args"]["checkpoint"] and Path(settings.data_dir).is_absolute()
+
+
+def test_overload_answers_503_not_an_endless_queue(service):
+    """A second app on the same Serve, with room for one edit in progress and one waiting."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from ray import serve
+
+    from editor_rl.serving.app import build_app
+    from editor_rl.serving.deployments import ServeSettings
+
+    small = ServeSettings(checkpoint=service["checkpoint"], data_dir=str(service["data"]), songs_dir=str(service["songs"]), config=Config(),
+                          max_queued_requests=1, max_ongoing_edits=1)
+    serve.run(build_app(replace(small)), name="tiny", route_prefix="/tiny")
+    try:
+        a = next(iter(service["analyses"].values()))
+        body = {"song_id": a.song_id, "target_seconds": round(0.5 * a.duration_s, 1), "temperature": 0.5}
+
+        def post(_):
+            return requests.post(service["url"] + "/tiny/api/edit", json=body, headers=_auth(service), timeout=120)
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(post, range(12)))
+        codes = sorted(r.status_code for r in answers)
+        assert 200 in codes and 503 in codes and set(codes) <= {200, 503}, codes
+        busy = next(r for r in answers if r.status_code == 503)
+        assert "busy" in busy.json()["detail"] and busy.headers.get("Retry-After") == "1"
+        assert requests.get(service["url"] + "/healthz", timeout=10).status_code == 200
+    finally:
+        serve.delete("tiny")

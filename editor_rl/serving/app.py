@@ -15,6 +15,7 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from ray import serve
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -58,8 +59,11 @@ class Ingress:
             raise HTTPException(403, "wrong bearer token")
 
     async def _call(self, handle: DeploymentHandle, method: str, *args):
+        """Call a deployment; its errors become HTTP answers (a full queue: 503)."""
         try:
             return await getattr(handle, method).remote(*args)
+        except BackPressureError as e:
+            raise HTTPException(503, f"busy: {method} has a full queue; try again shortly", headers={"Retry-After": "1"}) from e
         except (KeyError, EditorRLError) as e:
             raise _error(getattr(e, "cause", None) or e) from e
 
@@ -103,15 +107,15 @@ class Ingress:
         if isinstance(out, Exception):
             raise _error(out)
         sequence = out.pop("sequence")
-        if await self.reward.available.remote():  # the reward model's opinion of this edit
-            (r,), (sd,) = await self.reward.score.remote([sequence])
+        if await self._call(self.reward, "available"):  # the reward model's opinion of this edit
+            (r,), (sd,) = await self._call(self.reward, "score", [sequence])
             out |= {"reward": r, "reward_std": sd}
         return out
 
     @api.get("/api/audio/{audio_id}")
     async def audio(self, audio_id: str) -> FileResponse:
         """A rendered edit or a candidate's audio (WAV)."""
-        path = await self.editor.render_path.remote(audio_id) or await self.feedback.audio_path.remote(audio_id)
+        path = await self._call(self.editor, "render_path", audio_id) or await self._call(self.feedback, "audio_path", audio_id)
         if not path:
             raise HTTPException(404, f"no audio {audio_id!r}")
         return FileResponse(path, media_type="audio/wav")
@@ -120,7 +124,7 @@ class Ingress:
     @api.get("/api/feedback/samples")
     async def samples(self, rater_id: Annotated[str, Query(min_length=1, max_length=200)], n: Annotated[int, Query(ge=1, le=50)] = 1) -> list[dict]:
         """Pairs chosen by active learning (the reward model's least certain), never one this rater judged."""
-        return await self.feedback.samples.remote(rater_id, n)
+        return await self._call(self.feedback, "samples", rater_id, n)
 
     @api.post("/api/feedback/submit", response_model=Accepted)
     async def submit(self, body: SubmitRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
@@ -134,12 +138,12 @@ class Ingress:
 
     @api.get("/api/feedback/stats")
     async def stats(self) -> dict:
-        return await self.feedback.stats.remote()
+        return await self._call(self.feedback, "stats")
 
     @api.get("/api/feedback/export")
     async def export(self, format: Annotated[str, Query(pattern="^(jsonl|parquet)$")] = "jsonl", authorization: Annotated[str | None, Header()] = None) -> Response:
         self._auth(authorization)
-        data = await self.feedback.export.remote(format)
+        data = await self._call(self.feedback, "export", format)
         media = "application/x-ndjson" if format == "jsonl" else "application/vnd.apache.parquet"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="preferences.{format}"'})
 
@@ -163,6 +167,6 @@ def build_app(settings: ServeSettings | dict):
         settings = ServeSettings(config=cfg, **args)
     q = settings.max_queued_requests
     return Ingress.options(max_queued_requests=4 * q).bind(
-        settings, Editor.options(max_queued_requests=q).bind(settings), Feedback.options(max_queued_requests=4 * q).bind(settings),
+        settings, Editor.options(max_queued_requests=q, max_ongoing_requests=settings.max_ongoing_edits).bind(settings), Feedback.options(max_queued_requests=4 * q).bind(settings),
         Reward.options(max_queued_requests=q).bind(settings))
 

@@ -30,7 +30,9 @@ class ServeSettings:
     token), the songs one can edit by id (``songs_dir``), candidates for raters (``candidates_dir``
     with an ``evaluation_manifest.json``, loaded into the store at start), the preference ``store``
     (a ``postgresql://`` URL; empty: SQLite at ``<data_dir>/preferences.sqlite``), an optional
-    ``reward`` checkpoint and the ``config``; ``max_body_bytes`` caps uploads."""
+    ``reward`` checkpoint and the ``config``; ``max_body_bytes`` caps uploads; with
+    ``max_ongoing_edits`` edits in progress and ``max_queued_requests`` waiting, ``/api/edit``
+    answers 503."""
 
     checkpoint: str
     data_dir: str
@@ -41,6 +43,7 @@ class ServeSettings:
     config: Config = Config()
     max_body_bytes: int = 32 * 1024 * 1024
     max_queued_requests: int = 64
+    max_ongoing_edits: int = 16
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16, max_queued_requests=64)
