@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from ray import serve
 
 from editor_rl.config import Config
@@ -53,7 +54,7 @@ class Editor:
     def __init__(self, settings: ServeSettings) -> None:
         import torch
 
-        from editor_rl.corpus import FeatureStore
+        from editor_rl.corpus import FeatureStore, list_songs
         from editor_rl.rl.policy import load_policy
 
         torch.set_num_threads(1)
@@ -64,8 +65,6 @@ class Editor:
         self.renders.mkdir(parents=True, exist_ok=True)
         self.store = FeatureStore(data / "features")
         self.module = load_policy(settings.checkpoint)
-        from editor_rl.corpus import list_songs
-
         # Songs by id: the songs folder and earlier uploads (so a restarted replica knows them all).
         folders = [Path(settings.songs_dir)] if settings.songs_dir else []
         self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
@@ -137,7 +136,8 @@ class Editor:
             except Exception as e:  # noqa: BLE001 - each request gets its own error
                 results[i] = e
         if ok:
-            plans = policy_edits(self.module, [(a, jobs[i][1], jobs[i][2], i) for i, a in ok], config=self.config)
+            seeds = np.random.default_rng().integers(1 << 31, size=len(ok))  # a new sample per request at temperature > 0
+            plans = policy_edits(self.module, [(a, jobs[i][1], jobs[i][2], int(s)) for (i, a), s in zip(ok, seeds)], config=self.config)
             for (i, a), plan in zip(ok, plans):
                 eid = uuid.uuid4().hex[:16]
                 audio = self._decoded(a.path)
