@@ -103,16 +103,17 @@ def make_candidates(
     all_pairs: list[PairRow] = []
     for song_id, a in analyses.items():
         target = round(target_ratio * a.duration_s, 2)
-        plans: list[tuple[str, float | None, EditPlan]] = []
-        for k in range(per_song):
-            t = float(temperatures[k % len(temperatures)])
-            s = int(rng.integers(1 << 31))
-            if module is not None:
-                from editor_rl.rl.policy import policy_edit
+        temps = [float(temperatures[k % len(temperatures)]) for k in range(per_song)]
+        seeds = [int(rng.integers(1 << 31)) for _ in temps]
+        plans: list[tuple[str, float | None, EditPlan]]
+        if module is not None:  # the song's K policy edits in one lockstep batch
+            from editor_rl.rl.policy import policy_edits
 
-                plans.append(("policy", t, policy_edit(module, a, target_seconds=target, config=config, temperature=t, seed=s)))
-            else:
-                plans.append(("random", t, baseline_edit("random", a, target_seconds=target, config=config, seed=s, temperature=max(3 * t, 0.05))))
+            edits = policy_edits(module, [(a, target, t, s) for t, s in zip(temps, seeds)], config=config)
+            plans = [("policy", t, p) for t, p in zip(temps, edits)]
+        else:
+            plans = [("random", t, baseline_edit("random", a, target_seconds=target, config=config, seed=s, temperature=max(3 * t, 0.05)))
+                     for t, s in zip(temps, seeds)]
         for name in ("search", "every_other_phrase"):
             plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
         seen, unique = set(), []

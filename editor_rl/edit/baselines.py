@@ -17,6 +17,7 @@ the action set of :mod:`editor_rl.edit.actions`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -74,7 +75,8 @@ def random_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
     """One episode of the random policy on ``analysis`` toward ``target_seconds``."""
     from editor_rl.env import MusicEditEnv, rollout
 
-    env = MusicEditEnv([analysis], config=config.env, reward=config.reward, search=config.search)
+    env_config = replace(config.env, planner_hint=False)  # it never reads the hint: no re-planning at every step
+    env = MusicEditEnv([analysis], config=env_config, reward=config.reward, search=config.search)
     info, _ = rollout(env, random_policy(temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
     if info["plan"] is None:
         raise EditorRLError(f"{analysis.song_id}: the random policy kept no beats (seed {seed}); try another seed")

@@ -113,15 +113,20 @@ class Planner:
         back = np.full((k_max + 1, n), -1, dtype=np.int64)
         cost[1] = self._first_row(start, keep_start) - (0.0 if bonus is None else bonus)
         secs[1] = done + d
-        src, dst = self.src, self.dst
+        # A plan from a partial edit only plays beats from the cursor on: seams before it cannot be
+        # used, so the DP runs on that corner of the (sorted) seam table, a view, not a copy.
+        lo = 0 if start is None else start.cursor
+        si, di = int(np.searchsorted(self.src, lo)), int(np.searchsorted(self.dst, lo))
+        src, dst, jump = self.src[si:], self.dst[di:], self.jump[si:, di:]
+        cols = np.arange(len(dst))
         for k in range(2, k_max + 1):
             prev = cost[k - 1]
             new = np.full(n, np.inf)
             new[1:] = prev[:-1]
             bk = np.arange(n) - 1
-            via = prev[src][:, None] + self.jump
+            via = prev[src][:, None] + jump
             best = via.argmin(axis=0)
-            val = via[best, np.arange(len(dst))]
+            val = via[best, cols]
             better = val < new[dst]
             new[dst[better]] = val[better]
             bk[dst[better]] = src[best[better]]

@@ -67,7 +67,7 @@ def policy_feedback(
         Per song and target: each policy edit against the search's, and consecutive temperatures
         against each other (identical edits are skipped).
     """
-    from editor_rl.rl.policy import policy_edit
+    from editor_rl.rl.policy import policy_edits
 
     rng = np.random.default_rng(seed)
     records: list[PreferenceRecord] = []
@@ -76,8 +76,8 @@ def policy_feedback(
         for k in range(targets_per_song):
             target = round(float(rng.uniform(0.35, 0.8)) * a.duration_s, 2)
             plans: dict[str, EditPlan] = {"search": search_edit(a, target_seconds=target, config=config)}
-            for t in temperatures:
-                plans[f"policy_t{t}"] = policy_edit(module, a, target_seconds=target, config=config, temperature=t, seed=int(rng.integers(1 << 31)))
+            jobs = [(a, target, t, int(rng.integers(1 << 31))) for t in temperatures]
+            plans |= {f"policy_t{t}": p for t, p in zip(temperatures, policy_edits(module, jobs, config=config))}  # one lockstep batch
             names = [n for n in plans if n != "search"]
             pairs = [(n, "search") for n in names] + list(zip(names, names[1:]))
             for x, y in pairs:
