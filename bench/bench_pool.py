@@ -26,7 +26,7 @@ from editor_rl.audio.analysis import analyze_audio
 from editor_rl.audio.io import Audio
 from editor_rl.audio.synth import synthesize_song
 from editor_rl.config import Config, PoolConfig, RewardModelConfig, SynthConfig
-from editor_rl.edit.baselines import baseline_edit
+from editor_rl.baselines import baseline_edit
 from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, edit_sequence
 from editor_rl.rewards.pool import RewardPool
 

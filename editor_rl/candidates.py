@@ -2,12 +2,19 @@
 
 ``editor-rl candidates --songs DIR --per-song K --temperatures 0.1,0.3,… --out DIR`` makes, for
 every song and one target length, K edits from a policy (sampled at the temperatures in turn;
-without a policy, the random baseline stands in) plus the search and every-other-phrase baselines,
-drops duplicates, renders each to ``audio/<id>.wav`` with its EDL in ``edl/<id>.json``, scores
-them with the reward model when one is given, and writes ``evaluation_manifest.json``: the
-candidates and every pairwise comparison task between candidates of the same song, each with the
-reward model's P(a preferred) and an uncertainty in [0, 1] (``1 − |2p − 1|``; 1 = the model cannot
-tell) that the feedback service uses to ask raters about the least certain pairs first.
+without a policy, the random baseline stands in) plus the search, plain-cut and every-other-phrase
+baselines — every one keeping the length promise — drops duplicates, renders each to
+``audio/<id>.wav`` with its EDL in ``edl/<id>.json``, scores them with the reward model when one is
+given, and writes ``evaluation_manifest.json``: the candidates and every pairwise comparison task
+between candidates of the same song, each with the reward model's P(a preferred) and an
+uncertainty in [0, 1] (:func:`~editor_rl.preferences.active.pair_uncertainty`: closeness of P to ½
+and the ensemble's disagreement) that the feedback service uses to ask raters about the least
+certain pairs first.
+
+Candidate ids are content addresses (:func:`~editor_rl.preferences.store.candidate_id`: the song's
+bytes, the target, the edit and the model that made it), so making candidates again — with a new
+policy, or the same one — never changes what an existing id means, and a rendered file is never
+overwritten with other audio.
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.edit.baselines import baseline_edit
+from editor_rl.baselines import baseline_edit
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
+from editor_rl.policy_edits import policy_edits
+from editor_rl.preferences.active import pair_uncertainty
 from editor_rl.preferences.store import CandidateRow, PairRow, PreferenceStore
+from editor_rl.preferences.store_schema import candidate_id
 
 MANIFEST = "evaluation_manifest.json"
 
@@ -38,13 +48,11 @@ class Manifest(NamedTuple):
     path: Path
 
 
-def _pairs(rows: Sequence[CandidateRow]) -> list[PairRow]:
+def _pairs(rows: Sequence[CandidateRow], members: Sequence[np.ndarray | None]) -> list[PairRow]:
+    """Every comparison between candidates of one song and target, with the model's P(a) and uncertainty."""
     out = []
-    for a, b in itertools.combinations(rows, 2):
-        p = None
-        if a.reward is not None and b.reward is not None:
-            p = float(1.0 / (1.0 + np.exp(-(a.reward - b.reward))))
-        u = 0.5 if p is None else 1.0 - abs(2.0 * p - 1.0)
+    for (a, ma), (b, mb) in itertools.combinations(zip(rows, members), 2):
+        p, u = pair_uncertainty(ma, mb) if ma is not None else (None, 0.5)
         out.append(PairRow(f"{a.candidate_id}~{b.candidate_id}", a.song_id, a.candidate_id, b.candidate_id, a.target_seconds, p, u))
     return out
 
@@ -57,6 +65,7 @@ def make_candidates(
     temperatures: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
     target_ratio: float = 0.6,
     module=None,
+    model: str = "",
     scorer=None,
     config: Config = Config(),
     seed: int = 0,
@@ -75,6 +84,9 @@ def make_candidates(
         Target length as a fraction of each song.
     module : RLModule or None
         The policy; None uses the random baseline at the temperature (scaled ×3).
+    model : str
+        The policy's identity (:func:`editor_rl.rl.policy.policy_identity`, or a model version), part
+        of its candidates' ids.
     scorer : RewardScorer or None
         Scores candidates (reward and ensemble spread) and so ranks the pairs.
     config : Config
@@ -107,14 +119,12 @@ def make_candidates(
         seeds = [int(rng.integers(1 << 31)) for _ in temps]
         plans: list[tuple[str, float | None, EditPlan]]
         if module is not None:  # the song's K policy edits in one lockstep batch
-            from editor_rl.rl.policy import policy_edits
-
             edits = policy_edits(module, [(a, target, t, s) for t, s in zip(temps, seeds)], config=config)
             plans = [("policy", t, p) for t, p in zip(temps, edits)]
         else:
             plans = [("random", t, baseline_edit("random", a, target_seconds=target, config=config, seed=s, temperature=max(3 * t, 0.05)))
                      for t, s in zip(temps, seeds)]
-        for name in ("search", "every_other_phrase"):
+        for name in ("search", "plain_cut", "every_other_phrase"):
             plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
         seen, unique = set(), []
         for source, t, p in plans:
@@ -122,19 +132,25 @@ def make_candidates(
             if key not in seen:
                 seen.add(key)
                 unique.append((source, t, p))
-        rewards = stds = [None] * len(unique)
+        members: list[np.ndarray | None] = [None] * len(unique)
         if scorer is not None:
-            r, sd = scorer.score([edit_sequence(a, p, target_seconds=target) for _, _, p in unique])
-            rewards, stds = [float(x) for x in r], [float(x) for x in sd]
-        audio = decode_audio(a.path)
+            members = list(scorer.score_members([edit_sequence(a, p, target_seconds=target) for _, _, p in unique]))
+        rewards = [None if m is None else float(m.mean()) for m in members]
+        stds = [None if m is None else float(m.std()) for m in members]
+        audio = None
         rows = []
-        for i, ((source, t, p), r, sd) in enumerate(zip(unique, rewards, stds)):
-            cid = f"{song_id}-{i:02d}-{source}" + ("" if t is None else f"-t{t:g}")
-            wav = write_audio(out / "audio" / f"{cid}.wav", render_plan(audio, p, config=config.render), sample_rate=audio.sample_rate)
+        for (source, t, p), r, sd in zip(unique, rewards, stds):
+            made_by = (model or "policy") if source == "policy" else f"baseline:{source}" + ("" if t is None else f"@t{t:g}")
+            edl = p.to_edl()
+            cid = candidate_id(song_hash=a.content_hash, target_seconds=target, edl=edl, model=made_by, source=source)
+            wav = out / "audio" / f"{cid}.wav"
+            if not wav.is_file():  # content-addressed: an existing file already holds this edit
+                audio = audio or decode_audio(a.path)
+                write_audio(wav, render_plan(audio, p, config=config.render), sample_rate=audio.sample_rate)
             p.save(out / "edl" / f"{cid}.json")
-            rows.append(CandidateRow(cid, song_id, target, p.to_edl(), str(wav.resolve()), source, t, r, sd))
+            rows.append(CandidateRow(cid, song_id, target, edl, str(wav.resolve()), source, t, r, sd, made_by))
         all_rows += rows
-        all_pairs += _pairs(rows)
+        all_pairs += _pairs(rows, members)
     manifest = {"target_ratio": target_ratio, "temperatures": list(temperatures), "per_song": per_song,
                 "candidates": [r._asdict() | {"edl": f"edl/{r.candidate_id}.json"} for r in all_rows],
                 "pairs": [p._asdict() for p in sorted(all_pairs, key=lambda p: -p.uncertainty)]}
@@ -145,8 +161,12 @@ def make_candidates(
     return Manifest(all_rows, all_pairs, path)
 
 
-def load_manifest(path: str | Path, *, store: PreferenceStore) -> tuple[int, int]:
-    """Put a manifest's candidates and pairs into ``store``; returns (candidates, pairs) added.
+def load_manifest(path: str | Path, *, store: PreferenceStore, retire_others: bool = False) -> tuple[int, int]:
+    """Put a manifest's candidates and pairs into ``store``; returns (candidates, pairs) in it.
+
+    Stored candidates keep their content (their ids are content addresses); with ``retire_others``
+    every stored pair not in this manifest stops being offered to raters (a new round's candidates
+    replace the last round's; judgements are kept).
 
     Raises
     ------
@@ -161,9 +181,11 @@ def load_manifest(path: str | Path, *, store: PreferenceStore) -> tuple[int, int
         for c in data["candidates"]:
             edl = json.loads((p.parent / c["edl"]).read_text()) if isinstance(c["edl"], str) else c["edl"]
             store.add_candidate(CandidateRow(c["candidate_id"], c["song_id"], float(c["target_seconds"]), edl, c["audio_path"], c["source"],
-                                             c["temperature"], c["reward"], c["reward_std"]))
+                                             c["temperature"], c["reward"], c["reward_std"], c.get("model", "")))
         for q in data["pairs"]:
             store.add_pair(PairRow(q["pair_id"], q["song_id"], q["a_id"], q["b_id"], float(q["target_seconds"]), q["p_model_a"], float(q["uncertainty"])))
+        if retire_others:
+            store.retire_pairs(keep={q["pair_id"] for q in data["pairs"]})
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise EditorRLError(f"{p}: not a readable candidates manifest ({e})") from e
     return len(data["candidates"]), len(data["pairs"])

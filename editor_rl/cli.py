@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from editor_rl.config import Config, load_config
+from editor_rl.config import Config, config_data, load_config
 from editor_rl.errors import EditorRLError
 
 
@@ -87,12 +87,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_edit(args: argparse.Namespace) -> int:
     from editor_rl.audio.analysis import analyze_audio, file_hash
     from editor_rl.audio.io import decode_audio, write_audio
-    from editor_rl.edit.baselines import baseline_edit
+    from editor_rl.baselines import baseline_edit
     from editor_rl.edit.render import render_plan
 
     cfg = _config(args)
     if args.checkpoint:
-        from editor_rl.rl.policy import load_policy, policy_edit
+        from editor_rl.policy_edits import policy_edit
+        from editor_rl.rl.policy import load_policy
 
         module = load_policy(args.checkpoint)
     else:
@@ -131,7 +132,7 @@ def _report_reward(scorer, out: Path) -> None:
 def cmd_reward_pretrain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from editor_rl.preferences.rater import SimulatedRater
+    from editor_rl.preferences.rater import panel
     from editor_rl.preferences.records import write_jsonl
     from editor_rl.preferences.synthetic import make_pairs
     from editor_rl.preferences.train import train_reward_model
@@ -141,7 +142,7 @@ def cmd_reward_pretrain(args: argparse.Namespace) -> int:
         raise EditorRLError(f"--pairs {args.pairs}: need at least 2")
     analyses = _song_analyses(args.songs, cfg)
     with tqdm(total=args.pairs, desc="pairs", unit="pair") as bar:
-        records = make_pairs(list(analyses.values()), n_pairs=args.pairs, rater=SimulatedRater(cfg.rater, rater_id="sim-pretrain"),
+        records = make_pairs(list(analyses.values()), n_pairs=args.pairs, raters=panel(cfg.rater.pretrain_tastes, seed=cfg.rater.seed),
                              config=cfg, seed=cfg.run.seed, progress=lambda k: bar.update(k - bar.n))
     out = Path(args.out)
     pairs_path = write_jsonl(out.with_suffix(".pairs.jsonl"), records)
@@ -170,7 +171,8 @@ def cmd_reward_train(args: argparse.Namespace) -> int:
 def cmd_reward_score(args: argparse.Namespace) -> int:
     from editor_rl.audio.analysis import analyze_file
     from editor_rl.edit.plan import EditPlan
-    from editor_rl.rewards.model import edit_sequence, load_scorer
+    from editor_rl.rewards.model import load_scorer
+    from editor_rl.rewards.sequence import edit_sequence
 
     cfg = _config(args)
     scorer = load_scorer(args.checkpoint)
@@ -203,8 +205,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         res = train_bc(analyses, config=cfg, out_dir=Path(cfg.run.work_dir) / "checkpoints" / "bc")
         print(f"behaviour cloning on {res['steps']} steps of search edits → policy {res['checkpoint']} (start PPO from it with --set rl.init_policy=…)")
         return 0
-    from editor_rl.rl.train import train
+    from editor_rl.rl.train import resumed_config, train
 
+    if args.resume:  # the run's own config, with what is named here on top (checked against the run)
+        cfg = resumed_config(config_data(args.config, overrides=args.overrides))
     out = train(cfg, resume=args.resume, songs_dir=args.songs)
     print(f"trained {len(out['history'])} iterations; latest checkpoint {out['checkpoint']}; best {out['best']}")
     return 0
@@ -216,9 +220,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     out = Path(args.out or Path(args.checkpoint).resolve().parent.parent / "report")
     report = evaluate(args.checkpoint, songs_dir=args.songs, out_dir=out, config=cfg, seed=args.seed)
-    for b, w in report["win_rate_vs"].items():
-        rm = "n/a" if w["reward_model"] is None else f"{w['reward_model']:.2f}"
-        print(f"policy vs {b:18s}: win rate {rm} (reward model), {w['simulated_rater']:.2f} (held-out simulated rater)")
+    for m, wins in report["win_rates"].items():
+        for b, w in wins.items():
+            rm = "n/a" if w["reward_model"] is None else f"{w['reward_model']:.2f}"
+            print(f"{m} vs {b:18s}: win rate {w['mean_unseen']:.2f} (unseen tastes: {', '.join(report['unseen_judges'])}), {rm} (reward model)")
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -233,13 +238,13 @@ def _floats(text: str, name: str) -> list[float]:
 def cmd_candidates(args: argparse.Namespace) -> int:
     from editor_rl.candidates import make_candidates
     from editor_rl.rewards.model import load_scorer
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.rl.policy import load_policy, policy_identity
 
     cfg = _config(args)
     temperatures = _floats(args.temperatures, "--temperatures")
     analyses = _song_analyses(args.songs, cfg)
-    m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=temperatures,
-                        target_ratio=args.target_ratio, module=load_policy(args.checkpoint) if args.checkpoint else None,
+    m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=temperatures, target_ratio=args.target_ratio,
+                        module=load_policy(args.checkpoint) if args.checkpoint else None, model=policy_identity(args.checkpoint) if args.checkpoint else "",
                         scorer=load_scorer(args.reward) if args.reward else None, config=cfg, seed=args.seed)
     print(f"{len(m.candidates)} candidates of {len(analyses)} songs, {len(m.pairs)} comparison tasks → {m.path}")
     return 0
@@ -257,6 +262,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_policy(args.checkpoint)  # fail early, with one line, on a wrong checkpoint
     settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", store=args.store or "", reward=args.reward or "", config=cfg)
     serve_forever(settings, host=args.host, port=args.port, per_song=args.per_song, temperatures=temperatures)
+    return 0
+
+
+def cmd_cycle(args: argparse.Namespace) -> int:
+    from editor_rl.datadir import service_songs
+    from editor_rl.rlhf.cycle import run_cycle
+
+    cfg = _config(args)
+    songs = args.songs or service_songs(args.data)
+    if not songs:
+        raise EditorRLError(f"--songs DIR is needed: {args.data} does not record the songs its service edits")
+    if args.min_labels is not None and args.min_labels < 1:
+        raise EditorRLError(f"--min-labels {args.min_labels}: must be at least 1")
+    result = run_cycle(args.data, songs_dir=songs, heldout_dir=args.heldout, min_labels=args.min_labels, rater=args.rater, config=cfg)
+    g = result["gate"]
+    print(f"{result['version']}: {'promoted' if g['passed'] else 'kept, not promoted'} ({result['labels']} labels, "
+          f"win rate vs {result['parent']} {g['win_rate_vs_served']:.2f}); report {Path(args.data) / 'models' / result['version'] / 'report.md'}")
+    return 0
+
+
+def cmd_raters_add(args: argparse.Namespace) -> int:
+    from editor_rl.datadir import store_location
+    from editor_rl.preferences.store import PreferenceStore
+
+    print(PreferenceStore(store_location(args.data)).add_rater(args.name))
+    return 0
+
+
+def cmd_raters_list(args: argparse.Namespace) -> int:
+    from editor_rl.datadir import store_location
+    from editor_rl.preferences.store import PreferenceStore
+
+    for r in PreferenceStore(store_location(args.data)).raters():
+        print(f"{r['name']}\t{r['judgements']} judgements\t{r['ratings']} ratings")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from editor_rl.tune import run_tune
+
+    cfg = _config(args)
+    out = run_tune(cfg, resume=args.resume, judgements=args.judgements)
+    print(f"{len(out['trials'])} trials; best {out['best']}; table {out['results']}; plot {out['plot']}")
     return 0
 
 
@@ -307,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     reward = sub.add_parser("reward", help="train and use the learned reward model", description="train and use the learned reward model")
     rsub = reward.add_subparsers(dest="reward_command", required=True, metavar="SUBCOMMAND")
 
-    p = add("pretrain", cmd_reward_pretrain, "pretrain on synthetic pairs judged by a simulated rater", under=rsub)
+    p = add("pretrain", cmd_reward_pretrain, "pretrain on synthetic pairs judged by a mixture of simulated tastes (rater.pretrain_tastes)", under=rsub)
     p.add_argument("--songs", required=True, metavar="DIR")
     p.add_argument("--pairs", type=int, default=5000, metavar="N")
     p.add_argument("--out", required=True, metavar="CKPT")
@@ -323,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-seconds", type=float, metavar="T", help="the length the edits were asked for, if known")
 
     p = add("train", cmd_train, "PPO on RLlib with the learned reward in the loop (local Ray or RAY_ADDRESS's cluster)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under run.work_dir")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint under run.work_dir, with the run's own config "
+                   "(a --set that conflicts with it is an error)")
     p.add_argument("--songs", metavar="DIR", help="training songs (default: <run.work_dir>/songs)")
     p.add_argument("--algorithm", choices=("ppo", "dpo", "bc"), default="ppo",
                    help="ppo (default): RL against the learned reward; dpo: straight from preference pairs; bc: imitate the search baseline (a starting policy)")
@@ -356,6 +405,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--per-song", type=int, default=3, metavar="K")
     p.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.9", metavar="T1,T2,…")
+
+    p = add("cycle", cmd_cycle, "one RLHF cycle on the service's judgements: fine-tune reward and policy, gate, promote to DIR/models/vNNN, new candidates")
+    p.add_argument("--data", required=True, metavar="DIR", help="the service's data folder (its store, model registry and candidates)")
+    p.add_argument("--songs", metavar="DIR", help="the songs the service edits (default: the ones `serve --songs` was given)")
+    p.add_argument("--heldout", metavar="DIR", help="songs for the gate that nobody judged (default: the service's own songs)")
+    p.add_argument("--min-labels", type=int, metavar="N", help="fewer new judgements than this: exit 2 (default cycle.min_labels)")
+    p.add_argument("--rater", metavar="NAME", help="a personal version: that rater's judgements on top of everyone's version")
+
+    p = add("tune", cmd_tune, "Ray Tune sweep of the reward weights; objective: held-out songs judged by unseen tastes → <work_dir>/tune/{results.csv, best.yaml, tune.png}")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep (finished trials are not re-run)")
+    p.add_argument("--judgements", metavar="FILE", help="held-out judgements (JSONL/Parquet), for tune.level reward")
+
+    raters = sub.add_parser("raters", help="the people who judge: tokens of their own", description="the people who judge: tokens of their own")
+    rsub2 = raters.add_subparsers(dest="raters_command", required=True, metavar="SUBCOMMAND")
+    p = add("add", cmd_raters_add, "register a rater; prints their token (one line, shown once)", under=rsub2)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--data", required=True, metavar="DIR", help="the service's data folder")
+    p = add("list", cmd_raters_list, "the registered raters and how much each has judged", under=rsub2)
+    p.add_argument("--data", required=True, metavar="DIR", help="the service's data folder")
 
     add("quickstart", cmd_quickstart, "the main job on the embedded default config; work under runs/quickstart/")
     return parser

@@ -12,6 +12,7 @@ a progress bar, skips songs already stored, and reports a corrupt song without f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
@@ -23,9 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from editor_rl.audio.analysis import SongAnalysis, analyze_file, file_hash
+from editor_rl.audio.analysis import SongAnalysis, analysis_version, analyze_file, file_hash
 from editor_rl.audio.features import FEATURE_DIM
-from editor_rl.config import Config, analysis_version
+from editor_rl.config import Config
 from editor_rl.errors import EditorRLError, StoreError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -125,10 +126,15 @@ class FeatureStore:
         )
 
     def load_song(self, path: str | Path, *, config: Config) -> SongAnalysis:
-        """The stored analysis of an audio file, analysing and storing it if missing."""
+        """The stored analysis of an audio file, analysing and storing it if missing.
+
+        The analysis is shared by every copy of the same bytes; its ``song_id`` and ``path`` are
+        those of the file asked for (a moved or renamed copy keeps its own identity, so its truth
+        file and its audio are found where it is now).
+        """
         h, v = file_hash(path), analysis_version(config)
         if self.has(h, v):
-            return self.get(h, v)
+            return dataclasses.replace(self.get(h, v), song_id=song_id(path), path=str(path))
         analysis = analyze_file(path, config=config)
         self.put(analysis)
         return analysis

@@ -34,8 +34,9 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, actions_for_order, apply_action
-from editor_rl.edit.plan import EditPlan
+from editor_rl.edit.plan import EditPlan, plan_from_order
 from editor_rl.edit.planner import Planner, PlanStart
+from editor_rl.edit.promise import check_target, complete_to_target
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
 from editor_rl.rewards.sequence import edit_sequence
@@ -64,23 +65,6 @@ class SongCache:
         self.beat_ends_s = analysis.beat_ends_s
         self.suffix_seconds = np.concatenate([np.cumsum(self.grid.durations[::-1])[::-1], [0.0]])  # source left from beat i
         self.planner = Planner(self.tables, self.grid, reward=reward, search=search)
-
-
-def check_target(analysis: SongAnalysis, target_seconds: float) -> None:
-    """Reject a target that no edit of this song can meet.
-
-    Raises
-    ------
-    InvalidEditError
-        Target not positive, longer than the song, or the song shorter than two bars.
-    """
-    name = analysis.song_id or analysis.path
-    if not np.isfinite(target_seconds) or target_seconds <= 0:
-        raise InvalidEditError(f"target_seconds={target_seconds}: must be a positive number of seconds")
-    if target_seconds > analysis.duration_s:
-        raise InvalidEditError(f"target_seconds={target_seconds}: longer than {name} ({analysis.duration_s:.1f} s)")
-    if int((analysis.bar_pos == 0).sum()) < 2:
-        raise InvalidEditError(f"{name}: shorter than two bars; nothing to edit")
 
 
 class MusicEditEnv(gym.Env):
@@ -241,6 +225,16 @@ class MusicEditEnv(gym.Env):
         seq = edit_sequence(a, plan, target_seconds=self.target, tables=song.tables, grid=song.grid) if plan is not None else None
         return {"plan": plan, "song_id": a.song_id, "target_seconds": self.target, "components": comps._asdict(),
                 "dense_reward": self.running.potential(), "edit_sequence": seq}
+
+    def promised_plan(self) -> EditPlan:
+        """The finished episode's edit, completed by the planner where it misses the target.
+
+        Training episodes keep their own length (a miss is what the reward teaches); every edit
+        handed to a person goes through here (the length promise, :mod:`editor_rl.edit.promise`).
+        """
+        song = self._song
+        done = complete_to_target(song.grid, song.planner, self.state.actions, target_seconds=self.target)
+        return plan_from_order(song.analysis, done.order, [Action(x).name for x in done.actions], fade_out=done.fade_out, repair=done.repair)
 
     def action_masks(self) -> np.ndarray:
         """The current action mask (the sb3-contrib convention)."""

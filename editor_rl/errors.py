@@ -29,3 +29,8 @@ class PreferenceDataError(EditorRLError, ValueError):
 
 class StoreError(EditorRLError):
     """The feature store or preference store cannot be read or written."""
+
+
+class ConflictError(StoreError):
+    """A write that contradicts what is stored (a judgement replayed with another body, a second
+    judgement of one pair by one rater); the HTTP layer answers 409."""

@@ -9,16 +9,20 @@ if [ ! -x .venv/bin/python ]; then
   echo "[bootstrap] creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
-# The web UI's browser tests drive Debian's Chromium (no browser download at run time), and the
-# preference store's PostgreSQL backend is tested against a throwaway Debian PostgreSQL server.
+# The web UI's browser tests drive Debian's Chromium (no browser download at run time), the
+# preference store's PostgreSQL backend is tested against a throwaway Debian PostgreSQL server, the
+# MP3 tests encode real recordings with Debian's lame, and scripts/fetch_real_music.sh renders a
+# tracker module with openmpt123.
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+command -v lame >/dev/null || missing="$missing lame"
+command -v openmpt123 >/dev/null || missing="$missing openmpt123"
 if [ -n "$missing" ] && command -v apt-get >/dev/null; then
   echo "[bootstrap] installing Debian's$missing for the tests"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
   $SUDO apt-get install -y -q $missing >/dev/null 2>&1 || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q $missing >/dev/null; } \
-    || echo "[bootstrap] could not install$missing: the browser / PostgreSQL tests will fail until they exist"
+    || echo "[bootstrap] could not install$missing: the tests that need them will fail until they exist"
 fi
 stamp=.venv/.editor-rl-stamp
 want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)

@@ -7,6 +7,8 @@ at the end.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from editor_rl.audio.synth import write_corpus
 from editor_rl.config import Config, SynthConfig
 
 SEED = 1234
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -82,11 +85,11 @@ TINY_MODEL = dict(d_model=32, n_layers=1, n_heads=2, d_ff=64, ensemble=3)
 
 @pytest.fixture(scope="session")
 def synthetic_pairs(analyses, config):
-    """240 synthetic pairs over the session corpus, judged by the default simulated rater."""
-    from editor_rl.preferences.rater import SimulatedRater
+    """240 synthetic pairs over the session corpus, judged by the pretraining mixture of tastes."""
+    from editor_rl.preferences.rater import panel
     from editor_rl.preferences.synthetic import make_pairs
 
-    return make_pairs(analyses, n_pairs=240, rater=SimulatedRater(config.rater, rater_id="sim-test"), config=config, seed=3)
+    return make_pairs(analyses, n_pairs=240, raters=panel(config.rater.pretrain_tastes, seed=3), config=config, seed=3)
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +99,7 @@ def tiny_scorer(synthetic_pairs, analyses):
     from editor_rl.preferences.train import train_reward_model
 
     return train_reward_model(synthetic_pairs, {a.song_id: a for a in analyses}, model_config=RewardModelConfig(**TINY_MODEL),
-                              train_config=RewardTrainConfig(max_epochs=12, patience=4, lr=2e-3), log=lambda m: None)
+                              train_config=RewardTrainConfig(max_epochs=12, patience=4, lr=2e-3, transformer_min_pairs=100), log=lambda m: None)
 
 
 @pytest.fixture(scope="session")
@@ -130,3 +133,45 @@ def postgres_url(tmp_path_factory):
     yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     subprocess.run(as_user + [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"], capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def real_music() -> Path:
+    """The real recordings: Debian's game-music packages, fetched by scripts/fetch_real_music.sh
+    into .cache/real-music/{train,heldout}/ (once; later sessions reuse them)."""
+    dest = ROOT / ".cache" / "real-music"
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "fetch_real_music.sh"), str(dest)], capture_output=True, text=True, timeout=1200)
+    if run.returncode != 0:
+        pytest.skip(f"Debian's music packages cannot be had here: {(run.stderr or run.stdout).strip()[-400:]}")
+    return dest
+
+
+MP3_ENCODINGS = {
+    "cbr192": ["-b", "192"],  # CBR with a LAME "Info" tag
+    "vbr-v2": ["-V", "2"],  # VBR with a Xing/LAME tag
+    "cbr128-notag": ["-t", "-b", "128"],  # no tag at all: libsndfile's frame count is an estimate
+    "vbr-v5-id3v2": ["-V", "5", "--id3v2-only", "--tt", "excerpt", "--ta", "editor-rl"],
+    "mpeg2-mono-id3v1": ["-m", "m", "-b", "64", "--resample", "22.05", "--id3v1-only", "--tt", "excerpt"],
+}
+
+
+@pytest.fixture(scope="session")
+def mp3_corpus(real_music, tmp_path_factory) -> list[Path]:
+    """20 intact MP3s made with Debian's lame: 40 s of four real recordings (one per package) in each
+    of five encodings (CBR and VBR, with and without the LAME tag, ID3v2 and ID3v1 tags, MPEG-2 mono)."""
+    import soundfile as sf
+
+    assert shutil.which("lame"), "Debian's lame is not installed (scripts/bootstrap.sh installs it)"
+    out = tmp_path_factory.mktemp("mp3")
+    tracks = [sorted((real_music / "train").glob(f"{pkg}-*"))[0] for pkg in ("drascula", "hyperrogue", "nexuiz", "planetblupi")]
+    paths = []
+    for t in tracks:
+        data, sr = sf.read(t, frames=40 * 44100, start=10 * 44100, always_2d=True)
+        wav = out / f"{t.stem}.wav"
+        sf.write(wav, data, sr)
+        for name, flags in MP3_ENCODINGS.items():
+            mp3 = out / f"{t.stem}-{name}.mp3"
+            subprocess.run(["lame", "--quiet", *flags, str(wav), str(mp3)], check=True)
+            paths.append(mp3)
+        wav.unlink()
+    return paths

@@ -45,6 +45,10 @@ def make_bad(kind: str, d) -> "Path":  # noqa: F821
         p = d / "cut.flac"
         sf.write(p, _tone(), SR)
         _truncate(p)
+    elif kind == "truncated_ogg":
+        p = d / "cut.ogg"
+        sf.write(p, _tone(), SR, format="OGG")
+        _truncate(p)
     elif kind == "nan":
         p = d / "nan.wav"
         y = _tone()
@@ -74,7 +78,8 @@ CASES = {
     "zero_length": "zero-length",
     "truncated_wav": "truncated",
     "truncated_mp3": "truncated",
-    "truncated_flac": "not decodable",
+    "truncated_flac": "truncated",
+    "truncated_ogg": "truncated: the last Ogg page is cut off",
     "nan": "NaN or infinite",
     "inf": "NaN or infinite",
     "silence": "digital silence",
@@ -126,3 +131,43 @@ def test_write_audio_is_atomic_and_clips(tmp_path):
     y, _ = sf.read(p)
     assert np.abs(y).max() <= 1.0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_intact_mp3s_of_many_encodings_are_analysed_and_their_cut_copies_refused(ray_session, mp3_corpus, tmp_path, capsys):
+    """libsndfile's frame count includes (LAME tag) or estimates (no tag) the encoder's padding: intact
+    files must not be called truncated; files cut anywhere must be."""
+    import json
+    import shutil
+
+    from editor_rl.cli import main
+
+    intact, cut = tmp_path / "intact", tmp_path / "cut"
+    intact.mkdir(), cut.mkdir()
+    rng = np.random.default_rng(0)
+    for p in mp3_corpus:
+        shutil.copy(p, intact / p.name)
+        raw = p.read_bytes()
+        (cut / p.name).write_bytes(raw[: int(len(raw) * rng.uniform(0.1, 0.97))])
+    assert len(mp3_corpus) == 20
+    assert main(["analyze", str(intact), "--json", "--store", str(tmp_path / "store")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["failed"] == {} and len(report["analysed"]) == 20
+    assert main(["analyze", str(cut), "--json", "--store", str(tmp_path / "store-cut")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["analysed"] == [] and len(report["failed"]) == 20
+    assert all("truncated" in why for why in report["failed"].values()), report["failed"]
+
+
+def test_real_ogg_and_flac_recordings_are_accepted_and_their_cut_copies_refused(real_music, tmp_path):
+    rng = np.random.default_rng(1)
+    tracks = sorted((real_music / "heldout").iterdir())
+    picks = [t for t in tracks if t.suffix == ".flac"] + [t for t in tracks if t.suffix == ".ogg"][::4]
+    for t in picks:
+        a = decode_audio(t)
+        assert a.duration_s > 20 and a.channels in (1, 2)
+        raw = t.read_bytes()
+        for frac in (0.3, 0.9):
+            p = tmp_path / f"cut{t.suffix}"
+            p.write_bytes(raw[: int(len(raw) * frac) + int(rng.integers(0, 1000))])
+            with pytest.raises(InvalidAudioError, match="truncated"):
+                decode_audio(p)

@@ -1,9 +1,9 @@
-"""Baselines: the search hits the target, cuts on bars, and beats random on every dense component."""
+"""Baselines: every one keeps the length promise; the search cuts on bars and beats random on every dense quality component."""
 
 import numpy as np
 import pytest
 
-from editor_rl.edit.baselines import BASELINES, baseline_edit
+from editor_rl.baselines import BASELINES, baseline_edit
 from editor_rl.errors import EditorRLError, InvalidEditError
 from editor_rl.rewards import dense
 
@@ -23,12 +23,14 @@ def runs(analyses, config):
     return out
 
 
-def test_search_hits_target_within_5_percent_or_one_beat(runs):
+def test_every_baseline_keeps_the_length_promise(runs):
     for r in runs:
-        plan, _ = r["search"]
         beat = float(np.median(np.diff(r["analysis"].beats_s)))
-        err = abs(plan.duration_s - r["target"])
-        assert err <= 0.05 * r["target"] or err <= beat, (r["analysis"].song_id, plan.duration_s, r["target"])
+        for name in BASELINES:
+            plan, _ = r[name]
+            err = abs(plan.duration_s - r["target"])
+            assert err <= 0.05 * r["target"] or err <= beat, (name, r["analysis"].song_id, plan.duration_s, r["target"])
+        assert r["search"][0].repair == "" and r["plain_cut"][0].repair == ""  # these two hit the target by themselves
 
 
 def test_search_cuts_on_bar_boundaries(runs):
@@ -40,11 +42,23 @@ def test_search_cuts_on_bar_boundaries(runs):
     assert on_bar and np.mean(on_bar) >= 0.9
 
 
-def test_search_beats_random_on_every_component(runs):
+def test_search_beats_random_on_every_quality_component(runs):
     search = np.array([r["search"][1] for r in runs])
     rand = np.array([r["random"][1] for r in runs])
-    for k, name in enumerate(dense.COMPONENTS):
+    for k, name in enumerate(dense.COMPONENTS[:4]):  # duration: both keep the promise
         assert search[:, k].mean() > rand[:, k].mean(), name
+
+
+def test_raw_random_edits_miss_and_the_repair_is_recorded(analyses, config):
+    from editor_rl.baselines import random_edit
+
+    raw, kept = [], []
+    for s, a in enumerate(analyses):
+        target = 0.5 * a.duration_s
+        raw.append(abs(random_edit(a, target_seconds=target, config=config, seed=s, keep_promise=False).duration_s - target) / target)
+        kept.append(random_edit(a, target_seconds=target, config=config, seed=s))
+    assert max(raw) > 0.1  # the random policy by itself misses the target
+    assert any(p.repair.startswith("planner completed") for p in kept) and all(abs(p.duration_s - 0.5 * a.duration_s) <= 0.05 * 0.5 * a.duration_s + 0.8 for p, a in zip(kept, analyses))
 
 
 def test_plans_replay_through_the_action_set(runs):

@@ -139,7 +139,7 @@ def test_reward_pretrain_train_score(tmp_path, synth_corpus):
     r = run_cli("reward", "pretrain", "--songs", songs, "--pairs", "60", "--out", ckpt, *tiny, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "validation accuracy" in r.stdout and ckpt.exists() and ckpt.with_suffix(".pairs.jsonl").exists()
-    assert "reward epoch   1/2" in r.stderr  # per-epoch progress lines
+    assert "reward epoch   1:" in r.stderr  # per-epoch progress lines
     r = run_cli("reward", "train", "--preferences", ckpt.with_suffix(".pairs.jsonl"), "--songs", songs, "--pretrained", ckpt, "--out", tmp_path / "r2.pt", *tiny, timeout=300)
     assert r.returncode == 0, r.stderr
     edls = []
@@ -179,10 +179,23 @@ def test_candidates_writes_edits_and_a_manifest(synth_corpus, tmp_path):
         per_song.setdefault(c["song_id"], []).append(c)
         assert Path(c["audio_path"]).is_file() and (out / c["edl"]).is_file()
     assert set(per_song) == {p.stem for p in synth_corpus[:2]}
-    assert all({"search", "every_other_phrase"} <= {c["source"] for c in cs} and len(cs) >= 3 for cs in per_song.values())
+    assert all({"search", "plain_cut", "every_other_phrase"} <= {c["source"] for c in cs} and len(cs) >= 3 for cs in per_song.values())
     n_pairs = sum(len(cs) * (len(cs) - 1) // 2 for cs in per_song.values())
-    assert len(m["pairs"]) == n_pairs and all(p["a_id"].split("-")[0] == p["b_id"].split("-")[0] for p in m["pairs"])
+    song_of = {c["candidate_id"]: c["song_id"] for c in m["candidates"]}
+    assert len(m["pairs"]) == n_pairs and all(song_of[p["a_id"]] == song_of[p["b_id"]] == p["song_id"] for p in m["pairs"])
     assert str(out / "evaluation_manifest.json") in r.stdout
+    # Made again with another seed: ids are content addresses, so no id changes what it names, no audio is rewritten.
+    before = {c["candidate_id"]: (json.dumps(c["edl"]), Path(c["audio_path"]).stat().st_mtime_ns) for c in m["candidates"]}
+    edls = {c["candidate_id"]: (out / c["edl"]).read_text() for c in m["candidates"]}
+    r = run_cli("candidates", "--songs", songs, "--per-song", 3, "--temperatures", "0.2,0.8", "--out", out, "--seed", 7,
+                "--set", f"corpus.store_dir={tmp_path / 'features'}", timeout=300)
+    assert r.returncode == 0, r.stderr
+    again = json.loads((out / "evaluation_manifest.json").read_text())["candidates"]
+    for c in again:
+        if c["candidate_id"] in before:
+            assert (json.dumps(c["edl"]), Path(c["audio_path"]).stat().st_mtime_ns) == before[c["candidate_id"]]
+            assert (out / c["edl"]).read_text() == edls[c["candidate_id"]]
+    assert {c["candidate_id"] for c in again if c["source"] == "search"} <= set(before)  # the same search edit: the same id
 
 
 @pytest.mark.parametrize("args, word", [

@@ -59,3 +59,12 @@ def test_malformed_override_and_file(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(bad)
+
+
+def test_every_config_file_spells_out_every_field():
+    import yaml
+
+    want = {s: set(f) for s, f in Config().to_dict().items()}
+    for f in sorted((ROOT / "configs").glob("*.yaml")):
+        data = yaml.safe_load(f.read_text())
+        assert {s: set(v) for s, v in data.items()} == want, f.name

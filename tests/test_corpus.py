@@ -5,8 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from editor_rl.audio.analysis import analyze_file, file_hash
-from editor_rl.config import analysis_version
+from editor_rl.audio.analysis import analysis_version, analyze_file, file_hash
 from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, song_id
 from editor_rl.errors import EditorRLError, StoreError
 
@@ -69,3 +68,18 @@ def test_parallel_analysis_skips_stored_and_reports_corrupt(ray_session, synth_c
     local = analyze_file(p, config=config)
     assert np.array_equal(stored.beats_s, local.beats_s) and np.array_equal(stored.phrase_pos, local.phrase_pos)
     np.testing.assert_allclose(stored.features, local.features, rtol=1e-4, atol=1e-3)  # BLAS threading differs by process
+
+
+def test_a_moved_copy_keeps_its_own_identity(song, config, tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    first = store.load_song(song, config=config)
+    moved = tmp_path / "elsewhere" / "renamed.wav"
+    moved.parent.mkdir()
+    shutil.copy(song, moved)
+    shutil.copy(song.with_suffix(".truth.json"), moved.with_suffix(".truth.json"))
+    again = store.load_song(moved, config=config)  # same bytes: the stored analysis, not a new one
+    assert len(store) == 1 and again.content_hash == first.content_hash
+    assert (again.song_id, again.path) == ("renamed", str(moved))
+    from editor_rl.preferences.tastes import song_view
+
+    assert song_view(again).chorus.any() and np.array_equal(song_view(again).chorus, song_view(first).chorus)  # the truth file is found where the copy is

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-PURE = ["editor_rl.audio", "editor_rl.audio.synth", "editor_rl.edit", "editor_rl.edit.actions", "editor_rl.edit.baselines", "editor_rl.env", "editor_rl.rewards.dense", "editor_rl.config", "editor_rl.errors",
+PURE = ["editor_rl.audio", "editor_rl.audio.synth", "editor_rl.edit", "editor_rl.edit.actions", "editor_rl.baselines", "editor_rl.env", "editor_rl.rewards.dense", "editor_rl.config", "editor_rl.errors",
         "editor_rl.edit.planner", "editor_rl.preferences.store", "editor_rl.preferences.online", "editor_rl.candidates", "editor_rl.preferences.synthetic"]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from editor_rl.config import Config, EnvConfig
 from editor_rl.edit.actions import N_ACTIONS, Action
-from editor_rl.edit.baselines import search_edit
+from editor_rl.baselines import search_edit
 from editor_rl.env import MusicEditEnv, rollout
 
 

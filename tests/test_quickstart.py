@@ -31,8 +31,8 @@ def test_quickstart_pipeline(ray_session, tmp_path, capsys):
     assert len(pairs) == 40 + sum(r["new_pairs"] for r in rounds)  # the policy's edits joined the preference set
     assert load_policy(work / "checkpoints" / "best") is not None
     report = json.loads((work / "report" / "report.json").read_text())
-    assert set(report["win_rate_vs"]) == {"random", "every_other_phrase", "search"}
-    assert all(0 <= w["simulated_rater"] <= 1 and 0 <= w["reward_model"] <= 1 for w in report["win_rate_vs"].values())
+    assert set(report["win_rates"]) == {"policy", "best_of"} and set(report["win_rates"]["policy"]) == {"random", "every_other_phrase", "plain_cut", "search"}
+    assert all(0 <= w["mean_unseen"] <= 1 and 0 <= w["reward_model"] <= 1 for m in report["win_rates"].values() for w in m.values())
     assert (work / "report" / "win_rates.png").is_file() and (work / "report" / "training_curves.png").is_file()
     plan = EditPlan.load(result["edl"])
     info = sf.info(result["edit"])

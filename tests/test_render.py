@@ -5,7 +5,7 @@ import pytest
 
 from editor_rl.audio.analysis import analyze_file
 from editor_rl.audio.io import decode_audio
-from editor_rl.edit.baselines import every_other_phrase
+from editor_rl.baselines import every_other_phrase
 from editor_rl.edit.render import render_plan, render_segments
 
 SR = 44100
@@ -62,7 +62,7 @@ def test_fade_out_and_edges():
 def rendered(song, config):
     analysis = analyze_file(song, config=config)
     audio = decode_audio(song)
-    plan = every_other_phrase(analysis)
+    plan = every_other_phrase(analysis, target_seconds=0.5 * analysis.duration_s, keep_promise=False)  # seams on phrase boundaries
     return audio, plan, render_plan(audio, plan, config=config.render)
 
 

@@ -1,50 +1,74 @@
+"""The reward model: bar-sized tokens, independent ensemble members, the explicit descriptor path, checkpoints."""
+
 import numpy as np
 import pytest
 import torch
 
+from editor_rl.baselines import baseline_edit
 from editor_rl.config import RewardModelConfig
 from editor_rl.edit.actions import Action
-from editor_rl.edit.baselines import baseline_edit
+from editor_rl.edit.plan import plan_from_order
 from editor_rl.errors import EditorRLError
-from editor_rl.rewards.model import PAD_TOKEN, RewardModel, chunk, edit_sequence, load_scorer
+from editor_rl.rewards.descriptors import DESCRIPTOR_NAMES
+from editor_rl.rewards.model import RewardModel, chunk, load_scorer, patches
+from editor_rl.rewards.sequence import INPUT_DIM, N_TOKENS, PAD_TOKEN, edit_sequence
 
 
-def test_seed_sized_model_and_bounded_scores():
+def test_seed_sized_members_and_bounded_scores(tiny_scorer, analyses, config):
     from pathlib import Path
 
     from editor_rl.config import load_config
 
     seed_size = load_config(Path(__file__).parents[1] / "configs" / "default.yaml").reward_model
     m = RewardModel(seed_size)
-    n = sum(p.numel() for p in m.parameters())
-    assert 2.0e6 < n < 3.5e6  # the seeds' ~2.6 M (3 layers, 4 heads, d = 256)
-    f = torch.randn(2, 10, 127) * 100
-    out = m(f, torch.zeros(2, 10, dtype=torch.long), torch.ones(2, 3), torch.zeros(2, 10, dtype=torch.bool))
-    assert out.shape == (2, 5) and out.abs().max() <= 10
-    small = RewardModel(RewardModelConfig())  # the quickstart's embedded default
-    assert sum(p.numel() for p in small.parameters()) < n / 10
+    per_member = sum(p.numel() for p in m.parameters()) / seed_size.ensemble
+    assert 2.0e6 < per_member < 3.5e6  # each member the seeds' size (3 layers, 4 heads, d = 256)
+    a = analyses[0]
+    seq = edit_sequence(a, baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config), target_seconds=0.5 * a.duration_s)
+    scorer = tiny_scorer.__class__(m, tiny_scorer.normalizer)
+    batch = scorer.batch([seq._replace(features=seq.features * 100), seq])
+    out = m(batch)
+    assert out.shape == (2, seed_size.ensemble) and out.abs().max() <= 10
+    assert sum(p.numel() for p in RewardModel(RewardModelConfig()).parameters()) < per_member  # the quickstart's whole ensemble
 
 
-def test_sequence_tokens_follow_the_actions(analyses, config):
+def test_sequence_carries_tokens_flags_and_descriptors(analyses, config):
     a = analyses[0]
     plan = baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config)
     seq = edit_sequence(a, plan, target_seconds=0.5 * a.duration_s)
-    assert seq.features.shape == (len(plan.beat_order), 127) and len(seq.tokens) == len(plan.beat_order)
+    assert seq.features.shape == (len(plan.beat_order), INPUT_DIM) == (len(plan.beat_order), 129) and len(seq.tokens) == len(plan.beat_order)
     seam = next(k for k in range(1, len(plan.beat_order)) if plan.beat_order[k] != plan.beat_order[k - 1] + 1)
     assert seq.tokens[seam] in (Action.CUT_TO_BAR, Action.CUT_TO_PHRASE, Action.CUT)
     assert seq.features[seam, 125] == 0 and seq.features[seam - 1, 125] == 1  # continuity flag
+    assert np.array_equal(seq.features[:, 127], a.structure.hook[list(plan.beat_order)]) and not seq.features[:, 128].any()  # hook, no replays
+    d = dict(zip(DESCRIPTOR_NAMES, seq.descriptors))
+    assert d["seams"] == plan.n_seams and d["abs_len_err"] == pytest.approx(abs(plan.duration_s / (0.5 * a.duration_s) - 1), abs=1e-5)
+    assert d["ends_at_end"] == (plan.beat_order[-1] == a.n_beats - 1) and d["starts_at_start"] == 1.0
     assert seq.context[1] == pytest.approx(plan.duration_s / (0.5 * a.duration_s), rel=1e-5)
     assert PAD_TOKEN not in seq.tokens
 
 
-def test_identical_edits_score_equally(tiny_scorer, analyses, config):
+def test_tokens_are_bars_of_beats_concatenated(tiny_scorer, analyses):
+    a = analyses[0]
+    seq = edit_sequence(a, plan_from_order(a, list(range(10)), [], fade_out=True))
+    p = patches(seq, tiny_scorer.normalizer, 4)
+    assert p.shape == (3, 4 * (INPUT_DIM + N_TOKENS))
+    beats = p.reshape(12, INPUT_DIM + N_TOKENS)
+    assert np.allclose(beats[:10, :INPUT_DIM], tiny_scorer.normalizer.apply(seq.features))  # every beat kept, none averaged
+    assert (beats[10:, INPUT_DIM + PAD_TOKEN] == 1).all() and not beats[10:, :INPUT_DIM].any()  # the last bar's missing beats are padding
+
+
+def test_members_are_independent_and_identical_edits_score_equally(tiny_scorer, analyses, config):
     a = analyses[1]
     p = baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config)
     seqs = [edit_sequence(a, p, target_seconds=0.5 * a.duration_s) for _ in range(3)]
     other = edit_sequence(a, baseline_edit("random", a, target_seconds=0.5 * a.duration_s, config=config, seed=2), target_seconds=0.5 * a.duration_s)
     r, s = tiny_scorer.score(seqs + [other])
-    assert r[0] == r[1] == r[2] and s[0] == s[1]
-    assert r[3] != r[0] and (s >= 0).all()
+    assert r[0] == r[1] == r[2] and s[0] == s[1] and r[3] != r[0]
+    members = tiny_scorer.score_members(seqs + [other])
+    assert members.shape == (4, 3) and (s > 0).all() and len(set(np.round(members[3], 5))) == 3  # members disagree: they were trained apart
+    w = tiny_scorer.model.w_in
+    assert not torch.allclose(w[0], w[1])
 
 
 def test_checkpoint_round_trip_without_training_code(tiny_scorer, tiny_checkpoint, analyses, config):
@@ -53,8 +77,9 @@ def test_checkpoint_round_trip_without_training_code(tiny_scorer, tiny_checkpoin
     loaded = load_scorer(tiny_checkpoint)
     assert np.allclose(loaded.score(seqs)[0], tiny_scorer.score(seqs)[0])
     assert loaded.metrics["val_accuracy"] == tiny_scorer.metrics["val_accuracy"]
-    assert np.allclose(loaded.normalizer.mean, tiny_scorer.normalizer.mean)
+    assert np.allclose(loaded.normalizer.desc_mean, tiny_scorer.normalizer.desc_mean)
     assert load_scorer(tiny_checkpoint.read_bytes()).tie_threshold == pytest.approx(tiny_scorer.tie_threshold)
+    assert load_scorer(tiny_checkpoint, device="cpu", precision="bf16").precision == "fp32"  # bf16 autocast only on CUDA: CPU falls back
 
 
 def test_bad_checkpoints(tmp_path):
@@ -63,15 +88,16 @@ def test_bad_checkpoints(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(EditorRLError, match="junk.pt: not a readable reward checkpoint"):
         load_scorer(tmp_path / "junk.pt")
+    torch.save({"format": "editor-rl-reward/1"}, tmp_path / "old.pt")
+    with pytest.raises(EditorRLError, match="old.pt: .*found 'editor-rl-reward/1'"):
+        load_scorer(tmp_path / "old.pt")
 
 
 def test_long_edits_are_scored_in_chunks(tiny_scorer, analyses):
     a = analyses[0]
-    from editor_rl.edit.baselines import plan_from_order
-
     order = list(range(a.n_beats)) * 8  # a very long loop-heavy edit
     seq = edit_sequence(a, plan_from_order(a, order, [], fade_out=False))
     pieces = chunk(seq, tiny_scorer.model.config.max_beats)
-    assert len(order) > 500 and len(pieces) == -(-len(order) // 500)
+    assert len(order) > 500 and len(pieces) == -(-len(order) // 500) and all((p.descriptors == seq.descriptors).all() for p in pieces)
     r, s = tiny_scorer.score([seq])
     assert np.isfinite(r).all() and abs(r[0]) <= 10

@@ -79,7 +79,8 @@ def test_edit_a_stored_song_and_an_upload(service):
     r = requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target}, headers=_auth(service), timeout=60)
     assert r.status_code == 200, r.text
     out = r.json()
-    from editor_rl.rl.policy import load_policy, policy_edit
+    from editor_rl.policy_edits import policy_edit
+    from editor_rl.rl.policy import load_policy
 
     local = policy_edit(load_policy(service["checkpoint"]), a, target_seconds=target)  # the same greedy edit, made here
     assert out["edl"]["segments"] == local.to_edl()["segments"] and out["duration_s"] == pytest.approx(local.duration_s)
@@ -103,7 +104,7 @@ def test_feedback_end_to_end_50_judgements_then_train_on_the_export(service):
     url, done, seen = service["url"], 0, set()
     before = requests.get(url + "/api/feedback/stats", timeout=10).json()["judgements"]
     for rater_no in range(6):
-        rater = SimulatedRater(Config().rater, rater_id=f"sim-{rater_no}")
+        rater = SimulatedRater("balanced", seed=rater_no, rater_id=f"sim-{rater_no}")
         while done < 50:
             batch = requests.get(url + "/api/feedback/samples", params={"rater_id": rater.rater_id, "n": 5}, timeout=10).json()
             if not batch:
@@ -145,7 +146,13 @@ def test_bad_input_answers_4xx_with_a_clear_detail(service, tmp_path):
     def edit_upload(name: str, data: bytes):
         return requests.post(url + "/api/edit", files={"audio": (name, data)}, data={"target_seconds": "10"}, headers=auth, timeout=60)
 
+    first = requests.post(url + "/api/feedback/submit", json={**ok, "idempotency_key": "bad-input-1"}, headers=auth, timeout=10)
+    assert first.status_code == 200 and first.json()["created"]
+    replay = requests.post(url + "/api/feedback/submit", json={**ok, "idempotency_key": "bad-input-1"}, headers=auth, timeout=10)
+    assert replay.status_code == 200 and replay.json() == {"id": first.json()["id"], "created": False}  # a retry returns the stored one
     cases = [
+        (requests.post(url + "/api/feedback/submit", json={**ok, "preference": "b", "idempotency_key": "bad-input-1"}, headers=auth, timeout=10), 409, "another answer"),
+        (requests.post(url + "/api/feedback/submit", json={**ok, "preference": "tie"}, headers=auth, timeout=10), 409, "bad-input"),
         (edit_upload("notes.wav", b"this is not audio at all" * 50), 422, "notes"),
         (edit_upload("empty.wav", b""), 422, "empty"),
         (edit_upload("cut.mp3", _truncated_mp3(tmp_path)), 422, "truncated"),
@@ -156,7 +163,7 @@ def test_bad_input_answers_4xx_with_a_clear_detail(service, tmp_path):
         (requests.post(url + "/api/feedback/submit", json=ok, headers={"Authorization": "Bearer wrong"}, timeout=10), 403, "token"),
         (requests.get(url + "/api/feedback/export", timeout=10), 401, "token"),
         (requests.post(url + "/api/feedback/submit", json={**ok, "pair_id": "no-such-pair"}, headers=auth, timeout=10), 404, "no-such-pair"),
-        (requests.post(url + "/api/feedback/rating", json={"candidate_id": "ghost", "rater_id": "r", "quality": 3, "overall": 3}, headers=auth, timeout=10), 404, "ghost"),
+        (requests.post(url + "/api/feedback/rating", json={"candidate_id": "ghost", "rater_id": "r", "feel": 3, "quality": 3, "overall": 3}, headers=auth, timeout=10), 404, "ghost"),
         (requests.post(url + "/api/edit", json={"song_id": "no-such-song", "target_seconds": 10}, headers=auth, timeout=30), 404, "no-such-song"),
         (requests.post(url + "/api/edit", json={"song_id": song.song_id, "target_seconds": 10 * song.duration_s}, headers=auth, timeout=30), 422, "target_seconds"),
         (requests.get(url + "/api/audio/nothing-here", timeout=10), 404, "nothing-here"),
@@ -166,6 +173,7 @@ def test_bad_input_answers_4xx_with_a_clear_detail(service, tmp_path):
         assert word in json.dumps(r.json()["detail"]), (word, r.text[:300])
     assert requests.get(url + "/healthz", timeout=10).status_code == 200
     assert requests.post(url + "/api/feedback/submit", json=ok, headers=auth, timeout=10).status_code == 200  # and it still works
+    assert len([r for r in PreferenceStore(service["data"] / "preferences.sqlite").records() if r.rater_id == "bad-input"]) == 1
 
 
 def _truncated_mp3(tmp_path) -> bytes:
@@ -192,7 +200,7 @@ def test_durability_concurrent_submits_then_sigkill(service):
             for i in range(200):
                 key = f"c{k}-{i}-{uuid.uuid4().hex[:6]}"
                 body = {"pair_id": pairs[(k * 200 + i) % len(pairs)]["pair_id"], "preference": "ab"[i % 2], "strength": 1 + i % 3,
-                        "rater_id": f"load-{k}", "idempotency_key": key}
+                        "rater_id": f"load-{k}-{i // len(pairs)}", "idempotency_key": key}  # one judgement per (pair, rater)
                 try:
                     r = s.post(url + "/api/feedback/submit", json=body, headers=auth, timeout=30)
                 except requests.RequestException:
@@ -236,16 +244,27 @@ def test_web_ui_in_headless_chromium(service, tmp_path):
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("request", lambda r: requested.append(r.url))
-        page.goto(f"{url}/?rater=ui-tester&token={service['token']}")
+        page.goto(f"{url}/?rater=ui-tester&token=not-read-from-the-url")
         page.wait_for_function("document.querySelector('#task').textContent.startsWith('Song')", timeout=30_000)
+        assert page.input_value("#token") == ""  # a token in the URL is ignored (it would land in logs and history)
+        page.fill("#token", service["token"])
         page.wait_for_function("document.querySelector('#stats').dataset.judgements !== undefined", timeout=30_000)
         before = int(page.get_attribute("#stats", "data-judgements"))
         # the waveform is drawn and the seams are marked (red pixels) where the EDL has them
-        page.wait_for_function("document.querySelector('#player-a canvas').dataset.duration > 0", timeout=30_000)
-        painted = page.evaluate("""(() => { const c = document.querySelector('#player-a canvas');
+        page.wait_for_function("document.querySelector('#player-a canvas.wave').dataset.duration > 0", timeout=30_000)
+        painted = page.evaluate("""(() => { const c = document.querySelector('#player-a canvas.wave');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let blue = 0, red = 0;
             for (let i = 0; i < d.length; i += 4) { if (d[i + 2] > 120 && d[i] < 120) blue++; if (d[i] > 180 && d[i + 1] < 80) red++; }
             return [blue, red]; })()""")
+        kept = page.evaluate("""(() => { const c = document.querySelector('#player-a canvas.strip');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, 1).data; let blue = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 2] > d[i] + 40) blue++;
+            return blue / c.width; })()""")
+        edl = page.evaluate("state.pair.a.edl")
+        spans = sorted((s["src_start_s"], s["src_end_s"]) for s in edl["segments"])
+        union = sum(e - max(s, max([b for _, b in spans[:k]], default=0.0)) for k, (s, e) in enumerate(spans) if e > max([b for _, b in spans[:k]], default=0.0))
+        kept_share = union / edl["source_duration_s"]
+        assert abs(kept - kept_share) < 0.05  # the strip of the whole song marks what the edit keeps
         n_seams = page.locator("#player-a .seams button").count()
         assert painted[0] > 1000 and (painted[1] > 0) == (n_seams > 0)  # a waveform, and red seam marks where there are seams
         assert n_seams == len(page.evaluate("state.pair.a.edl.segments")) - 1
@@ -261,17 +280,18 @@ def test_web_ui_in_headless_chromium(service, tmp_path):
         # judge with the keyboard: B, strength 3, Enter
         page.fill("#notes", "the second seam of A jumps")
         page.evaluate("document.activeElement.blur()")
-        for key in ("b", "3", "Enter"):
+        for key in ("b", "3"):
             page.keyboard.press(key)
+        page.evaluate("Promise.all([submit(), submit()])")  # a double click: the same judgement twice
         page.wait_for_function("document.querySelector('#progress').textContent.endsWith(': 1')", timeout=30_000)
         page.wait_for_function(f"Number(document.querySelector('#stats').dataset.judgements) === {before + 1}", timeout=30_000)
         page.wait_for_function(f"state.pair && state.pair.pair_id !== {json.dumps(first_pair)}", timeout=30_000)  # the next pair came
-        page.wait_for_function("document.querySelector('#player-b canvas').dataset.duration > 0", timeout=30_000)
+        page.wait_for_function("document.querySelector('#player-b canvas.wave').dataset.duration > 0", timeout=30_000)
         page.screenshot(path=str(tmp_path / "ui.png"))
         browser.close()
     assert all(u.startswith(url) or u.startswith("data:") or u.startswith("blob:") for u in requested), [u for u in requested if not u.startswith(url)]
     recs = [r for r in PreferenceStore(service["data"] / "preferences.sqlite").records() if r.rater_id == "ui-tester"]
-    assert [(r.pair_id.split("#")[0], r.preference, r.strength, r.notes) for r in recs] == [(first_pair, "b", 3, "the second seam of A jumps")]
+    assert [(r.pair_id.split("#")[0], r.preference, r.strength, r.notes) for r in recs] == [(first_pair, "b", 3, "the second seam of A jumps")]  # stored once
 
 
 def test_serve_config_file_builds_the_same_app(tmp_path, monkeypatch):
@@ -319,3 +339,106 @@ def test_overload_answers_503_not_an_endless_queue(service):
         assert requests.get(service["url"] + "/healthz", timeout=10).status_code == 200
     finally:
         serve.delete("tiny")
+
+
+def test_two_editor_replicas_serve_an_upload_then_its_edit(service):
+    """Each replica keeps its own song table: an upload saved by one must be found by the other."""
+    from ray import serve
+
+    from editor_rl.serving.app import build_app
+    from editor_rl.serving.deployments import ServeSettings
+
+    two = ServeSettings(checkpoint=service["checkpoint"], data_dir=str(service["data"]), songs_dir=str(service["songs"]), config=Config(), editor_replicas=2)
+    serve.run(build_app(two), name="two", route_prefix="/two")
+    try:
+        a = next(iter(service["analyses"].values()))
+        fresh = Path(a.path).read_bytes()[:-4000] + b"\0" * 4000  # new bytes (a new upload id), still a whole WAV: the replicas cannot know it from their start
+        upload = requests.post(service["url"] + "/two/api/edit", files={"audio": ("again.wav", fresh)},
+                               data={"target_seconds": str(round(0.5 * a.duration_s, 1))}, headers=_auth(service), timeout=120)
+        assert upload.status_code == 200, upload.text
+        song_id, served_by = upload.json()["song_id"], set()
+        deadline = time.time() + 120
+        while len(served_by) < 2 and time.time() < deadline:  # until both replicas have edited the upload
+            r = requests.post(service["url"] + "/two/api/edit", json={"song_id": song_id, "target_seconds": round(0.5 * a.duration_s, 1)},
+                              headers=_auth(service), timeout=120)
+            assert r.status_code == 200, r.text
+            served_by.add(r.headers["X-Editor-Replica"])
+        assert len(served_by) == 2
+    finally:
+        serve.delete("two")
+
+
+def test_prune_deletes_stale_then_least_recently_used(tmp_path):
+    from editor_rl.serving.housekeeping import prune, touch
+
+    now = time.time()
+    for name, age_h in (("old", 30), ("a", 3), ("b", 2), ("c", 1)):
+        p = tmp_path / f"{name}.wav"
+        p.write_bytes(b"x" * 1000)
+        os.utime(p, (now - age_h * 3600, now - age_h * 3600))
+    touch(tmp_path / "a.wav")  # used just now: the most recent
+    gone = prune(tmp_path, max_bytes=2500, max_age_s=24 * 3600, now=time.time())
+    assert [p.name for p in gone] == ["old.wav", "b.wav"] and sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "c.wav"]
+
+
+@pytest.mark.parametrize("token_file,env", [("", None), ("short", None), (None, "  ")])
+def test_serve_refuses_to_start_without_a_usable_token(tmp_path, token_file, env, service, monkeypatch):
+    from editor_rl.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    if token_file is not None:
+        (data / "token").write_text(token_file)
+    if env is not None:
+        monkeypatch.setenv("EDITOR_RL_TOKEN", env)
+    assert main(["serve", "--checkpoint", service["checkpoint"], "--data", str(data), "--port", str(free_port())]) == 2
+
+
+def test_token_file_is_made_whole_and_never_printed(tmp_path, monkeypatch):
+    from editor_rl.serving.security import resolve_token
+
+    monkeypatch.delenv("EDITOR_RL_TOKEN", raising=False)
+    said: list[str] = []
+    token = resolve_token(tmp_path, announce=said.append)
+    assert len(token) >= 40 and (tmp_path / "token").read_text().strip() == token and stat.S_IMODE((tmp_path / "token").stat().st_mode) == 0o600
+    assert len(said) == 1 and token not in said[0] and str(tmp_path / "token") in said[0]
+    assert resolve_token(tmp_path, announce=said.append) == token and len(said) == 1  # made once
+    assert not list(tmp_path.glob(".token*"))
+
+
+def test_sigterm_drains_and_stops_serve_and_ray(service, tmp_path):
+    """`editor-rl serve` in its own process (its own Ray): SIGTERM → exit 0, its Ray processes gone, the port closed."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"EDITOR_RL_TOKEN": "a-token-long-enough-for-the-test", "PYTHONUNBUFFERED": "1"}
+    exe = Path(sys.executable).with_name("editor-rl")
+    proc = subprocess.Popen([str(exe), "serve", "--checkpoint", service["checkpoint"], "--data", str(tmp_path / "data"), "--port", str(port),
+                             "--set", "run.num_cpus=1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(1.0)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("raylet" in " ".join(c.cmdline()) for c in children)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert "serve: stopped" in out and "Traceback" not in out
+    deadline = time.time() + 60
+    while any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)

@@ -1,12 +1,13 @@
 """The preference store on both backends (SQLite WAL file, PostgreSQL by URL): migrations,
 idempotent submits, export, stats, active learning."""
 
+import json
 import sqlite3
 import uuid
 
 import pytest
 
-from editor_rl.errors import StoreError
+from editor_rl.errors import ConflictError, StoreError
 from editor_rl.preferences.records import read_preferences
 from editor_rl.preferences.store import SCHEMA_VERSION, CandidateRow, PairRow, PreferenceStore
 
@@ -69,14 +70,69 @@ def test_not_a_database_is_a_clear_error(tmp_path):
         PreferenceStore(tmp_path / "junk.sqlite")
 
 
-def test_submit_is_idempotent_and_survives_reopening(location, tmp_path):
+def test_one_judgement_per_pair_and_rater_replays_return_it_conflicts_answer_409(location, tmp_path):
     st = _filled(location)
     first = st.submit(pair_id="p0", rater_id="r1", preference="a", strength=2, idempotency_key="k1")
-    again = st.submit(pair_id="p0", rater_id="r1", preference="b", strength=3, idempotency_key="k1")
-    assert first.created and not again.created and again.id == first.id
+    again = st.submit(pair_id="p0", rater_id="r1", preference="a", strength=2, idempotency_key="k1")  # a retry
+    double = st.submit(pair_id="p0", rater_id="r1", preference="a", strength=2, idempotency_key="k2")  # a double click
+    assert first.created and not again.created and not double.created and again.id == double.id == first.id
+    with pytest.raises(ConflictError, match="this key"):
+        st.submit(pair_id="p0", rater_id="r1", preference="b", strength=3, idempotency_key="k1")
+    with pytest.raises(ConflictError, match="rater_id 'r1' for pair_id 'p0'"):
+        st.submit(pair_id="p0", rater_id="r1", preference="b", strength=1, idempotency_key="k3")
+    assert st.submit(pair_id="p0", rater_id="r2", preference="b", strength=1).created  # another rater may judge it
     st.close()
     recs = PreferenceStore(location).records()
-    assert [(r.preference, r.strength) for r in recs] == [("a", 2)]
+    assert [(r.rater_id, r.preference, r.strength) for r in recs] == [("r1", "a", 2), ("r2", "b", 1)]
+
+
+def test_judgements_keep_the_edls_they_were_made_on(location, tmp_path):
+    st = _filled(location)
+    st.submit(pair_id="p0", rater_id="r1", preference="a", strength=1)
+    before = st.export(tmp_path / "before.jsonl").read_bytes()
+    other = dict(EDL, segments=[{"src_start_s": 1.0, "src_end_s": 3.0, "out_start_s": 0.0}])
+    st.add_candidate(CandidateRow("c0", "song", 4.0, other, None, "policy", 0.5, 9.0, 0.3))  # the same id again: content kept, score refreshed
+    assert st.candidate("c0").edl == EDL and st.candidate("c0").reward == 9.0
+    st.add_candidate(CandidateRow("c9", "song", 4.0, other, None, "policy", 0.5, 1.0, 0.1, "policy@new"))  # a new round's candidates
+    st.add_pair(PairRow("p9", "song", "c9", "c1", 4.0, 0.5, 1.0))
+    assert st.retire_pairs(keep={"p9"}) == 4 and [p.pair_id for p in st.next_pairs(rater_id="r3", n=10)] == ["p9"]
+    assert st.export(tmp_path / "after.jsonl").read_bytes() == before  # an export of old judgements means what it meant
+
+
+def test_a_version_1_database_migrates_keeping_every_judgement(tmp_path):
+    from editor_rl.preferences.store import MIGRATIONS
+
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0].format(real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT") + ";CREATE TABLE editor_rl_schema (version INTEGER NOT NULL);"
+                       "INSERT INTO editor_rl_schema VALUES (1);")
+    conn.execute("INSERT INTO candidates VALUES ('a', 'song', 4.0, ?, NULL, 'policy', 0.5, 1.0, 0.1, 0)", (json.dumps(EDL),))
+    conn.execute("INSERT INTO candidates VALUES ('b', 'song', 4.0, ?, NULL, 'search', NULL, 0.0, 0.1, 0)", (json.dumps(EDL),))
+    conn.execute("INSERT INTO pairs VALUES ('p', 'song', 'a', 'b', 4.0, 0.7, 0.6, 0)")
+    for i, pref in enumerate("aba"):  # one rater judged the pair three times (a double click, a change of mind)
+        conn.execute("INSERT INTO judgements (idempotency_key, pair_id, rater_id, preference, strength, notes, created) VALUES (?, 'p', 'r', ?, 1, '', ?)", (f"k{i}", pref, i))
+    conn.commit()
+    conn.close()
+    st = PreferenceStore(path)
+    assert st.schema_version == SCHEMA_VERSION
+    recs = st.records()
+    assert [(r.preference, r.a.candidate_id, r.a.edl) for r in recs] == [("a", "a", EDL)]  # the first stays, with what was shown
+    assert st._rows("SELECT COUNT(*) FROM judgements_superseded")[0][0] == 2  # the later two are kept aside, not lost
+    with pytest.raises(ConflictError):
+        st.submit(pair_id="p", rater_id="r", preference="b", strength=1)
+
+
+def test_a_password_never_appears_in_errors_or_repr():
+    from editor_rl.preferences.store import redact
+
+    url = "postgresql://editor:s3cret-pw@127.0.0.1:1/none"
+    assert redact(url) == "postgresql://editor:***@127.0.0.1:1/none" and redact("runs/x.sqlite") == "runs/x.sqlite"
+    with pytest.raises(StoreError) as info:
+        PreferenceStore(url)
+    assert "s3cret" not in str(info.value) and "127.0.0.1:1" in str(info.value)
+    unopened = PreferenceStore.__new__(PreferenceStore)
+    unopened.location = url
+    assert "s3cret" not in repr(unopened) and "editor:***@" in repr(unopened)
 
 
 def test_bad_judgements_name_the_value(location, tmp_path):
@@ -108,7 +164,7 @@ def test_export_round_trips_and_stats(location, tmp_path):
     st.submit(pair_id="p0", rater_id="r2", preference="b", strength=2)  # disagrees with model and with r1
     st.submit(pair_id="p1", rater_id="r1", preference="b", strength=3)  # model favours b (0.3): agrees
     st.submit(pair_id="p2", rater_id="r1", preference="tie", strength=1)
-    st.rate(candidate_id="c1", rater_id="r1", quality=4, overall=5)
+    st.rate(candidate_id="c1", rater_id="r1", feel=3, quality=4, overall=5)
     for fmt in ("jsonl", "parquet"):
         recs = read_preferences(st.export(tmp_path / f"out.{fmt}", format=fmt), durations={"song": 10.0})
         assert [(r.pair_id.split("#")[0], r.rater_id, r.preference, r.strength) for r in recs] == [

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from editor_rl.audio import beats as beatlib
-from editor_rl.audio.features import beat_ends, beat_features, beat_frame_bounds, pool_frames, spectral_frames
+from editor_rl.audio.features import FEATURE_VERSION, beat_ends, beat_features, beat_frame_bounds, pool_frames, spectral_frames
 from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
-from editor_rl.config import Config, analysis_version
+from editor_rl.audio.structure import Structure, song_structure
+from editor_rl.config import Config
 from editor_rl.errors import InvalidAudioError
 
 
@@ -28,7 +32,7 @@ class SongAnalysis:
     content_hash : str
         sha256 of the file's bytes (first 16 hex digits).
     version : str
-        Analysis-config version (see :func:`editor_rl.config.analysis_version`).
+        Analysis-config version (see :func:`analysis_version`).
     duration_s : float
         Song length, seconds.
     sample_rate : int
@@ -74,6 +78,12 @@ class SongAnalysis:
         """Phrase starts, seconds."""
         return self.beats_s[self.phrase_pos == 0]
 
+    @functools.cached_property
+    def structure(self) -> Structure:
+        """Sections, repetition classes and the hook (:mod:`editor_rl.audio.structure`), computed
+        once from the features and bar positions."""
+        return song_structure(self.features, self.bar_pos)
+
     @property
     def beat_ends_s(self) -> np.ndarray:
         """End of each beat, seconds: the next beat, and for the last one a median beat later."""
@@ -89,10 +99,23 @@ class SongAnalysis:
             "downbeats_s": [round(float(b), 4) for b in self.downbeats_s],
             "phrase_starts_s": [round(float(b), 4) for b in self.phrase_starts_s],
             "n_beats": self.n_beats,
+            "sections": [{"start_s": round(float(self.beats_s[b]), 4), "label": int(self.structure.label[b]), "hook": bool(self.structure.hook[b])}
+                         for b in self.structure.starts],
             "feature_dim": int(self.features.shape[1]),
             "sample_rate": self.sample_rate,
             "channels": self.channels,
         }
+
+
+def analysis_version(config: Config) -> str:
+    """Short hash of everything that changes an analysis's result (the audio and beat settings and
+    the feature definition).
+
+    Part of the feature-store key, so changing the analysis settings or the feature set never
+    serves a stale analysis.
+    """
+    payload = json.dumps({"audio": dataclasses.asdict(config.audio), "beats": dataclasses.asdict(config.beats), "features": FEATURE_VERSION}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def _novelty(v: np.ndarray) -> np.ndarray:

@@ -14,9 +14,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from editor_rl.audio.containers import truncation
 from editor_rl.errors import InvalidAudioError
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "flac", "ogg", "mp3")
+EXACT_LENGTH_FORMATS = ("wav", "flac")
+"""Formats whose header frame count is exact (MP3 and Ogg counts include or estimate encoder padding)."""
 
 
 @dataclass(frozen=True)
@@ -93,30 +96,31 @@ def decode_audio(
     size = p.stat().st_size
     if size == 0:
         raise _fail(p, "file is empty (0 bytes)")
-    # Container-level truncation checks first (libsndfile clamps a short WAV silently, and
-    # mpg123 prints warnings on a cut MP3).
-    if ext == "wav" and _wav_truncated(p, size):
-        raise _fail(p, "truncated: the WAV data chunk is longer than the file")
-    if ext == "mp3" and _mp3_truncated(p, size):
-        raise _fail(p, "truncated: the last MPEG frame is cut off")
+    # Container-level truncation first: decoders are lenient with cut files (see containers.py).
+    problem = truncation(p, ext)
+    if problem:
+        raise _fail(p, f"truncated: {problem}")
     try:
         with sf.SoundFile(str(p)) as f:
-            declared = f.frames
-            rate = f.samplerate
+            declared, rate = f.frames, f.samplerate
             if rate <= 0:
                 raise _fail(p, f"invalid sample rate {rate}")
             if declared > 0 and declared / rate > max_duration_s:
                 raise _fail(p, f"too long: {declared / rate:.1f} s exceeds the limit of {max_duration_s:.0f} s")
-            data = f.read(dtype="float32", always_2d=True)
+            data, error = _read_blocks(f)
     except InvalidAudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise _fail(p, f"not decodable as {ext.upper()} audio ({str(exc).strip() or exc.__class__.__name__})") from None
     n = data.shape[0]
+    if error is not None:
+        if 0 < declared and n < declared:
+            raise _fail(p, f"truncated or corrupt: decoding stops after {n / rate:.2f} s of the {declared / rate:.2f} s its header declares ({error})")
+        raise _fail(p, f"not decodable as {ext.upper()} audio ({error})")
     if n == 0:
         raise _fail(p, "zero-length audio: no samples could be decoded (empty or truncated stream)")
-    if 0 < declared and n < declared:
-        raise _fail(p, f"truncated: header declares {declared} frames but only {n} could be decoded")
+    if ext in EXACT_LENGTH_FORMATS and 0 < declared and n < declared:
+        raise _fail(p, f"truncated: the header declares {declared} frames but only {n} could be decoded")
     if n / rate > max_duration_s:
         raise _fail(p, f"too long: {n / rate:.1f} s exceeds the limit of {max_duration_s:.0f} s")
     if not np.isfinite(data).all():
@@ -129,62 +133,20 @@ def decode_audio(
     return Audio(samples=np.ascontiguousarray(data), sample_rate=int(rate), path=str(p))
 
 
-_MP3_BITRATES = {  # MPEG-1 Layer III kbps, MPEG-2/2.5 Layer III kbps, by the header's 4-bit index
-    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0),
-}
-_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-
-
-def _wav_truncated(path: Path, size: int) -> bool:
-    """True when a RIFF/WAVE file's ``data`` chunk claims more bytes than the file holds."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-            return False  # not RIFF: let the decoder say what it is
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            chunk = f.read(8)
-            cid, csize = chunk[:4], int.from_bytes(chunk[4:8], "little")
-            if cid == b"data":
-                return csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size
-            pos += 8 + csize + (csize & 1)
-    return False
-
-
-def _mp3_truncated(path: Path, size: int) -> bool:
-    """Walk the MPEG Layer III frame headers; True when the last frame runs past the file's end."""
-    raw = path.read_bytes()
-    pos = 0
-    if raw[:3] == b"ID3" and len(raw) >= 10:  # skip an ID3v2 tag (synchsafe size)
-        pos = 10 + ((raw[6] & 0x7F) << 21 | (raw[7] & 0x7F) << 14 | (raw[8] & 0x7F) << 7 | (raw[9] & 0x7F))
-    end = size - 128 if raw[-128:-125] == b"TAG" else size  # an ID3v1 tag at the end
-    frames = 0
-    while pos + 4 <= end:
-        b1, b2 = raw[pos + 1], raw[pos + 2]
-        if raw[pos] != 0xFF or (b1 & 0xE0) != 0xE0:
-            # Not a frame header: resynchronise only before the first frame (junk); after, stop.
-            if frames:
-                return False
-            pos += 1
-            continue
-        version = (b1 >> 3) & 0x3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
-        layer = (b1 >> 1) & 0x3  # 1: Layer III
-        br_idx, sr_idx, padding = b2 >> 4, (b2 >> 2) & 0x3, (b2 >> 1) & 0x1
-        if version == 1 or layer != 1 or sr_idx == 3 or br_idx in (0, 15):
-            if frames:
-                return False
-            pos += 1
-            continue
-        bitrate = _MP3_BITRATES[1 if version == 3 else 2][br_idx] * 1000
-        rate = _MP3_RATES[version][sr_idx]
-        length = (144 if version == 3 else 72) * bitrate // rate + padding
-        frames += 1
-        if pos + length > end:
-            return True
-        pos += length
-    return False
+def _read_blocks(f: sf.SoundFile, block: int = 1 << 16) -> tuple[np.ndarray, str | None]:
+    """Everything ``f`` decodes, and the decoder's complaint if it stopped early (else None)."""
+    parts, error = [], None
+    while True:
+        try:
+            part = f.read(block, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            error = str(exc).strip() or exc.__class__.__name__
+            break
+        if not len(part):
+            break
+        parts.append(part)
+    data = np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)
+    return data, error
 
 
 def to_analysis_signal(audio: Audio, *, sample_rate: int) -> np.ndarray:

@@ -65,6 +65,9 @@ class EditPlan:
         Source beat index played at each output beat (empty when built from an EDL without it).
     fade_out : bool
         Whether the render ends with a fade-out.
+    repair : str
+        How the length promise was kept when the editor's own edit missed the target (empty: it
+        did not; see :mod:`editor_rl.edit.promise`).
     """
 
     source: str
@@ -74,6 +77,7 @@ class EditPlan:
     actions: tuple[str, ...] = ()
     beat_order: tuple[int, ...] = ()
     fade_out: bool = False
+    repair: str = ""
 
     def __post_init__(self) -> None:
         validate_segments(self.segments, source_duration_s=self.source_duration_s)
@@ -100,6 +104,7 @@ class EditPlan:
         beat_order: Sequence[int],
         actions: Sequence[str] = (),
         fade_out: bool = False,
+        repair: str = "",
     ) -> "EditPlan":
         """Build a plan from the source beats played, in order.
 
@@ -134,7 +139,7 @@ class EditPlan:
             if cur is not None:
                 run_start = cur
         return cls(source=source, sample_rate=sample_rate, source_duration_s=float(source_duration_s), segments=tuple(segments),
-                   actions=tuple(actions), beat_order=tuple(order), fade_out=fade_out)
+                   actions=tuple(actions), beat_order=tuple(order), fade_out=fade_out, repair=repair)
 
     def to_edl(self) -> dict[str, Any]:
         """The EDL dict (JSON-ready)."""
@@ -147,7 +152,7 @@ class EditPlan:
             "actions": list(self.actions),
             "beat_order": list(self.beat_order),
             "fade_out": self.fade_out,
-        }
+        } | ({"repair": self.repair} if self.repair else {})
 
     def save(self, path: str | Path) -> Path:
         """Write the EDL as JSON (atomically)."""
@@ -202,6 +207,9 @@ class EditPlan:
         order = edl.get("beat_order", [])
         if not isinstance(order, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in order):
             raise InvalidEditError(f"{where}: 'beat_order' must be a list of integers")
+        repair = edl.get("repair", "")
+        if not isinstance(repair, str):
+            raise InvalidEditError(f"{where}: 'repair' must be a string")
         try:
             validate_segments(segments, source_duration_s=dur)
         except InvalidEditError as exc:
@@ -214,7 +222,7 @@ class EditPlan:
             fixed.append(Segment(s.src_start_s, s.src_end_s, out))
             out += s.length_s
         return cls(source=str(edl["source"]), sample_rate=sr, source_duration_s=dur, segments=tuple(fixed),
-                   actions=tuple(actions), beat_order=tuple(order), fade_out=bool(edl.get("fade_out", False)))
+                   actions=tuple(actions), beat_order=tuple(order), fade_out=bool(edl.get("fade_out", False)), repair=repair)
 
     @classmethod
     def load(cls, path: str | Path, *, source_duration_s: float | None = None) -> "EditPlan":
@@ -233,6 +241,14 @@ class EditPlan:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidEditError(f"{p.name}: not valid JSON ({exc})") from None
         return cls.from_edl(data, source_duration_s=source_duration_s, where=p.name)
+
+
+def plan_from_order(analysis, order: Sequence[int], actions: Sequence[str], *, fade_out: bool, repair: str = "") -> EditPlan:
+    """An :class:`EditPlan` of a :class:`~editor_rl.audio.analysis.SongAnalysis` playing source beats in ``order``."""
+    return EditPlan.from_beat_order(
+        source=analysis.path, sample_rate=analysis.sample_rate, source_duration_s=analysis.duration_s, beat_starts_s=analysis.beats_s,
+        beat_ends_s=analysis.beat_ends_s, beat_order=order, actions=actions, fade_out=fade_out, repair=repair,
+    )
 
 
 def validate_segments(segments: Sequence[Segment], *, source_duration_s: float) -> None:

@@ -124,12 +124,13 @@ class Planner:
             new = np.full(n, np.inf)
             new[1:] = prev[:-1]
             bk = np.arange(n) - 1
-            via = prev[src][:, None] + jump
-            best = via.argmin(axis=0)
-            val = via[best, cols]
-            better = val < new[dst]
-            new[dst[better]] = val[better]
-            bk[dst[better]] = src[best[better]]
+            if len(src) and len(dst):  # no seams are left near the end of the song
+                via = prev[src][:, None] + jump
+                best = via.argmin(axis=0)
+                val = via[best, cols]
+                better = val < new[dst]
+                new[dst[better]] = val[better]
+                bk[dst[better]] = src[best[better]]
             if bonus is not None:
                 new = new - bonus
             cost[k], back[k] = new, bk

@@ -18,8 +18,9 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.edit.baselines import search_edit
+from editor_rl.baselines import search_edit
 from editor_rl.edit.plan import EditPlan
+from editor_rl.policy_edits import policy_edits
 from editor_rl.preferences.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord
 
@@ -67,8 +68,6 @@ def policy_feedback(
         Per song and target: each policy edit against the search's, and consecutive temperatures
         against each other (identical edits are skipped).
     """
-    from editor_rl.rl.policy import policy_edits
-
     rng = np.random.default_rng(seed)
     records: list[PreferenceRecord] = []
     wins: list[float] = []
@@ -87,7 +86,7 @@ def policy_feedback(
                     continue
                 j = rater.judge(a, plans[x], plans[y], target_seconds=target)
                 if x == "policy_t0.0" and y == "search":
-                    wins.append({"a": 1.0, "tie": 0.5, "b": 0.0}[j.preference])
+                    wins.append(j.for_a)
                 pid = f"{round_id}-{a.song_id}-{k}-{x}-{y}"
                 records.append(PreferenceRecord(
                     pair_id=pid, song_id=a.song_id, a=Candidate(f"{pid}:a", plans[x].to_edl()), b=Candidate(f"{pid}:b", plans[y].to_edl()),

@@ -1,32 +1,25 @@
-"""Simulated raters: a taste over edits, reported through a noisy Bradley–Terry model.
+"""Simulated raters: one taste of the panel (:mod:`editor_rl.preferences.tastes`), reported noisily.
 
-A rater's utility of an edit is a weighted sum of four things it cares about, each in [0, 1]:
+A rater is a taste and a seed — two raters of one taste are two people who like the same things and
+disagree exactly as much as the noise says. Judging a pair: if ``|u_a − u_b| < tie_margin`` it is a
+tie; otherwise a is preferred with probability ``σ((u_a − u_b) / noise)``, with a strength that grows
+with ``|u_a − u_b|``.
 
-- **tight**: close to the requested length (``1 − |out − target| / target``, floored at 0);
-- **seams**: clean joins (mean of the dense reward's transition and energy components);
-- **phrase**: whole phrases (the dense phrase component);
-- **chorus**: keeps the chorus (share of the chorus beats, up to what fits in the edit, that it
-  plays; the chorus comes from ``<song>.truth.json`` when there is one, else the loudest quarter
-  of the song's bars).
-
-Judging a pair: if ``|u_a − u_b| < tie_margin`` it is a tie; otherwise a draws over b with
-probability ``σ((u_a − u_b) / noise)``; the strength grows with ``|u_a − u_b|``. Two raters with the
-same taste and different seeds disagree exactly as much as the noise says.
+:func:`panel` makes the raters a config names; a name outside the panel is a
+:class:`~editor_rl.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import NamedTuple
+import hashlib
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.config import RaterConfig
 from editor_rl.edit.plan import EditPlan
-from editor_rl.rewards import dense
-from editor_rl.rewards.sequence import order_of
+from editor_rl.errors import ConfigError
+from editor_rl.preferences.tastes import PANEL, SongView, Taste, aspects, song_view
 
 
 class Judgement(NamedTuple):
@@ -35,74 +28,81 @@ class Judgement(NamedTuple):
     preference: str
     strength: int
 
+    @property
+    def for_a(self) -> float:
+        """What this judgement gives edit a in a win rate: 1 a win, 0.5 a tie, 0 a loss."""
+        return {"a": 1.0, "tie": 0.5, "b": 0.0}[self.preference]
 
-def chorus_mask(analysis: SongAnalysis) -> np.ndarray:
-    """Boolean [shape=(n_beats,)]: beats in a chorus (from the truth file, else the loudest bars)."""
-    truth = Path(analysis.path).with_suffix(".truth.json")
-    if truth.is_file():
-        sections = json.loads(truth.read_text()).get("sections", [])
-        mask = np.zeros(analysis.n_beats, bool)
-        for s in sections:
-            if s["name"] == "chorus":
-                mask |= (analysis.beats_s >= s["start_s"] - 0.05) & (analysis.beats_s < s["end_s"] - 0.05)
-        if mask.any():
-            return mask
-    loud = dense.song_tables(analysis).after_db
-    return loud >= np.quantile(loud, 0.75)
+
+def taste(name: str) -> Taste:
+    """The panel's taste called ``name``.
+
+    Raises
+    ------
+    ConfigError
+        No such taste.
+    """
+    if name not in PANEL:
+        raise ConfigError(f"taste {name!r} is not in the panel; choose from {', '.join(PANEL)}")
+    return PANEL[name]
 
 
 class SimulatedRater:
-    """A rater with a taste (see module docstring).
+    """One simulated person: a taste and a seed (see the module docstring).
 
     Parameters
     ----------
-    config : RaterConfig
-    rater_id : str
+    taste : Taste or str
+        The taste, or its name in the panel.
+    seed : int
+    rater_id : str or None
+        Default ``<taste>-<seed>``.
     """
 
-    def __init__(self, config: RaterConfig = RaterConfig(), *, rater_id: str = "sim-0") -> None:
-        self.config = config
-        self.rater_id = rater_id
-        self.rng = np.random.default_rng(config.seed)
-        self._chorus: dict[str, np.ndarray] = {}
-        self._tables: dict[str, dense.SongTables] = {}
+    def __init__(self, taste_: Taste | str = "balanced", *, seed: int = 0, rater_id: str | None = None) -> None:
+        self.taste = taste(taste_) if isinstance(taste_, str) else taste_
+        self.seed = seed
+        self.rater_id = rater_id or f"{self.taste.name}-{seed}"
+        self.rng = np.random.default_rng([seed, int(hashlib.sha256(self.taste.name.encode()).hexdigest()[:8], 16)])
+        self._views: dict[str, SongView] = {}
 
-    def aspects(self, analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float) -> dict[str, float]:
-        """The four things the rater cares about, each in [0, 1]."""
-        key = analysis.content_hash or analysis.path
-        if key not in self._tables:
-            self._tables[key] = dense.song_tables(analysis)
-            self._chorus[key] = chorus_mask(analysis)
-        t, chorus = self._tables[key], self._chorus[key]
-        order = order_of(analysis, plan)
-        c = dense.components(t, order, out_seconds=plan.duration_s, target_seconds=target_seconds)
-        n_chorus = int(chorus.sum())
-        kept = int(chorus[np.unique(order)].sum())
-        return {
-            "tight": max(0.0, 1.0 - abs(plan.duration_s - target_seconds) / target_seconds),
-            "seams": 0.5 * (c.transition + c.energy),
-            "phrase": c.phrase,
-            "chorus": kept / max(1, min(n_chorus, len(order))) if n_chorus else 1.0,
-        }
+    def view(self, analysis: SongAnalysis) -> SongView:
+        """This rater's view of a song (computed once per song)."""
+        key = f"{analysis.content_hash}:{analysis.path}"
+        if key not in self._views:
+            self._views[key] = song_view(analysis)
+        return self._views[key]
 
-    def utility(self, analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float) -> float:
-        """Weighted utility, normalised by the sum of weights (so in [0, 1])."""
-        c = self.config
+    def aspects(self, analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float | None) -> dict[str, float]:
+        """Every aspect of an edit, each in [0, 1]."""
+        return aspects(self.view(analysis), analysis, plan, target_seconds=target_seconds, preferred_share=self.taste.preferred_share)
+
+    def utility(self, analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float | None) -> float:
+        """The taste's weighted mean of aspects, in [0, 1]."""
         a = self.aspects(analysis, plan, target_seconds=target_seconds)
-        w = {"tight": c.w_tight, "seams": c.w_seams, "phrase": c.w_phrase, "chorus": c.w_chorus}
+        w = self.taste.weights
         return sum(w[k] * a[k] for k in w) / max(sum(w.values()), 1e-9)
 
     def judge_utilities(self, u_a: float, u_b: float) -> Judgement:
         """Judge two utilities (noisy Bradley–Terry with ties and strength)."""
-        c = self.config
+        t = self.taste
         d = u_a - u_b
-        if abs(d) < c.tie_margin:
+        if abs(d) < t.tie_margin:
             return Judgement("tie", 1)
-        p_a = 1.0 / (1.0 + np.exp(-d / c.noise))
-        pref = "a" if self.rng.random() < p_a else "b"
-        strength = 1 + int(abs(d) >= c.strength_steps[0]) + int(abs(d) >= c.strength_steps[1])
-        return Judgement(pref, strength)
+        pref = "a" if self.rng.random() < 1.0 / (1.0 + np.exp(-d / t.noise)) else "b"
+        return Judgement(pref, 1 + int(abs(d) >= t.strength_steps[0]) + int(abs(d) >= t.strength_steps[1]))
 
-    def judge(self, analysis: SongAnalysis, a: EditPlan, b: EditPlan, *, target_seconds: float) -> Judgement:
+    def judge(self, analysis: SongAnalysis, a: EditPlan, b: EditPlan, *, target_seconds: float | None) -> Judgement:
         """Which of two edits of ``analysis`` the rater prefers."""
         return self.judge_utilities(self.utility(analysis, a, target_seconds=target_seconds), self.utility(analysis, b, target_seconds=target_seconds))
+
+
+def panel(names: Sequence[str], *, seed: int) -> list[SimulatedRater]:
+    """One rater per named taste, each with its own seed derived from ``seed``.
+
+    Raises
+    ------
+    ConfigError
+        A name is not in the panel.
+    """
+    return [SimulatedRater(name, seed=seed * 1000 + k) for k, name in enumerate(names)]

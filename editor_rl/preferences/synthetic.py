@@ -1,4 +1,5 @@
-"""Synthetic preference pairs: two candidate edits of one song at one target, judged by a rater.
+"""Synthetic preference pairs: two candidate edits of one song at one target, judged by a rater
+drawn from a panel of tastes (a mixture: what most listeners share).
 
 Candidates come from the baselines with varied settings — the random policy at temperatures 0.3,
 1 and 3, the search with different seam penalties and end constraints, every other phrase — from
@@ -19,8 +20,8 @@ import numpy as np
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, N_ACTIONS, EditGrid, actions_for_order
-from editor_rl.edit.baselines import every_other_phrase, plan_from_order, random_edit, search_edit
-from editor_rl.edit.plan import EditPlan
+from editor_rl.baselines import every_other_phrase, plain_cut, random_edit, search_edit, section_search_edit
+from editor_rl.edit.plan import EditPlan, plan_from_order
 from editor_rl.env import MusicEditEnv, rollout
 from editor_rl.preferences.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord
@@ -39,15 +40,6 @@ def _perturbed_search(config: Config) -> Generator:
         ended = order[-1] != a.n_beats - 1
         acts = actions_for_order(EditGrid.of(a), order, ended=ended)  # only forward jumps: always replayable
         return plan_from_order(a, order, [ACTION_NAMES[x] for x in acts], fade_out=ended)
-
-    return gen
-
-
-def _section_search(config: Config) -> Generator:
-    def gen(a: SongAnalysis, target: float, rng: np.random.Generator) -> EditPlan:
-        phrase = np.cumsum(a.phrase_pos == 0)  # phrase index of each beat
-        bonus = rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase]
-        return search_edit(a, target_seconds=target, config=config, bonus=bonus)
 
     return gen
 
@@ -73,13 +65,15 @@ def generators(config: Config) -> dict[str, Generator]:
     s = config.search
     gens: dict[str, Generator] = {}
     for temp in (0.3, 1.0, 3.0):
-        gens[f"random_t{temp}"] = lambda a, t, rng, temp=temp: random_edit(a, target_seconds=t, config=config, seed=int(rng.integers(1 << 31)), temperature=temp)
+        gens[f"random_t{temp}"] = lambda a, t, rng, temp=temp: random_edit(a, target_seconds=t, config=config, seed=int(rng.integers(1 << 31)),
+                                                                           temperature=temp, keep_promise=False)
     for name, sc in (("search", s), ("search_cheap_seams", replace(s, seam_penalty=0.0)), ("search_fade", replace(s, keep_end=False))):
         cfg = replace(config, search=sc)
         gens[name] = lambda a, t, rng, cfg=cfg: search_edit(a, target_seconds=t, config=cfg)
-    gens["every_other_phrase"] = lambda a, t, rng: every_other_phrase(a)
+    gens["every_other_phrase"] = lambda a, t, rng: every_other_phrase(a, target_seconds=t, config=config, keep_promise=False)
+    gens["plain_cut"] = lambda a, t, rng: plain_cut(a, target_seconds=t, config=config)
     gens["search_perturbed"] = _perturbed_search(config)
-    gens["search_sections"] = _section_search(config)
+    gens["search_sections"] = lambda a, t, rng: section_search_edit(a, target_seconds=t, config=config, rng=rng)
     for eps in (0.03, 0.1):
         gens[f"planner_eps{eps}"] = _planner_follower(config, eps)
     return gens
@@ -89,7 +83,7 @@ def make_pairs(
     songs: Sequence[SongAnalysis],
     *,
     n_pairs: int,
-    rater: SimulatedRater,
+    raters: Sequence[SimulatedRater],
     config: Config = Config(),
     seed: int = 0,
     target_ratio: tuple[float, float] = (0.35, 0.8),
@@ -101,8 +95,8 @@ def make_pairs(
     ----------
     songs : sequence of SongAnalysis
     n_pairs : int
-    rater : SimulatedRater
-        Labels every pair.
+    raters : sequence of SimulatedRater
+        Each pair is labelled by one of them, drawn at random.
     config : Config
     seed : int
     target_ratio : (float, float)
@@ -124,6 +118,7 @@ def make_pairs(
         target = round(float(rng.uniform(*target_ratio)) * a.duration_s, 2)
         ga, gb = rng.choice(len(names), size=2, replace=False)
         plans = [gens[names[g]](a, target, rng) for g in (ga, gb)]
+        rater = raters[int(rng.integers(len(raters)))]
         j = rater.judge(a, plans[0], plans[1], target_seconds=target)
         cands = [Candidate(candidate_id=f"{a.song_id}:{names[g]}:{k}", edl=p.to_edl()) for g, p in zip((ga, gb), plans)]
         records.append(PreferenceRecord(pair_id=f"syn-{seed}-{k}", song_id=a.song_id, a=cands[0], b=cands[1], preference=j.preference,

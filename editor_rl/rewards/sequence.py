@@ -1,9 +1,12 @@
-"""An edit as the reward model reads it: one row per output beat (pure NumPy, no torch).
+"""An edit as the reward model reads it (pure NumPy, no torch).
 
 Each output beat carries the source beat's 125 features, two seam descriptors (1 if it follows its
 predecessor in the source, else 0; and the look-ahead distance ``1 − cos`` between it and what
-would naturally have come next), and the token of the action that produced it (:func:`beat_tokens`).
-A context vector carries the edit's length relative to the song and to the requested target.
+would naturally have come next), two structure flags (the source beat is in the song's hook; it was
+already played earlier in the edit) and the token of the action that produced it
+(:func:`beat_tokens`). A context vector carries the edit's length relative to the song and to the
+requested target, and the edit-level descriptors of :mod:`editor_rl.rewards.descriptors` travel
+along for the model's explicit path.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, apply
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
 from editor_rl.rewards import dense
+from editor_rl.rewards.descriptors import descriptors
 
 PAD_TOKEN = N_ACTIONS  # 9
 N_TOKENS = N_ACTIONS + 1
-INPUT_DIM = FEATURE_DIM + 2
+INPUT_DIM = FEATURE_DIM + 4
 CONTEXT_DIM = 3
 
 
@@ -30,17 +34,20 @@ class EditSequence(NamedTuple):
 
     Attributes
     ----------
-    features : np.ndarray [shape=(L, 127), dtype=float32]
-        Source-beat features plus the two seam descriptors, per output beat.
+    features : np.ndarray [shape=(L, 129), dtype=float32]
+        Source-beat features, the two seam descriptors and the two structure flags, per output beat.
     tokens : np.ndarray [shape=(L,), dtype=int64]
         Action token per output beat.
     context : np.ndarray [shape=(3,), dtype=float32]
         Output length / song length, output length / target (1 if unknown), has-target flag.
+    descriptors : np.ndarray [shape=(28,), dtype=float32]
+        Edit-level descriptors (``DESCRIPTOR_NAMES``).
     """
 
     features: np.ndarray
     tokens: np.ndarray
     context: np.ndarray
+    descriptors: np.ndarray
 
 
 def _tokens_from_order(order: Sequence[int], bar_pos: np.ndarray, *, fade_out: bool) -> np.ndarray:
@@ -137,7 +144,11 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     continuous = (idx == prev + 1).astype(np.float32)
     ref = np.clip(prev + 1, 0, analysis.n_beats - 1)
     look = np.where(continuous > 0, 0.0, 1.0 - np.einsum("ld,ld->l", t.timbre[ref], t.timbre[idx])).astype(np.float32)
-    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None]], axis=1).astype(np.float32)
+    first_play = np.zeros(len(idx), dtype=bool)
+    first_play[np.unique(idx, return_index=True)[1]] = True
+    flags = np.stack([analysis.structure.hook[idx], ~first_play], axis=1).astype(np.float32)
+    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None], flags], axis=1).astype(np.float32)
     out_s = float(grid.durations[idx].sum())
     ctx = np.array([out_s / analysis.duration_s, out_s / target_seconds if target_seconds else 1.0, 1.0 if target_seconds else 0.0], dtype=np.float32)
-    return EditSequence(features=feats, tokens=beat_tokens(grid, plan, order), context=ctx)
+    desc = descriptors(analysis, order, fade_out=plan.fade_out, target_seconds=target_seconds)
+    return EditSequence(features=feats, tokens=beat_tokens(grid, plan, order), context=ctx, descriptors=desc)

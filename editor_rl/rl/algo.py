@@ -57,7 +57,7 @@ def make_env(env_config: dict) -> gym.Env:
 register_env(ENV_NAME, make_env)
 
 
-def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: RewardPool | None) -> PPOConfig:
+def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: RewardPool | None, reward_id: str = "") -> PPOConfig:
     """The PPOConfig for ``config`` training on ``songs`` (analysed into the feature store).
 
     Parameters
@@ -68,6 +68,8 @@ def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: Rewar
         Audio files whose analyses are in ``config.corpus.store_dir``.
     pool : RewardPool or None
         The learned reward (None: dense reward only).
+    reward_id : str
+        Identity of the pool's reward checkpoint (kept with the connector's statistics).
     """
     rl = config.rl
     song_paths = [str(Path(p).resolve()) for p in songs]
@@ -93,7 +95,7 @@ def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: Rewar
         )
         .learners(learner_connector=lambda obs_space, act_space: LearnedRewardConnector(pool=pool, w_learned=w_learned, w_dense=w_dense,
                                                                                                  reference=rl.init_policy, kl_coeff=rl.kl_coeff,
-                                                                                                 uncertainty_penalty=rl.uncertainty_penalty))
+                                                                                                 uncertainty_penalty=rl.uncertainty_penalty, reward_id=reward_id))
         .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config={"fcnet_hiddens": list(rl.hidden), "vf_share_layers": False}))
         .fault_tolerance(restart_failed_env_runners=True, delay_between_env_runner_restarts_s=rl.restart_delay_s)
         .debugging(seed=rl.seed)

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.edit.baselines import search_edit
+from editor_rl.baselines import search_edit
 from editor_rl.env import MusicEditEnv
 from editor_rl.errors import EditorRLError
 from editor_rl.preferences.records import Candidate

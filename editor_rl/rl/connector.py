@@ -27,12 +27,18 @@ from the frozen reference module on the learner, so the policy cannot drift far 
 editor to exploit the reward model where it is wrong.
 
 It logs the total return PPO optimises (``total_return_mean``) and the learned and dense parts
-separately (``learned_reward_mean``, ``dense_return_mean``, ``learned_score_raw_mean``). The
-pool's actor handles live in this piece, on the learner: EnvRunner restarts never touch them.
+separately (``learned_reward_mean``, ``dense_return_mean``, ``learned_score_raw_mean``), and how
+many edits it scored (``edits_scored``, ``reward_stats_count``). The pool's actor handles live in
+this piece, on the learner: EnvRunner restarts never touch them.
+
+RLlib 2.60's learner checkpoints do not carry a learner connector's state, so training saves
+:func:`connector_state` next to every checkpoint and puts it back with :func:`restore_connector_state`;
+the state names the reward checkpoint its statistics belong to (``reward_id``).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,9 +51,10 @@ class LearnedRewardConnector(ConnectorV2):
     """Learner connector adding the pool's learned reward to finished edits (see module docstring)."""
 
     def __init__(self, input_observation_space=None, input_action_space=None, *, pool: RewardPool | None, w_learned: float, w_dense: float,
-                 reference: str = "", kl_coeff: float = 0.0, uncertainty_penalty: float = 0.0, **kwargs) -> None:
+                 reference: str = "", kl_coeff: float = 0.0, uncertainty_penalty: float = 0.0, reward_id: str = "", **kwargs) -> None:
         super().__init__(input_observation_space, input_action_space, **kwargs)
         self.pool = pool
+        self.reward_id = reward_id
         self.w_learned, self.w_dense = w_learned, w_dense
         self.kl_coeff = kl_coeff if reference else 0.0
         self.uncertainty_penalty = uncertainty_penalty
@@ -106,7 +113,9 @@ class LearnedRewardConnector(ConnectorV2):
                 kl = self._kl(e, len(r) - phantom)
                 new[: len(kl)] -= self.kl_coeff * kl
                 kls.append(float(kl.sum()))
-            e.set_rewards(new_data=new.astype(np.float32), at_indices=slice(0, len(r)))
+            with warnings.catch_warnings():  # RLlib checks each scalar reward against a Box space, which gymnasium warns about
+                warnings.filterwarnings("ignore", message=".*Casting input x to numpy array")
+                e.set_rewards(new_data=new.astype(np.float32), at_indices=slice(0, len(r)))
             totals.append(float(new.sum()))
         if metrics is not None and eps:
             metrics.log_value("dense_return_mean", float(np.mean(dense_returns)) if dense_returns else 0.0, window=1)
@@ -117,10 +126,28 @@ class LearnedRewardConnector(ConnectorV2):
             if len(raw):
                 metrics.log_value("learned_score_raw_mean", float(raw.mean()), window=1)
                 metrics.log_value("learned_reward_mean", float(np.mean(list(z.values()))), window=1)
+                metrics.log_value("edits_scored", len(raw), window=1)
+                metrics.log_value("reward_stats_count", self.count, window=1)
         return batch
 
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
-        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+        return {"count": self.count, "mean": self.mean, "m2": self.m2, "reward_id": self.reward_id}
 
     def set_state(self, state: dict) -> None:
         self.count, self.mean, self.m2 = int(state.get("count", 0)), float(state.get("mean", 0.0)), float(state.get("m2", 0.0))
+
+
+def _piece(learner) -> LearnedRewardConnector:
+    """The learner's :class:`LearnedRewardConnector` (first in its connector pipeline)."""
+    return next(c for c in learner._learner_connector.connectors if isinstance(c, LearnedRewardConnector))
+
+
+def connector_state(algo) -> dict:
+    """The learned-reward connector's state on the (first) learner: running statistics and ``reward_id``."""
+    first = list(algo.learner_group.foreach_learner(lambda learner: _piece(learner).get_state()))[0]
+    return first.get() if hasattr(first, "get") and not isinstance(first, dict) else first
+
+
+def restore_connector_state(algo, state: dict) -> None:
+    """Put a saved connector state back on every learner (statistics of the same reward model)."""
+    algo.learner_group.foreach_learner(lambda learner: _piece(learner).set_state(state))

@@ -1,26 +1,37 @@
-"""Using a trained policy: load only the RLModule (no Algorithm, no cluster) and edit songs.
+"""Loading a trained policy: only the RLModule (no Algorithm, no cluster).
 
 ``load_policy(CKPT)`` accepts an Algorithm checkpoint folder (``checkpoints/best``, ``iter_NNNN``)
-or the RLModule folder inside it. ``policy_edit`` walks the song in :class:`MusicEditEnv` with the
-module's masked logits: temperature 0 takes the most likely action (deterministic), a positive
-temperature samples from ``softmax(logits / T)``. ``policy_edits`` makes several edits at once,
-one forward pass per step for all of them (what the Serve deployment batches).
+or the RLModule folder inside it. Editing songs with it is :mod:`editor_rl.policy_edits`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.config import Config
-from editor_rl.edit.plan import EditPlan
-from editor_rl.env import MusicEditEnv, check_target
+from editor_rl.audio.analysis import file_hash
 from editor_rl.errors import EditorRLError
 
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+
+
+def _module_dir(checkpoint: str | Path) -> Path:
+    p = Path(checkpoint)
+    for cand in (p / MODULE_SUBDIR, p):
+        if (cand / "class_and_ctor_args.pkl").is_file():
+            return cand
+    raise EditorRLError(f"no policy (RLModule) found in {str(p)!r}; expected an editor-rl training checkpoint")
+
+
+def policy_identity(checkpoint: str | Path) -> str:
+    """``policy@<hash>`` of a checkpoint's module weights: the same weights give the same identity,
+    wherever the checkpoint lies (candidates name the model that made them with it).
+
+    Raises
+    ------
+    EditorRLError
+        No RLModule is found at or under ``checkpoint``.
+    """
+    return f"policy@{file_hash(_module_dir(checkpoint) / 'module_state.pkl')}"
 
 
 def load_policy(checkpoint: str | Path):
@@ -33,74 +44,6 @@ def load_policy(checkpoint: str | Path):
     """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    p = Path(checkpoint)
-    for cand in (p / MODULE_SUBDIR, p):
-        if (cand / "class_and_ctor_args.pkl").is_file():
-            module = RLModule.from_checkpoint(str(cand.resolve()))
-            module.eval()
-            return module
-    raise EditorRLError(f"no policy (RLModule) found in {str(p)!r}; expected an editor-rl training checkpoint")
-
-
-def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), temperature: float = 0.0, seed: int = 0) -> EditPlan:
-    """Edit ``analysis`` toward ``target_seconds`` with a trained policy.
-
-    Raises
-    ------
-    InvalidEditError
-        Impossible target (see :func:`editor_rl.env.check_target`).
-    """
-    return policy_edits(module, [(analysis, target_seconds, temperature, seed)], config=config)[0]
-
-
-def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, config: Config = Config()) -> list[EditPlan]:
-    """Several edits at once: the envs step in lockstep and the module sees one batch per step.
-
-    Parameters
-    ----------
-    module : RLModule
-    jobs : list of (analysis, target_seconds, temperature, seed)
-
-    Returns
-    -------
-    list of EditPlan
-        One per job, in order.
-
-    Raises
-    ------
-    InvalidEditError
-        An impossible target.
-    """
-    for a, target, temp, _ in jobs:
-        check_target(a, target)
-        if temp < 0:
-            raise EditorRLError(f"temperature={temp}: must be >= 0")
-    envs = [MusicEditEnv([a], config=config.env, reward=config.reward, search=config.search) for a, *_ in jobs]
-    rngs = [np.random.default_rng(seed) for *_, seed in jobs]
-    obs = [env.reset(seed=seed, options={"song_index": 0, "target_seconds": target})[0] for env, (a, target, _, seed) in zip(envs, jobs)]
-    plans: list[EditPlan | None] = [None] * len(jobs)
-    live = list(range(len(jobs)))
-    while live:
-        batch = {"obs": {"observations": torch.from_numpy(np.stack([obs[i]["observations"] for i in live])),
-                         "action_mask": torch.from_numpy(np.stack([obs[i]["action_mask"] for i in live]))}}
-        with torch.no_grad():
-            logits = module.forward_inference(batch)["action_dist_inputs"].double().numpy()
-        still = []
-        for row, i in enumerate(live):
-            allowed = obs[i]["action_mask"] > 0
-            z = np.where(allowed, logits[row], -np.inf)
-            temp = jobs[i][2]
-            if temp == 0:
-                a = int(np.argmax(z))
-            else:
-                p = np.exp((z - z[allowed].max()) / temp)
-                a = int(rngs[i].choice(len(p), p=p / p.sum()))
-            obs[i], _, term, trunc, info = envs[i].step(a)
-            if term or trunc:
-                if info["plan"] is None:
-                    raise EditorRLError(f"{jobs[i][0].song_id}: the policy kept no beats")
-                plans[i] = info["plan"]
-            else:
-                still.append(i)
-        live = still
-    return plans
+    module = RLModule.from_checkpoint(str(_module_dir(checkpoint).resolve()))
+    module.eval()
+    return module

@@ -1,12 +1,21 @@
-"""``editor-rl train``: PPO with a progress line per iteration, checkpoints, resume and history.
+"""``editor-rl train``: PPO with a progress line per iteration, checkpoints, honest resume and model choice.
 
-Work goes under ``run.work_dir``: ``checkpoints/iter_NNNN/`` every ``rl.checkpoint_every``
-iterations and at the end (``Algorithm.save_to_path``), ``checkpoints/latest.json`` naming the
-newest, ``checkpoints/best/`` (the checkpoint with the highest mean learned-reward score so far, or
-the highest dense return without a reward model), ``history.json`` (one row per iteration) and
-``tensorboard/`` (the same figures as TensorBoard scalars: ``tensorboard --logdir <work_dir>``).
-``resume=True`` restores the newest checkpoint and continues to ``rl.iterations``. Runs on a local
-Ray or on any cluster (``RAY_ADDRESS``).
+Work goes under ``run.work_dir``:
+
+- ``run_config.yaml``: the resolved config the run started with. ``resume=True`` refuses a config
+  that differs from it except in :data:`RESUMABLE` fields (more iterations, other resources), so a
+  resumed run trains against the same reward, with the same reference policy, as it began;
+- ``checkpoints/iter_NNNN/`` every ``rl.checkpoint_every`` iterations and at the end
+  (``Algorithm.save_to_path``) plus ``connector.json``: the learned-reward connector's running
+  statistics and the reward checkpoint they belong to (RLlib's learner checkpoints do not carry a
+  connector's state); ``checkpoints/latest.json`` names the newest;
+- ``checkpoints/best/`` and ``best.json``: the checkpoint whose greedy edits of held-out songs
+  (``run.heldout_dir``) the held-out judges prefer most often to the search's — never the learned
+  score PPO over-optimises. Without held-out songs, ``best`` is the latest checkpoint (and says so);
+- ``history.json`` (one row per iteration, each naming the reward checkpoint it was scored with)
+  and ``tensorboard/`` (the same figures as scalars).
+
+Runs on a local Ray or on any cluster (``RAY_ADDRESS``).
 """
 
 from __future__ import annotations
@@ -18,12 +27,72 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Collection, Mapping, NamedTuple
 
-from editor_rl.config import Config
-from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs
-from editor_rl.errors import EditorRLError
+from editor_rl.audio.analysis import file_hash
+from editor_rl.config import Config, RunConfig, build_config, config_diff, load_config, save_config
+from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.errors import ConfigError, EditorRLError
 from editor_rl.raysession import ensure_ray
+
+RESUMABLE = frozenset({"rl.iterations", "rl.checkpoint_every", "rl.num_env_runners", "rl.envs_per_env_runner", "rl.env_runner_cpus",
+                       "rl.restart_delay_s", "run.num_cpus", "pool.num_actors", "pool.num_cpus", "pool.num_gpus", "pool.max_batch",
+                       "pool.max_wait_ms", "pool.timeout_s", "pool.max_retries", "pool.max_restarts", "eval.max_songs"})
+"""Fields a resumed run may change: how long it trains and with what resources, not what it learns."""
+
+
+class RunPaths(NamedTuple):
+    """Where a training run keeps its files."""
+
+    work: Path
+    checkpoints: Path
+    config: Path
+    history: Path
+    latest: Path
+    best: Path
+    best_record: Path
+
+    @classmethod
+    def of(cls, config: Config) -> "RunPaths":
+        w = Path(config.run.work_dir)
+        c = w / "checkpoints"
+        return cls(w, c, w / "run_config.yaml", w / "history.json", c / "latest.json", c / "best", c / "best.json")
+
+
+def reward_identity(path: str) -> str:
+    """``name@hash`` of a reward checkpoint ("" for none): what the learned reward of a history row came from."""
+    return f"{Path(path).name}@{file_hash(path)}" if path else ""
+
+
+def resolve_resume(config: Config, paths: RunPaths, *, allow_changes: Collection[str] = ()) -> None:
+    """Check that ``config`` may resume the run saved in ``paths`` (see :data:`RESUMABLE`).
+
+    Raises
+    ------
+    ConfigError
+        A field differs from the run's own config; the message names it and both values.
+    """
+    if not paths.config.is_file():
+        return
+    saved = load_config(paths.config)
+    for name, was, now in config_diff(saved, config):
+        if name not in RESUMABLE and name not in allow_changes:
+            raise ConfigError(f"{name}={now!r}: the run in {paths.work} was started with {was!r}; resume with the same value "
+                              f"(or leave it out), or start a new run in another run.work_dir")
+
+
+def resumed_config(explicit: Mapping[str, Any]) -> Config:
+    """The config to resume a run with: the run's own saved config, with the fields given explicitly
+    (a ``--config`` file, ``--set`` overrides) on top — :func:`train` then refuses any of those that
+    conflict with the run (see :data:`RESUMABLE`). A run not started yet takes ``explicit`` as is."""
+    run = explicit.get("run") or {}
+    saved = Path(run.get("work_dir") or RunConfig().work_dir) / "run_config.yaml"
+    if not saved.is_file():
+        return build_config(explicit)
+    data = load_config(saved).to_dict()
+    for section, fields in explicit.items():
+        data[section] = {**data.get(section, {}), **fields} if isinstance(fields, Mapping) else fields
+    return build_config(data)
 
 
 def _atomic_json(path: Path, data) -> None:
@@ -32,7 +101,7 @@ def _atomic_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def _row(it: int, result: dict, seconds: float) -> dict:
+def history_row(it: int, result: dict, seconds: float, reward_id: str) -> dict:
     """One history row from an ``Algorithm.train()`` result."""
     er = result.get("env_runners", {})
     learners = result.get("learners", {})
@@ -44,17 +113,21 @@ def _row(it: int, result: dict, seconds: float) -> dict:
         "total_return_mean": learners.get("total_return_mean"),  # what PPO optimises: dense, learned and KL parts together
         "dense_return_mean": learners.get("dense_return_mean"),
         "learned_score_mean": learners.get("learned_score_raw_mean"),  # the reward model's raw score
+        "reward_checkpoint": reward_id,
+        "edits_scored": learners.get("edits_scored"),
+        "reward_stats_count": learners.get("reward_stats_count"),
         "kl_to_reference": learners.get("kl_to_reference_mean"),
         "policy_loss": module.get("policy_loss"),
         "vf_loss": module.get("vf_loss"),
         "entropy": module.get("entropy"),
         "env_steps": er.get("num_env_steps_sampled_lifetime"),
         "env_runner_restarts": result.get("fault_tolerance", {}).get("num_remote_worker_restarts"),
+        "heldout_win_rate": None,  # filled in at checkpoints (held-out judges, policy vs search)
         "seconds": round(seconds, 2),
     }
 
 
-def _set_policy(algo, state: dict) -> None:
+def set_policy(algo, state: dict) -> None:
     """Put a module state on the learners and on every EnvRunner, before the first iteration.
 
     ``EnvRunnerGroup.sync_weights`` does not reach the EnvRunners here (RLlib 2.60: their copy stays
@@ -66,14 +139,7 @@ def _set_policy(algo, state: dict) -> None:
     algo.env_runner_group.foreach_env_runner(lambda runner: runner.module.set_state(state), local_env_runner=True)
 
 
-def _objective(row: dict) -> float:
-    """What "best" means: the learned reward's mean score when there is one, else the dense return."""
-    v = row.get("learned_score_mean")
-    v = row.get("return_mean") if v is None else v
-    return float("-inf") if v is None else float(v)
-
-
-def _freeze_policy(algo, frozen: bool) -> None:
+def freeze_policy(algo, frozen: bool) -> None:
     """Freeze (or thaw) the actor's encoder and head on every learner: a value-function warm-up.
 
     A policy started from behaviour cloning comes with an untrained value head; PPO's first
@@ -88,94 +154,168 @@ def _freeze_policy(algo, frozen: bool) -> None:
     algo.learner_group.foreach_learner(apply)
 
 
-def train(config: Config, *, resume: bool = False, songs_dir: str | None = None, log: Callable[[str], None] | None = None) -> dict:
+def prepare_songs(config: Config, songs_dir: str | Path, say: Callable[[str], None]) -> list[Path]:
+    """The training songs, analysed into the feature store (unusable ones reported and left out)."""
+    songs = list_songs(songs_dir)
+    if not songs:
+        raise EditorRLError(f"no songs to train on in {songs_dir}")
+    report = analyze_corpus(songs, store=FeatureStore(config.corpus.store_dir), config=config, progress=False)
+    if report.failed:
+        say(f"train: skipping {len(report.failed)} unusable songs: {', '.join(sorted(report.failed))}")
+    return [p for p in songs if p.stem not in report.failed]
+
+
+def heldout_songs(config: Config, paths: RunPaths, say: Callable[[str], None]) -> dict:
+    """The songs the held-out judges edit at every checkpoint (``run.heldout_dir``, else ``<work_dir>/validation``)."""
+    folder = Path(config.run.heldout_dir) if config.run.heldout_dir else paths.work / "validation"
+    if not folder.is_dir():
+        say(f"train: no held-out songs ({folder} does not exist): checkpoints/best will be the latest checkpoint")
+        return {}
+    songs = list_songs(folder)[: config.eval.max_songs]
+    return load_corpus(songs, store=FeatureStore(config.corpus.store_dir), config=config)
+
+
+def _restore(algo, latest: dict, reward_id: str, say: Callable[[str], None]) -> None:
+    """Load the latest checkpoint, give the EnvRunners its policy and the connector its statistics."""
+    from editor_rl.rl.connector import restore_connector_state
+
+    algo.restore_from_path(latest["path"])
+    # The EnvRunners may still hold their initial weights: give them the restored policy now,
+    # or the first iteration after a resume samples with an untrained one.
+    first = list(algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].get_state()))[0]
+    set_policy(algo, first if isinstance(first, dict) else first.get())
+    say(f"train: resumed from {latest['path']} at iteration {latest['iteration']}")
+    saved = Path(latest["path"]) / "connector.json"
+    if saved.is_file():
+        state = json.loads(saved.read_text())
+        if state.get("reward_id") == reward_id:
+            restore_connector_state(algo, state)
+            say(f"train: restored the learned-reward statistics ({state['count']} edits scored by {reward_id or 'no reward model'})")
+        else:
+            say(f"train: the reward model changed ({state.get('reward_id') or 'none'} → {reward_id or 'none'}): its statistics start afresh")
+
+
+def _save(algo, it: int, paths: RunPaths) -> Path:
+    """Checkpoint the algorithm and the connector's state; point latest.json at it."""
+    from editor_rl.rl.connector import connector_state
+
+    path = paths.checkpoints / f"iter_{it:04d}"
+    algo.save_to_path(str(path.resolve()))
+    _atomic_json(path / "connector.json", connector_state(algo))
+    _atomic_json(paths.latest, {"iteration": it, "path": str(path.resolve())})
+    return path
+
+
+def _judge(checkpoint: Path, heldout: dict, config: Config) -> float:
+    """The held-out judges' win rate of the checkpoint's greedy edits over the search's."""
+    from editor_rl.evaluate import heldout_judges, judge_policy
+    from editor_rl.rl.policy import load_policy
+
+    return judge_policy(load_policy(checkpoint), heldout, judges=heldout_judges(config), config=config, baselines=("search",)).mean_win_rate("search")
+
+
+def _promote(path: Path, paths: RunPaths, record: dict) -> None:
+    """Make ``path`` the run's ``checkpoints/best`` (copied, then swapped in atomically)."""
+    tmp = paths.checkpoints / ".best.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(path, tmp)
+    shutil.rmtree(paths.best, ignore_errors=True)
+    os.replace(tmp, paths.best)
+    _atomic_json(paths.best_record, record)
+
+
+def train(config: Config, *, resume: bool = False, songs_dir: str | None = None, log: Callable[[str], None] | None = None,
+          allow_changes: Collection[str] = (), stop_when: Callable[[list[dict]], bool] | None = None) -> dict:
     """Train a policy; returns ``{"checkpoint": latest, "best": best, "history": rows}``.
 
     Parameters
     ----------
     config : Config
     resume : bool
-        Continue from ``checkpoints/latest.json`` if it exists.
+        Continue from ``checkpoints/latest.json`` if it exists (the config must match the run's own).
     songs_dir : str or None
         Training songs (default ``<run.work_dir>/songs``); analysed into the store if needed.
     log : callable or None
         Receives one progress line per iteration (default: stdout).
+    allow_changes : collection of str
+        Fields besides :data:`RESUMABLE` that this resume may change (an RLHF round passes
+        ``rl.reward_checkpoint``: the policy trains on against a fine-tuned reward model).
+    stop_when : callable or None
+        Called with the history after every iteration; True checkpoints and stops early.
+
+    Raises
+    ------
+    ConfigError
+        ``resume`` with a config that conflicts with the run's own.
     """
     say = log or (lambda m: print(m, flush=True, file=sys.stdout))
-    work = Path(config.run.work_dir)
-    ckpt_dir = work / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    songs = list_songs(songs_dir or work / "songs")
-    if not songs:
-        raise EditorRLError(f"no songs to train on in {songs_dir or work / 'songs'}")
+    paths = RunPaths.of(config)
+    if resume:
+        resolve_resume(config, paths, allow_changes=allow_changes)
+    paths.checkpoints.mkdir(parents=True, exist_ok=True)
     ensure_ray(num_cpus=config.run.num_cpus)
     from editor_rl.rewards.pool import RewardPool
     from editor_rl.rl.algo import build_ppo_config
 
-    store = FeatureStore(config.corpus.store_dir)
-    report = analyze_corpus(songs, store=store, config=config, progress=False)
-    if report.failed:
-        songs = [p for p in songs if p.stem not in report.failed]
-        say(f"train: skipping {len(report.failed)} unusable songs: {', '.join(sorted(report.failed))}")
-    history_path = work / "history.json"
+    songs = prepare_songs(config, songs_dir or paths.work / "songs", say)
+    heldout = heldout_songs(config, paths, say)
+    latest = json.loads(paths.latest.read_text()) if resume and paths.latest.is_file() else None
+    save_config(config, paths.config)
+    seeded = config
+    if latest:  # a resumed run draws new songs and targets, not a replay of the first iterations
+        seeded = replace(config, rl=replace(config.rl, seed=config.rl.seed + 1000 * int(latest["iteration"])))
+    reward_id = reward_identity(config.rl.reward_checkpoint)
+    pool = RewardPool(config.rl.reward_checkpoint, config=config.pool) if config.rl.reward_checkpoint else None
+    algo = build_ppo_config(seeded, songs=songs, pool=pool, reward_id=reward_id).build_algo()
     history: list[dict] = []
     start = 0
-    latest_ptr = ckpt_dir / "latest.json"
-    latest = json.loads(latest_ptr.read_text()) if resume and latest_ptr.is_file() else None
-    if latest:  # a resumed run draws new songs and targets, not a replay of the first iterations
-        config = replace(config, rl=replace(config.rl, seed=config.rl.seed + 1000 * int(latest["iteration"])))
-    pool = RewardPool(config.rl.reward_checkpoint, config=config.pool) if config.rl.reward_checkpoint else None
-    algo = build_ppo_config(config, songs=songs, pool=pool).build_algo()
-    if latest is None and config.rl.init_policy:
+    if latest:
+        _restore(algo, latest, reward_id, say)
+        start = int(latest["iteration"])
+        history = json.loads(paths.history.read_text())[:start] if paths.history.is_file() else []
+    elif config.rl.init_policy:
         from editor_rl.rl.policy import load_policy
 
-        _set_policy(algo, load_policy(config.rl.init_policy).get_state())
+        set_policy(algo, load_policy(config.rl.init_policy).get_state())
         say(f"train: starting from the policy in {config.rl.init_policy}")
-    if latest:
-        algo.restore_from_path(latest["path"])
-        # The EnvRunners may still hold their initial weights: give them the restored policy now,
-        # or the first iteration after a resume samples with an untrained one.
-        first = list(algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].get_state()))[0]
-        _set_policy(algo, first if isinstance(first, dict) else first.get())
-        start = int(latest["iteration"])
-        history = json.loads(history_path.read_text())[:start] if history_path.is_file() else []
-        say(f"train: resumed from {latest['path']} at iteration {start}")
-    best = max((_objective(r) for r in history), default=float("-inf"))
+    best = max((r["heldout_win_rate"] for r in history if r.get("heldout_win_rate") is not None), default=float("-inf"))
     latest_path = Path(latest["path"]) if latest else None
     from tensorboardX import SummaryWriter
 
-    tb = SummaryWriter(str(work / "tensorboard"), purge_step=start + 1 if start else None)
+    tb = SummaryWriter(str(paths.work / "tensorboard"), purge_step=start + 1 if start else None)
     try:
         for it in range(start + 1, config.rl.iterations + 1):
             if config.rl.init_policy and it in (1, config.rl.vf_warmup_iterations + 1):
-                _freeze_policy(algo, it <= config.rl.vf_warmup_iterations)
+                freeze_policy(algo, it <= config.rl.vf_warmup_iterations)
             t0 = time.time()
-            row = _row(it, algo.train(), time.time() - t0)
+            row = history_row(it, algo.train(), time.time() - t0, reward_id)
             history.append(row)
-            _atomic_json(history_path, history)
+            _atomic_json(paths.history, history)  # before the checkpoint: a resume never finds fewer rows than iterations
+            stop = stop_when is not None and stop_when(history)
+            if it % config.rl.checkpoint_every == 0 or it == config.rl.iterations or stop:
+                latest_path = _save(algo, it, paths)
+                if heldout:
+                    row["heldout_win_rate"] = _judge(latest_path, heldout, config)
+                    _atomic_json(paths.history, history)
+                if not heldout or row["heldout_win_rate"] >= best:
+                    best = row["heldout_win_rate"] if heldout else best
+                    _promote(latest_path, paths, {"iteration": it, "path": str(latest_path), "heldout_win_rate": row["heldout_win_rate"],
+                                                  "heldout_songs": sorted(heldout), "reward_checkpoint": reward_id})
             for key, value in row.items():
-                if key not in ("iteration", "seconds") and isinstance(value, (int, float)):
+                if key not in ("iteration", "seconds") and isinstance(value, (int, float)) and not isinstance(value, bool):
                     tb.add_scalar(f"train/{key}", value, it)
             tb.flush()
             fmt = lambda v: "   n/a" if v is None else f"{v:6.3f}"  # noqa: E731
             say(f"iter {it:4d}/{config.rl.iterations}: return {fmt(row['return_mean'])} dense {fmt(row['dense_return_mean'])} "
                 f"learned {fmt(row['learned_score_mean'])} len {fmt(row['episode_len_mean'])} policy_loss {fmt(row['policy_loss'])} "
-                f"vf_loss {fmt(row['vf_loss'])} kl_ref {fmt(row['kl_to_reference'])} steps {row['env_steps']} ({row['seconds']:.1f} s)")
-            if it % config.rl.checkpoint_every == 0 or it == config.rl.iterations:
-                latest_path = ckpt_dir / f"iter_{it:04d}"
-                algo.save_to_path(str(latest_path.resolve()))
-                _atomic_json(latest_ptr, {"iteration": it, "path": str(latest_path.resolve())})
-                ret = _objective(row)
-                if ret >= best:
-                    best = ret
-                    tmp = ckpt_dir / ".best.tmp"
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    shutil.copytree(latest_path, tmp)
-                    shutil.rmtree(ckpt_dir / "best", ignore_errors=True)
-                    os.replace(tmp, ckpt_dir / "best")
+                f"vf_loss {fmt(row['vf_loss'])} kl_ref {fmt(row['kl_to_reference'])} steps {row['env_steps']} ({row['seconds']:.1f} s)"
+                + ("" if row["heldout_win_rate"] is None else f" held-out win rate vs search {row['heldout_win_rate']:.2f}"))
+            if stop:
+                say(f"train: stopping after iteration {it} (stop condition met)")
+                break
     finally:
         tb.close()
         algo.stop()
         if pool is not None:
             pool.shutdown()
-    return {"checkpoint": str(latest_path) if latest_path else None, "best": str(ckpt_dir / "best"), "history": history}
+    return {"checkpoint": str(latest_path) if latest_path else None, "best": str(paths.best), "history": history}

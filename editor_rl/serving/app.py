@@ -1,15 +1,20 @@
 """The FastAPI ingress on Ray Serve: the routes of DESIGN.md and the web UI.
 
 Build the application with :func:`build_app` (``serve run serve/local.yaml`` or ``editor-rl
-serve``). Routes that write or export (``/api/edit``, ``/api/feedback/submit``, ``/rating``,
-``/export``) need ``Authorization: Bearer <token>`` (401 without one, 403 for a wrong one). Bodies
+serve``). Routes that write or export need ``Authorization: Bearer <token>`` (401 without one, 403
+for a wrong one): a rater's own token (``editor-rl raters add``) for ``/api/edit``,
+``/api/feedback/submit`` and ``/rating`` — the judgement's rater is the token's, and a body naming
+another rater answers 403 — or the admin token, which alone may ``/export`` (and may submit for any
+rater it names). ``/api/edit`` answers carry the ``model_version`` that made the edit (a rater's own
+promoted version when they have one); ``GET /api/models`` lists the registry. Bodies
 over ``max_body_bytes`` answer 413 while streaming; validation errors 422 naming the field; unknown
-songs, pairs, candidates and audio 404; bad audio 422 with what is wrong with it; a full queue 503.
+songs, pairs, candidates and audio 404; bad audio 422 with what is wrong with it; a judgement or
+rating that contradicts the stored one 409; a full queue 503.
 """
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -19,11 +24,12 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from editor_rl.errors import EditorRLError, InvalidAudioError, InvalidEditError, StoreError
+from editor_rl.errors import ConflictError, EditorRLError, InvalidAudioError, InvalidEditError, StoreError
 from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
 from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
-from editor_rl.serving.security import BodyLimit, resolve_token, token_ok
+from editor_rl.rlhf.models import ModelRegistry
+from editor_rl.serving.security import BodyLimit, bearer, resolve_token, token_ok
 
 STATIC = Path(__file__).with_name("static")
 api = FastAPI(title="editor-rl", description="Edits of songs by a learned policy, and the human feedback that teaches it.")
@@ -34,11 +40,20 @@ def _error(e: Exception) -> HTTPException:
     """The HTTP answer for an exception from a deployment."""
     if isinstance(e, KeyError):
         return HTTPException(404, f"unknown id {e.args[0]!r}")
+    if isinstance(e, ConflictError):
+        return HTTPException(409, str(e))
     if isinstance(e, (InvalidAudioError, InvalidEditError, StoreError)):
         return HTTPException(422, str(e))
     if isinstance(e, EditorRLError):
         return HTTPException(400, str(e))
     return HTTPException(500, f"{type(e).__name__}: {e}")
+
+
+class Caller(NamedTuple):
+    """Who sent a request: the ``admin`` (admin token) or a registered ``rater``."""
+
+    admin: bool
+    rater: str | None
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=100, max_queued_requests=200)
@@ -52,11 +67,27 @@ class Ingress:
         security.LIMITS["max_body_bytes"] = settings.max_body_bytes  # the module, not a copy: the middleware reads it
         self.editor, self.feedback, self.reward = editor, feedback, reward
 
-    def _auth(self, authorization: str | None) -> None:
+    async def _caller(self, authorization: str | None, *, admin: bool = False) -> Caller:
+        """Who sends the request: the admin, or a registered rater (401 without a token, 403 for an unknown one)."""
         if not authorization:
             raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-        if not token_ok(authorization, self.token):
-            raise HTTPException(403, "wrong bearer token")
+        if token_ok(authorization, self.token):
+            return Caller(admin=True, rater=None)
+        rater = await self._call(self.feedback, "rater_for_token", bearer(authorization)) if not admin else None
+        if rater is None:
+            raise HTTPException(403, "wrong bearer token" + (": this route needs the admin token" if admin else ""))
+        return Caller(admin=False, rater=rater)
+
+    @staticmethod
+    def _as(caller: Caller, rater_id: str | None) -> str:
+        """The rater a write is made as: the token's own (another name: 403), or the one the admin names."""
+        if caller.admin:
+            if not rater_id:
+                raise HTTPException(422, "rater_id is required with the admin token")
+            return rater_id
+        if rater_id and rater_id != caller.rater:
+            raise HTTPException(403, f"rater_id {rater_id!r} is not this token's rater")
+        return caller.rater
 
     async def _call(self, handle: DeploymentHandle, method: str, *args):
         """Call a deployment; its errors become HTTP answers (a full queue: 503)."""
@@ -85,10 +116,11 @@ class Ingress:
 
     # -- edits -----------------------------------------------------------------------------------
     @api.post("/api/edit", response_model=EditResponse)
-    async def edit(self, request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
-        """Edit a stored song (JSON ``{"song_id", "target_seconds", "temperature"}``) or an upload
-        (multipart: ``audio`` file, ``target_seconds``, ``temperature`` fields)."""
-        self._auth(authorization)
+    async def edit(self, request: Request, response: Response, authorization: Annotated[str | None, Header()] = None) -> dict:
+        """Edit a stored song (JSON ``{"song_id", "target_seconds", "temperature", "rater_id"}``) or an
+        upload (multipart: ``audio`` file, ``target_seconds``, ``temperature``, ``rater_id`` fields).
+        Temperature 0 (the default) gives the served version's best edit, above 0 a sample."""
+        caller = await self._caller(authorization)
         ctype = request.headers.get("content-type", "")
         try:
             if ctype.startswith("multipart/form-data"):
@@ -96,19 +128,22 @@ class Ingress:
                 upload = form.get("audio")
                 if not isinstance(upload, StarletteUploadFile):
                     raise HTTPException(422, "multipart body needs a file field 'audio'")
-                body = EditRequest(song_id="upload", target_seconds=form.get("target_seconds", ""), temperature=form.get("temperature", 0.0))
+                body = EditRequest(song_id="upload", target_seconds=form.get("target_seconds", ""), temperature=form.get("temperature", 0.0),
+                                   rater_id=form.get("rater_id") or None)
                 song_id = await self._call(self.editor, "save_upload", await upload.read(), upload.filename or "upload")
             else:
                 body = EditRequest.model_validate_json(await request.body())
                 song_id = body.song_id
         except ValidationError as e:
             raise HTTPException(422, json.loads(e.json(include_url=False))) from e
-        out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature)
+        rater = (self._as(caller, body.rater_id) if body.rater_id or not caller.admin else None)
+        out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature, rater)
         if isinstance(out, Exception):
             raise _error(out)
         sequence = out.pop("sequence")
-        if await self._call(self.reward, "available"):  # the reward model's opinion of this edit
-            (r,), (sd,) = await self._call(self.reward, "score", [sequence])
+        response.headers["X-Editor-Replica"] = out.pop("replica")
+        if await self._call(self.reward, "available", rater):  # the reward model's opinion of this edit
+            (r,), (sd,) = await self._call(self.reward, "score", [sequence], rater)
             out |= {"reward": r, "reward_std": sd}
         return out
 
@@ -128,13 +163,20 @@ class Ingress:
 
     @api.post("/api/feedback/submit", response_model=Accepted)
     async def submit(self, body: SubmitRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
-        self._auth(authorization)
-        return await self._call(self.feedback, "submit", body.model_dump())
+        """One A/B judgement by the token's rater."""
+        caller = await self._caller(authorization)
+        return await self._call(self.feedback, "submit", body.model_dump() | {"rater_id": self._as(caller, body.rater_id)})
 
     @api.post("/api/feedback/rating", response_model=Accepted)
     async def rating(self, body: RatingRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
-        self._auth(authorization)
-        return await self._call(self.feedback, "rate", body.model_dump())
+        """Absolute 1–5 scores of one candidate by the token's rater."""
+        caller = await self._caller(authorization)
+        return await self._call(self.feedback, "rate", body.model_dump() | {"rater_id": self._as(caller, body.rater_id)})
+
+    @api.get("/api/models")
+    async def models(self) -> dict:
+        """The model versions, the one served to everyone and the raters' own."""
+        return ModelRegistry(self.settings.data_dir).listing()
 
     @api.get("/api/feedback/stats")
     async def stats(self) -> dict:
@@ -142,7 +184,7 @@ class Ingress:
 
     @api.get("/api/feedback/export")
     async def export(self, format: Annotated[str, Query(pattern="^(jsonl|parquet)$")] = "jsonl", authorization: Annotated[str | None, Header()] = None) -> Response:
-        self._auth(authorization)
+        await self._caller(authorization, admin=True)
         data = await self._call(self.feedback, "export", format)
         media = "application/x-ndjson" if format == "jsonl" else "application/vnd.apache.parquet"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="preferences.{format}"'})
@@ -166,7 +208,7 @@ def build_app(settings: ServeSettings | dict):
                 args[key] = str(Path(args[key]).resolve())
         settings = ServeSettings(config=cfg, **args)
     q = settings.max_queued_requests
+    editor = Editor.options(max_queued_requests=q, max_ongoing_requests=settings.max_ongoing_edits, num_replicas=settings.editor_replicas)
     return Ingress.options(max_queued_requests=4 * q).bind(
-        settings, Editor.options(max_queued_requests=q, max_ongoing_requests=settings.max_ongoing_edits).bind(settings), Feedback.options(max_queued_requests=4 * q).bind(settings),
-        Reward.options(max_queued_requests=q).bind(settings))
+        settings, editor.bind(settings), Feedback.options(max_queued_requests=4 * q).bind(settings), Reward.options(max_queued_requests=q).bind(settings))
 

@@ -1,8 +1,11 @@
 """The Serve deployments behind the ingress: the editor (policy), the feedback store, the reward model.
 
 - :class:`Editor` resolves a song (a stored song id, or uploaded bytes: validated, analysed and
-  cached by content hash), runs the policy on a batch of requests at once (``@serve.batch``: the
-  envs step in lockstep, one forward pass per step) and renders each edit.
+  kept by content hash in ``<data>/uploads``, where every replica finds them), runs the policy on
+  a batch of requests at once (``@serve.batch``: the envs step in lockstep, one forward pass per
+  step) and renders each edit — in a worker thread, so the replica's event loop stays free for
+  health checks and audio downloads. Renders and uploads are kept within ``config.serve``'s bounds,
+  least recently used first.
 - :class:`Feedback` owns the :class:`~editor_rl.preferences.store.PreferenceStore` (SQLite, WAL).
 - :class:`Reward` scores edits with the reward model (agreement figures, ranking new candidates).
 
@@ -12,6 +15,8 @@ queueing forever.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -23,6 +28,7 @@ from ray import serve
 
 from editor_rl.config import Config
 from editor_rl.errors import EditorRLError, InvalidAudioError
+from editor_rl.serving.housekeeping import prune, touch
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,12 @@ class ServeSettings:
     max_body_bytes: int = 32 * 1024 * 1024
     max_queued_requests: int = 64
     max_ongoing_edits: int = 16
+    editor_replicas: int = 1
+
+    def __repr__(self) -> str:  # a store URL may carry a password: never print it
+        from editor_rl.preferences.store import redact
+
+        return f"ServeSettings(checkpoint={self.checkpoint!r}, data_dir={self.data_dir!r}, store={redact(self.store)!r}, reward={self.reward!r})"
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16, max_queued_requests=64)
@@ -55,7 +67,7 @@ class Editor:
         import torch
 
         from editor_rl.corpus import FeatureStore, list_songs
-        from editor_rl.rl.policy import load_policy
+        from editor_rl.serving.served import ServedModels
 
         torch.set_num_threads(1)
         self.settings, self.config = settings, settings.config
@@ -64,12 +76,15 @@ class Editor:
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.renders.mkdir(parents=True, exist_ok=True)
         self.store = FeatureStore(data / "features")
-        self.module = load_policy(settings.checkpoint)
+        self.models = ServedModels(data, checkpoint=settings.checkpoint, reward=settings.reward)
+        self.models.for_rater(None)  # load the served version now, not at the first request
         # Songs by id: the songs folder and earlier uploads (so a restarted replica knows them all).
         folders = [Path(settings.songs_dir)] if settings.songs_dir else []
         self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
         self._analyses: dict[str, object] = {}
         self._audio: OrderedDict[str, object] = OrderedDict()  # decoded songs, most recent last (a few)
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor")  # rollouts and renders, one batch at a time
+        self.replica = serve.get_replica_context().replica_id.unique_id  # answers say which replica made them (X-Editor-Replica)
 
     def _decoded(self, path: str):
         from editor_rl.audio.io import decode_audio
@@ -87,6 +102,20 @@ class Editor:
         if key not in self._analyses:
             self._analyses[key] = self.store.load_song(path, config=self.config)
         return self._analyses[key]
+
+    def _song_path(self, song_id: str) -> Path:
+        """Where a song id's audio is: a stored song, or an upload any replica saved (KeyError if none)."""
+        path = self.songs.get(song_id)
+        if path is None and song_id.startswith("upload-") and song_id[7:].isalnum():
+            found = sorted(self.uploads.glob(f"{song_id}.*"))
+            path = found[0] if found else None
+        if path is None or not path.is_file():  # unknown, or an upload pruned since
+            self.songs.pop(song_id, None)
+            raise KeyError(song_id)
+        self.songs[song_id] = path
+        if path.parent == self.uploads:
+            touch(path)
+        return path
 
     def save_upload(self, data: bytes, filename: str) -> str:
         """Validate and keep uploaded audio; returns its song id (``upload-<hash>``).
@@ -107,53 +136,79 @@ class Editor:
         if not path.is_file():
             tmp = self.uploads / f".{uuid.uuid4().hex}{ext}"
             tmp.write_bytes(data)
-            tmp.replace(path)
             try:
-                self._analysis(path)  # decodes and validates: raises InvalidAudioError naming the problem
+                self._analysis(tmp)  # decodes and validates: raises InvalidAudioError naming the problem
             except InvalidAudioError as e:
-                path.unlink(missing_ok=True)
-                raise InvalidAudioError(str(e).replace(str(path), filename or "upload")) from None
+                raise InvalidAudioError(str(e).replace(tmp.name, filename or "upload")) from None
+            finally:
+                self._analyses.pop(str(tmp), None)
+            tmp.replace(path)  # only valid audio is ever visible under an upload id
+            sc = self.config.serve
+            prune(self.uploads, max_bytes=sc.uploads_max_mb * 2**20, max_age_s=sc.uploads_max_age_h * 3600)
         self.songs[sid] = path
+        touch(path)
         return sid
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _edit_batch(self, jobs: list[tuple[str, float, float]]) -> list[dict | Exception]:
+    def _edit_jobs(self, jobs: list[tuple[str, float, float, str | None]]) -> list[dict | Exception]:
+        """The blocking work of a batch (policy rollouts, best of N, rendering), run in a worker thread.
+
+        A job is (song id, target seconds, temperature, rater); temperature 0 asks for the served
+        version's best edit (best of N by its reward model, when it has one), above 0 for a sample
+        of its policy.
+        """
         from editor_rl.audio.io import write_audio
+        from editor_rl.best_of import best_edits
+        from editor_rl.edit.promise import check_target
         from editor_rl.edit.render import render_plan
-        from editor_rl.env import check_target
+        from editor_rl.policy_edits import policy_edits
         from editor_rl.rewards.sequence import edit_sequence
-        from editor_rl.rl.policy import policy_edits
 
         results: list[dict | Exception] = [None] * len(jobs)  # type: ignore[list-item]
-        ok = []
-        for i, (sid, target, temp) in enumerate(jobs):
+        ready: dict[str, list] = {}
+        for i, (sid, target, temp, rater) in enumerate(jobs):
             try:
-                if sid not in self.songs:
-                    raise KeyError(sid)
-                a = self._analysis(self.songs[sid])
+                a = self._analysis(self._song_path(sid))
                 check_target(a, target)
-                ok.append((i, a))
+                served = self.models.for_rater(rater)
+                ready.setdefault(served.name, []).append((i, a, served))
             except Exception as e:  # noqa: BLE001 - each request gets its own error
                 results[i] = e
-        if ok:
-            seeds = np.random.default_rng().integers(1 << 31, size=len(ok))  # a new sample per request at temperature > 0
-            plans = policy_edits(self.module, [(a, jobs[i][1], jobs[i][2], int(s)) for (i, a), s in zip(ok, seeds)], config=self.config)
-            for (i, a), plan in zip(ok, plans):
-                eid = uuid.uuid4().hex[:16]
+        for group in ready.values():
+            served = group[0][2]
+            seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
+            best = [(i, a, s) for (i, a, _), s in zip(group, seeds) if jobs[i][2] == 0 and served.scorer is not None]
+            sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
+            plans = {}
+            if best:
+                plans |= dict(zip([i for i, _, _ in best], best_edits(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config)))
+            if sampled:
+                plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
+            for i, a, _ in group:
+                plan, eid = plans[i], uuid.uuid4().hex[:16]
                 audio = self._decoded(a.path)
                 write_audio(self.renders / f"{eid}.wav", render_plan(audio, plan, config=self.config.render), sample_rate=audio.sample_rate)
                 results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
-                              "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1])}
+                              "model_version": served.name, "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica}
+        if ready:
+            sc = self.config.serve
+            prune(self.renders, max_bytes=sc.renders_max_mb * 2**20, max_age_s=sc.renders_max_age_h * 3600)
         return results
 
-    async def edit(self, song_id: str, target_seconds: float, temperature: float) -> dict | Exception:
-        """Edit a registered song; returns the response dict, or the exception to report."""
-        return await self._edit_batch((song_id, float(target_seconds), float(temperature)))
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def _edit_batch(self, jobs: list[tuple[str, float, float, str | None]]) -> list[dict | Exception]:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, self._edit_jobs, jobs)
+
+    async def edit(self, song_id: str, target_seconds: float, temperature: float, rater: str | None = None) -> dict | Exception:
+        """Edit a registered song for ``rater`` (their own promoted version, if any); the response dict, or the exception to report."""
+        return await self._edit_batch((song_id, float(target_seconds), float(temperature), rater))
 
     def render_path(self, edit_id: str) -> str | None:
-        """Where a rendered edit's audio is, or None."""
+        """Where a rendered edit's audio is (and mark it used), or None."""
         p = self.renders / f"{edit_id}.wav"
-        return str(p) if edit_id.isalnum() and p.is_file() else None
+        if edit_id.isalnum() and p.is_file():
+            touch(p)
+            return str(p)
+        return None
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64, max_queued_requests=256)
@@ -161,9 +216,10 @@ class Feedback:
     """The preference store behind the feedback routes."""
 
     def __init__(self, settings: ServeSettings) -> None:
+        from editor_rl.datadir import store_location
         from editor_rl.preferences.store import PreferenceStore
 
-        self.store = PreferenceStore(settings.store or Path(settings.data_dir) / "preferences.sqlite")
+        self.store = PreferenceStore(settings.store or store_location(settings.data_dir))
         if settings.candidates_dir:  # idempotent: the same ids are replaced, judgements kept
             self.load_manifest(settings.candidates_dir)
 
@@ -188,6 +244,10 @@ class Feedback:
     def stats(self) -> dict:
         return self.store.stats()
 
+    def rater_for_token(self, token: str) -> str | None:
+        """The registered rater whose token this is, or None."""
+        return self.store.rater_for_token(token) if token else None
+
     def export(self, fmt: str) -> bytes:
         """The judgements as a JSONL or Parquet file's bytes."""
         import tempfile
@@ -210,21 +270,19 @@ class Feedback:
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=16, max_queued_requests=64)
 class Reward:
-    """The reward model: scores of edits (mean and ensemble spread)."""
+    """The served version's reward model: scores of edits (mean and ensemble spread)."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        import torch
+        from editor_rl.serving.served import ServedModels
 
-        from editor_rl.rewards.model import load_scorer
+        self.models = ServedModels(settings.data_dir, checkpoint=settings.checkpoint, reward=settings.reward)
 
-        torch.set_num_threads(1)
-        self.scorer = load_scorer(settings.reward) if settings.reward else None
+    def available(self, rater: str | None = None) -> bool:
+        return self.models.for_rater(rater).scorer is not None
 
-    def available(self) -> bool:
-        return self.scorer is not None
-
-    def score(self, sequences: list) -> tuple[list[float], list[float]]:
-        if self.scorer is None:
+    def score(self, sequences: list, rater: str | None = None) -> tuple[list[float], list[float]]:
+        scorer = self.models.for_rater(rater).scorer
+        if scorer is None:
             raise EditorRLError("no reward model is loaded (serve --reward CKPT)")
-        r, s = self.scorer.score(sequences)
+        r, s = scorer.score(sequences)
         return [float(x) for x in r], [float(x) for x in s]

@@ -14,17 +14,19 @@ class EditRequest(BaseModel):
     song_id: str = Field(min_length=1, max_length=200)
     target_seconds: float = Field(gt=0, le=7200)
     temperature: float = Field(default=0.0, ge=0, le=5)
+    rater_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class EditResponse(BaseModel):
-    """An edit: its EDL, length, where its audio is, and the reward model's score (mean and
-    ensemble spread) when the service has a reward model."""
+    """An edit: its EDL, length, where its audio is, the model version that made it, and the reward
+    model's score (mean and ensemble spread) when the service has a reward model."""
 
     edit_id: str
     song_id: str
     edl: dict
     duration_s: float
     audio_url: str
+    model_version: str
     reward: float | None = None
     reward_std: float | None = None
 
@@ -36,17 +38,19 @@ class SubmitRequest(BaseModel):
     pair_id: str = Field(min_length=1, max_length=400)
     preference: Literal["a", "b", "tie"]
     strength: int = Field(ge=1, le=3)
-    rater_id: str = Field(min_length=1, max_length=200)
+    rater_id: str | None = Field(default=None, min_length=1, max_length=200)
     notes: str = Field(default="", max_length=4000)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class RatingRequest(BaseModel):
-    """``POST /api/feedback/rating``: absolute 1–5 scores of one candidate."""
+    """``POST /api/feedback/rating``: absolute 1–5 scores of one candidate — how well it keeps the
+    song's feel (mood), its quality (seams, flow) and overall."""
 
     model_config = ConfigDict(extra="forbid")
     candidate_id: str = Field(min_length=1, max_length=400)
-    rater_id: str = Field(min_length=1, max_length=200)
+    rater_id: str | None = Field(default=None, min_length=1, max_length=200)
+    feel: int = Field(ge=1, le=5)
     quality: int = Field(ge=1, le=5)
     overall: int = Field(ge=1, le=5)
     notes: str = Field(default="", max_length=4000)

@@ -2,7 +2,9 @@
 // Loads nothing from outside this server.
 "use strict";
 const $ = (sel, root = document) => root.querySelector(sel);
-const state = { pair: null, pref: null, judged: 0 };
+// A judgement's idempotency key is made when its pair is shown: a double click or a retry of the same
+// judgement replays it (the server returns the stored one), a changed answer is refused (409).
+const state = { pair: null, pref: null, judged: 0, key: null, rateKeys: {} };
 
 function uuid() {
   return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
@@ -55,13 +57,26 @@ async function drawWave(canvas, url, seams, duration) {
   canvas.dataset.duration = duration;
 }
 
+function drawKept(canvas, edl) {
+  // The whole source song as a grey bar; what the edit keeps in colour (darker where it plays a part twice).
+  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  const total = edl.source_duration_s || (edl.segments || []).reduce((d, s) => Math.max(d, s.src_end_s), 0) || 1;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = "#ddd";
+  ctx.fillRect(0, 0, w, h);
+  ctx.fillStyle = "rgba(40, 120, 200, 0.6)";
+  for (const s of edl.segments || []) ctx.fillRect(Math.floor(s.src_start_s / total * w), 0, Math.max(1, Math.ceil((s.src_end_s - s.src_start_s) / total * w)), h);
+  canvas.dataset.kept = (edl.segments || []).length;
+}
+
 function setupPlayer(side, cand) {
   const root = $("#player-" + side);
   const audio = $("audio", root);
   audio.src = cand.audio_url;
   const seams = seamsOf(cand.edl);
   const duration = (cand.edl.segments || []).reduce((d, s) => Math.max(d, s.out_start_s + s.src_end_s - s.src_start_s), 0);
-  drawWave($("canvas", root), cand.audio_url, seams, duration || 1);
+  drawWave($("canvas.wave", root), cand.audio_url, seams, duration || 1);
+  drawKept($("canvas.strip", root), cand.edl);
   const box = $(".seams", root);
   box.innerHTML = seams.length ? "jump to just before a seam: " : "no seams (one continuous stretch)";
   seams.forEach((t, k) => {
@@ -97,6 +112,8 @@ async function loadPair() {
   if (!r.ok) { setStatus(JSON.stringify(pairs.detail), true); return; }
   if (!pairs.length) { $("#task").textContent = "No pairs left for you: thank you!"; return; }
   state.pair = pairs[0];
+  state.key = uuid();
+  state.rateKeys = { a: uuid(), b: uuid() };
   $("#task").textContent = `Song ${state.pair.song_id}, edited to ${state.pair.target_seconds.toFixed(1)} s. Listen to both, then choose.`;
   setupPlayer("a", state.pair.a);
   setupPlayer("b", state.pair.b);
@@ -106,12 +123,12 @@ async function submit() {
   if (!state.pair || !state.pref) { setStatus("choose A, B or about the same first", true); return; }
   const body = {
     pair_id: state.pair.pair_id, preference: state.pref, rater_id: $("#rater").value.trim(),
-    strength: Number(document.querySelector("input[name=strength]:checked").value), notes: $("#notes").value, idempotency_key: uuid(),
+    strength: Number(document.querySelector("input[name=strength]:checked").value), notes: $("#notes").value, idempotency_key: state.key,
   };
   const r = await fetch("/api/feedback/submit", { method: "POST", headers: headers(), body: JSON.stringify(body) });
   const out = await r.json();
   if (!r.ok) { setStatus(`not saved (${r.status}): ${JSON.stringify(out.detail)}`, true); return; }
-  state.judged += 1;
+  if (out.created) state.judged += 1;  // a replay (double click) returns the stored judgement
   $("#progress").textContent = `judged this session: ${state.judged}`;
   setStatus("saved");
   await refreshStats();
@@ -121,8 +138,8 @@ async function submit() {
 async function rate(side) {
   const root = $("#player-" + side);
   if (!root.dataset.candidate) return;
-  const body = { candidate_id: root.dataset.candidate, rater_id: $("#rater").value.trim(), quality: Number($(".quality", root).value),
-                 overall: Number($(".overall", root).value), idempotency_key: uuid() };
+  const body = { candidate_id: root.dataset.candidate, rater_id: $("#rater").value.trim(), feel: Number($(".feel", root).value),
+                 quality: Number($(".quality", root).value), overall: Number($(".overall", root).value), idempotency_key: state.rateKeys[side] };
   const r = await fetch("/api/feedback/rating", { method: "POST", headers: headers(), body: JSON.stringify(body) });
   setStatus(r.ok ? `rating of ${side.toUpperCase()} saved` : `rating not saved (${r.status})`, !r.ok);
 }
@@ -136,12 +153,13 @@ async function refreshStats() {
 }
 
 function init() {
+  // The rater's name may come in the link (?rater=…); the token never does (it would land in logs and history).
   for (const k of ["rater", "token"]) {
     const el = $("#" + k);
-    el.value = localStorage.getItem("editor-rl-" + k) || new URLSearchParams(location.search).get(k) || "";
+    el.value = localStorage.getItem("editor-rl-" + k) || (k === "rater" ? new URLSearchParams(location.search).get(k) : "") || "";
     el.addEventListener("change", () => { localStorage.setItem("editor-rl-" + k, el.value); if (k === "rater") loadPair(); });
   }
-  document.querySelectorAll("select.quality, select.overall").forEach((s) => {
+  document.querySelectorAll("select.feel, select.quality, select.overall").forEach((s) => {
     for (let v = 1; v <= 5; v++) s.add(new Option("★".repeat(v), v, v === 3, v === 3));
   });
   document.querySelectorAll(".choice button").forEach((b) => (b.onclick = () => choose(b.dataset.pref)));
@@ -150,7 +168,7 @@ function init() {
     $(".play", p).onclick = () => togglePlay(side);
     $(".send-rating", p).onclick = () => rate(side);
     audio.ontimeupdate = () => ($(".time", p).textContent = audio.currentTime.toFixed(1) + " s");
-    $("canvas", p).onclick = (e) => {
+    $("canvas.wave", p).onclick = (e) => {
       const d = Number(e.target.dataset.duration || 0);
       audio.currentTime = d * e.offsetX / e.target.clientWidth; audio.play();
     };

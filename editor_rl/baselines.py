@@ -1,0 +1,159 @@
+"""Baseline editors: the bars a learned policy has to clear.
+
+- ``random``: a masked random policy at a temperature (``p(a) ∝ exp(prior_a / T)`` over the
+  allowed actions; the prior favours keeping, so T → 0 keeps almost everything and large T is
+  uniform over the allowed actions);
+- ``every_other_phrase``: keeps the first phrase and every second one after it;
+- ``plain_cut``: plays the song from its start to the beat nearest the target and fades out — the
+  trivial editor every learned one must beat;
+- ``search``: dynamic programming over the beat graph, the method of the search-based remixers
+  (radiotool, Remixatron, Audition's Remix; :mod:`editor_rl.edit.planner`): the cheapest path from
+  the song's start to its own ending whose seams leave at bar ends and land on downbeats (or, at a
+  cost, at a half bar), each seam costing ``1 − (weighted dense seam score) + seam_penalty``, and
+  the length within a beat or two percent of the target where the song allows. It optimises exactly
+  the dense seam components, so it is the strong bar to clear.
+
+Every baseline returns an :class:`~editor_rl.edit.plan.EditPlan` whose ``actions`` replay it, and
+keeps the length promise (:mod:`editor_rl.edit.promise`) unless ``keep_promise=False`` (the raw
+edit, as the synthetic pairs want it: a reward model must also see edits that miss the target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.config import Config
+from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
+from editor_rl.edit.plan import EditPlan, plan_from_order
+from editor_rl.edit.planner import Planner
+from editor_rl.edit.promise import check_target, complete_to_target, plain_cut_order
+from editor_rl.env import MusicEditEnv, rollout
+from editor_rl.errors import EditorRLError, InvalidEditError
+from editor_rl.rewards import dense
+
+# Log-prior of each action for the random baseline (KEEP, KEEP_BAR, KEEP_PHRASE, CUT, CUT_TO_BAR,
+# CUT_TO_PHRASE, LOOP_BEAT, LOOP_BAR, END).
+RANDOM_PRIOR = np.array([2.0, 1.0, 0.5, 0.0, 0.0, 0.0, -1.0, -1.0, -0.5])
+
+
+def _planner(analysis: SongAnalysis, config: Config) -> tuple[EditGrid, Planner]:
+    grid = EditGrid.of(analysis)
+    return grid, Planner(dense.song_tables(analysis), grid, reward=config.reward, search=config.search)
+
+
+def _finish(analysis: SongAnalysis, order: list[int], *, ended: bool, target_seconds: float, config: Config, keep_promise: bool,
+            planner: tuple[EditGrid, Planner] | None = None) -> EditPlan:
+    """The plan playing ``order``, completed to the target by the planner when ``keep_promise``."""
+    grid, pl = planner or _planner(analysis, config)
+    acts = actions_for_order(grid, order, ended=ended)
+    if not keep_promise:
+        return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
+    done = complete_to_target(grid, pl, acts, target_seconds=target_seconds)
+    return plan_from_order(analysis, done.order, [ACTION_NAMES[a] for a in done.actions], fade_out=done.fade_out, repair=done.repair)
+
+
+def every_other_phrase(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), keep_promise: bool = True, **_: object) -> EditPlan:
+    """Keep the first phrase and every second phrase after it; cut the rest.
+
+    Beats before the first phrase start (a pickup) are kept with the first phrase. The raw result
+    is about half the song with every cut on a phrase boundary, whatever the target.
+    """
+    phrase_index = np.cumsum(analysis.phrase_pos == 0) - 1  # -1 for a pickup before phrase 0
+    keep = (phrase_index <= 0) | (phrase_index % 2 == 0)
+    order = [int(i) for i in np.flatnonzero(keep)]
+    return _finish(analysis, order, ended=order[-1] != analysis.n_beats - 1, target_seconds=target_seconds, config=config, keep_promise=keep_promise)
+
+
+def plain_cut(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), **_: object) -> EditPlan:
+    """The song from its start to the beat nearest ``target_seconds``, faded out (within half a beat)."""
+    order = plain_cut_order(EditGrid.of(analysis), target_seconds)
+    ended = order[-1] != analysis.n_beats - 1
+    acts = actions_for_order(EditGrid.of(analysis), order, ended=ended)
+    return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
+
+
+def random_policy(temperature: float) -> Callable[[dict, np.random.Generator], int]:
+    """A masked random policy: ``p(a) ∝ exp(RANDOM_PRIOR[a] / temperature)`` over allowed actions."""
+    if not temperature > 0:
+        raise InvalidEditError(f"temperature={temperature}: the random baseline needs a temperature > 0")
+
+    def choose(obs: dict, rng: np.random.Generator) -> int:
+        mask = obs["action_mask"] > 0
+        logits = np.where(mask, RANDOM_PRIOR / temperature, -np.inf)
+        p = np.exp(logits - logits[mask].max())
+        return int(rng.choice(len(p), p=p / p.sum()))
+
+    return choose
+
+
+def random_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), seed: int = 0, temperature: float = 1.0,
+                keep_promise: bool = True, **_: object) -> EditPlan:
+    """One episode of the random policy on ``analysis`` toward ``target_seconds``."""
+    env_config = replace(config.env, planner_hint=False)  # it never reads the hint: no re-planning at every step
+    env = MusicEditEnv([analysis], config=env_config, reward=config.reward, search=config.search)
+    info, _ = rollout(env, random_policy(temperature), seed=seed, options={"song_index": 0, "target_seconds": target_seconds})
+    if keep_promise:
+        return env.promised_plan()
+    if info["plan"] is None:
+        raise EditorRLError(f"{analysis.song_id}: the random policy kept no beats (seed {seed}); try another seed")
+    return info["plan"]
+
+
+def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), bonus: np.ndarray | None = None,
+                keep_promise: bool = True, **_: object) -> EditPlan:
+    """The cheapest bar-aligned path through the song that hits the target (:mod:`editor_rl.edit.planner`).
+
+    Parameters
+    ----------
+    analysis : SongAnalysis
+    target_seconds : float
+    config : Config
+        ``config.search`` (penalties, start/end constraints) and ``config.reward`` (seam weights).
+    bonus : np.ndarray [shape=(n_beats,)] or None
+        Per-beat bonus for playing a beat (favours those beats).
+    keep_promise : bool
+        Repair a path that misses the target (rare: songs of very few bars).
+
+    Raises
+    ------
+    InvalidEditError
+        The target is not positive, is longer than the song, or the song is shorter than two bars.
+    """
+    check_target(analysis, target_seconds)
+    grid, planner = _planner(analysis, config)
+    path = planner.path(target_seconds=target_seconds, bonus=bonus)
+    order, ended = path.order, path.fade_out
+    if not order:
+        if not keep_promise:
+            raise InvalidEditError(f"{analysis.song_id}: no bar-aligned edit of {target_seconds:.1f} s exists")
+        order = plain_cut_order(grid, target_seconds)
+        ended = order[-1] != grid.n_beats - 1
+    return _finish(analysis, order, ended=ended, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=(grid, planner))
+
+
+def section_search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator) -> EditPlan:
+    """The search with a random bonus on some phrases: a well-made edit that keeps other parts of the song."""
+    phrase = np.cumsum(analysis.phrase_pos == 0)  # phrase index of each beat
+    bonus = rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase]
+    return search_edit(analysis, target_seconds=target_seconds, config=config, bonus=bonus)
+
+
+BASELINES: dict[str, Callable[..., EditPlan]] = {"random": random_edit, "every_other_phrase": every_other_phrase, "plain_cut": plain_cut, "search": search_edit}
+
+
+def baseline_edit(name: str, analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), seed: int = 0, temperature: float = 1.0) -> EditPlan:
+    """Run the baseline called ``name`` (one of ``BASELINES``); the edit keeps the length promise.
+
+    Raises
+    ------
+    EditorRLError
+        Unknown name, or an impossible target.
+    """
+    if name not in BASELINES:
+        raise EditorRLError(f"unknown baseline {name!r}; choose one of {', '.join(sorted(BASELINES))}")
+    check_target(analysis, target_seconds)
+    return BASELINES[name](analysis, target_seconds=target_seconds, config=config, seed=seed, temperature=temperature)
