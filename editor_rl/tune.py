@@ -156,7 +156,7 @@ def ppo_trial(params: dict, *, base: dict) -> None:
     rl = cfg.rl
     heldout = load_corpus(list_songs(cfg.run.heldout_dir)[: cfg.eval.max_songs], store=FeatureStore(cfg.corpus.store_dir), config=cfg)
     reward_id = reward_identity(rl.reward_checkpoint)
-    pool = RewardPool(rl.reward_checkpoint, config=cfg.pool) if rl.reward_checkpoint else None
+    pool = RewardPool(rl.reward_checkpoint, config=cfg.pool, scheduling_strategy=_pool_bundle_strategy()) if rl.reward_checkpoint else None
     algo = build_ppo_config(cfg, songs=list_songs(Path(cfg.run.work_dir) / "songs"), pool=pool, reward_id=reward_id).build_algo()
     start = 0
     try:
@@ -233,11 +233,23 @@ def _resources(config: Config):
     from ray.rllib.algorithms.ppo import PPO
     from ray.tune import PlacementGroupFactory
 
+    from editor_rl.rewards.pool import pool_bundle
     from editor_rl.rl.algo import build_ppo_config
 
     request = PPO.default_resource_request(build_ppo_config(config, songs=[], pool=None))
-    bundles = list(request.bundles) + ([{"CPU": config.pool.num_cpus * config.pool.num_actors}] if config.rl.reward_checkpoint else [])
+    bundles = list(request.bundles) + ([pool_bundle(config.pool)] if config.rl.reward_checkpoint else [])
     return PlacementGroupFactory(bundles, strategy=request.strategy)
+
+
+def _pool_bundle_strategy():
+    """Inside a trial: its reward pool goes into the trial's last bundle, the one :func:`_resources`
+    reserved for it (left to Ray, a pool actor can land in an env runner's bundle, and the env runner
+    then waits forever for room)."""
+    from ray.util import get_current_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    pg = get_current_placement_group()
+    return PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=len(pg.bundle_specs) - 1) if pg else None
 
 
 def run_sweep(config: Config, *, resume: bool, judgements: str | None, say: Callable[[str], None]):

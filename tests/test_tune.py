@@ -74,7 +74,7 @@ def test_sigkill_mid_sweep_then_resume_does_not_rerun_finished_trials(ray_sessio
         if states:
             try:
                 data = json.loads(states[-1].read_text())
-                finished = [t for t in data.get("trial_data", []) if '"TERMINATED"' in json.dumps(t)]
+                finished = [t for t in data.get("trial_data", []) if "TERMINATED" in json.dumps(t)]  # a trial's state is a JSON string inside
             except ValueError:
                 pass  # being written
         time.sleep(1.0)

@@ -102,6 +102,21 @@ class RewardWorker:
         return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device}
 
 
+def actor_gpus(config: PoolConfig) -> float:
+    """GPUs each pool actor asks for: ``config.num_gpus``, or for -1 (auto) one when the cluster has any."""
+    if config.num_gpus == -1:
+        return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+    return float(config.num_gpus)
+
+
+def pool_bundle(config: PoolConfig) -> dict[str, float]:
+    """The resources a whole pool needs, as one placement-group bundle (e.g. a Tune trial's)."""
+    bundle = {"CPU": config.num_cpus * config.num_actors}
+    if actor_gpus(config) > 0:
+        bundle["GPU"] = actor_gpus(config) * config.num_actors
+    return bundle
+
+
 class RewardPool:
     """Client of M :class:`RewardWorker` actors (see the module docstring).
 
@@ -110,9 +125,12 @@ class RewardPool:
     checkpoint : str or Path
         A reward checkpoint (``editor_rl.rewards.model.save_checkpoint``).
     config : PoolConfig
+    scheduling_strategy : optional
+        Where the actors go (e.g. a ``PlacementGroupSchedulingStrategy`` naming the bundle a Tune
+        trial reserved for its pool); Ray's default placement when None.
     """
 
-    def __init__(self, checkpoint: str | Path, *, config: PoolConfig = PoolConfig()) -> None:
+    def __init__(self, checkpoint: str | Path, *, config: PoolConfig = PoolConfig(), scheduling_strategy=None) -> None:
         self.config = config
         self.version = 1
         self._ckpt_ref = ray.put(self._read(checkpoint))
@@ -120,11 +138,10 @@ class RewardPool:
         # checkpoint must stay in the object store for the pool's lifetime (the version check then
         # brings the restarted actor up to date).
         self._init_ref = self._ckpt_ref
-        gpus = config.num_gpus
-        if gpus == -1:
-            gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        gpus = actor_gpus(config)
         device = "cuda" if gpus > 0 else "cpu"
-        actor = ray.remote(RewardWorker).options(num_cpus=config.num_cpus, num_gpus=gpus, max_restarts=config.max_restarts, max_task_retries=0, max_concurrency=1000)
+        actor = ray.remote(RewardWorker).options(num_cpus=config.num_cpus, num_gpus=gpus, max_restarts=config.max_restarts, max_task_retries=0, max_concurrency=1000,
+                                                 scheduling_strategy=scheduling_strategy)
         self.actors = [
             actor.remote(self._init_ref, self.version, num_threads=max(1, int(config.num_cpus)), device=device, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
             for _ in range(config.num_actors)
