@@ -14,6 +14,7 @@ policy's own proposals better over time.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Sequence
 
 import numpy as np
@@ -24,6 +25,13 @@ from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy_edits import policy_edits
 from editor_rl.rewards.sequence import edit_sequence
+
+
+def job_seed(analysis: SongAnalysis, target_seconds: float) -> int:
+    """The sampling seed of a best-of-N job: fixed by the song's content and the target (to the
+    millisecond), so the same request gets the same best edit from the same model."""
+    digest = hashlib.sha256(f"{analysis.content_hash}:{round(target_seconds * 1000)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") >> 1
 
 
 def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config) -> list[list[EditPlan]]:

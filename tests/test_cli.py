@@ -139,9 +139,12 @@ def test_reward_pretrain_train_score(tmp_path, synth_corpus):
     r = run_cli("reward", "pretrain", "--songs", songs, "--pairs", "60", "--out", ckpt, *tiny, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "validation accuracy" in r.stdout and ckpt.exists() and ckpt.with_suffix(".pairs.jsonl").exists()
-    assert "reward epoch   1:" in r.stderr  # per-epoch progress lines
-    r = run_cli("reward", "train", "--preferences", ckpt.with_suffix(".pairs.jsonl"), "--songs", songs, "--pretrained", ckpt, "--out", tmp_path / "r2.pt", *tiny, timeout=300)
+    assert "explicit path (transformers frozen)" in r.stderr and "the explicit path alone" in r.stderr  # 60 pairs: too few for the transformers
+    assert "reward epoch" not in r.stderr
+    r = run_cli("reward", "train", "--preferences", ckpt.with_suffix(".pairs.jsonl"), "--songs", songs, "--pretrained", ckpt, "--out", tmp_path / "r2.pt", *tiny,
+                "--set", "reward_train.transformer_min_pairs=10", timeout=300)
     assert r.returncode == 0, r.stderr
+    assert "reward epoch   1:" in r.stderr  # per-epoch progress lines of the joint phase
     edls = []
     for name in ("search", "random"):
         e = tmp_path / f"{name}.json"

@@ -79,15 +79,16 @@ def test_edit_a_stored_song_and_an_upload(service):
     r = requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target}, headers=_auth(service), timeout=60)
     assert r.status_code == 200, r.text
     out = r.json()
-    from editor_rl.policy_edits import policy_edit
-    from editor_rl.rl.policy import load_policy
-
-    local = policy_edit(load_policy(service["checkpoint"]), a, target_seconds=target)  # the same greedy edit, made here
-    assert out["edl"]["segments"] == local.to_edl()["segments"] and out["duration_s"] == pytest.approx(local.duration_s)
+    from editor_rl.best_of import best_edits, job_seed
     from editor_rl.rewards.model import load_scorer
     from editor_rl.rewards.sequence import edit_sequence
+    from editor_rl.rl.policy import load_policy
 
-    (r,), (sd,) = load_scorer(service["reward"]).score([edit_sequence(a, local, target_seconds=target)])
+    scorer = load_scorer(service["reward"])
+    (local,) = best_edits(load_policy(service["checkpoint"]), [(a, target, job_seed(a, target))], scorer=scorer, config=Config())  # the same best of N, made here
+    assert out["edl"]["segments"] == local.to_edl()["segments"] and out["duration_s"] == pytest.approx(local.duration_s)
+    assert out["model_version"] == "v001"
+    (r,), (sd,) = scorer.score([edit_sequence(a, local, target_seconds=target)])
     assert out["reward"] == pytest.approx(r, abs=1e-4) and out["reward_std"] == pytest.approx(sd, abs=1e-4)  # scored by the Reward deployment
     wav = requests.get(service["url"] + out["audio_url"], timeout=30)
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
@@ -95,7 +96,7 @@ def test_edit_a_stored_song_and_an_upload(service):
     r = requests.post(service["url"] + "/api/edit", files={"audio": ("mine.wav", data, "audio/wav")}, data={"target_seconds": str(target)},
                       headers=_auth(service), timeout=120)
     assert r.status_code == 200, r.text
-    assert r.json()["song_id"].startswith("upload-") and r.json()["edl"]["segments"] == out["edl"]["segments"]  # same song, same greedy edit
+    assert r.json()["song_id"].startswith("upload-") and r.json()["edl"]["segments"] == out["edl"]["segments"]  # same song, same best edit
 
 
 def test_feedback_end_to_end_50_judgements_then_train_on_the_export(service):

@@ -157,7 +157,7 @@ class Editor:
         of its policy.
         """
         from editor_rl.audio.io import write_audio
-        from editor_rl.best_of import best_edits
+        from editor_rl.best_of import best_edits, job_seed
         from editor_rl.edit.promise import check_target
         from editor_rl.edit.render import render_plan
         from editor_rl.policy_edits import policy_edits
@@ -176,7 +176,7 @@ class Editor:
         for group in ready.values():
             served = group[0][2]
             seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
-            best = [(i, a, s) for (i, a, _), s in zip(group, seeds) if jobs[i][2] == 0 and served.scorer is not None]
+            best = [(i, a, job_seed(a, jobs[i][1])) for i, a, _ in group if jobs[i][2] == 0 and served.scorer is not None]  # reproducible
             sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
             plans = {}
             if best:
