@@ -129,9 +129,14 @@ class PoolConfig:
     num_cpus: float = 1.0
     """CPUs per actor (torch threads follow it, at least 1)."""
     num_gpus: float = 0.0
-    """GPUs per actor (a fraction shares a GPU); 0 scores on CPU. -1: one per actor if the cluster has GPUs."""
+    """GPUs per actor (0.25: four actors share a GPU); 0 scores on CPU. -1 (auto): the cluster's GPUs
+    shared among the actors (1/⌈actors/GPUs⌉ each, at most one), CPU when it has none."""
     max_batch: int = 64
-    """Sequences an actor scores in one forward pass."""
+    """Sequences an actor on CPU scores in one forward pass."""
+    gpu_max_batch: int = 1024
+    """Sequences an actor on a GPU scores in one forward pass."""
+    precision: str = "bf16"
+    """"bf16": autocast on CUDA (fp32 on CPU, where bf16 does not pay); "fp32": full precision everywhere."""
     max_wait_ms: float = 5.0
     """How long an actor waits to fill a batch."""
     timeout_s: float = 60.0
@@ -146,6 +151,8 @@ class PoolConfig:
         _check(self.num_cpus > 0, "pool.num_cpus", self.num_cpus, "must be > 0")
         _check(self.num_gpus >= 0 or self.num_gpus == -1, "pool.num_gpus", self.num_gpus, "must be >= 0, or -1 for auto")
         _check(self.max_batch >= 1, "pool.max_batch", self.max_batch, "must be >= 1")
+        _check(self.gpu_max_batch >= 1, "pool.gpu_max_batch", self.gpu_max_batch, "must be >= 1")
+        _check(self.precision in ("bf16", "fp32"), "pool.precision", self.precision, "must be bf16 or fp32")
         _check(self.max_wait_ms >= 0, "pool.max_wait_ms", self.max_wait_ms, "must be >= 0")
         _check(self.timeout_s > 0, "pool.timeout_s", self.timeout_s, "must be > 0")
         _check(self.max_retries >= 0, "pool.max_retries", self.max_retries, "must be >= 0")
@@ -195,11 +202,14 @@ class RLConfig:
     """Save a checkpoint every this many iterations (and at the end)."""
     restart_delay_s: float = 1.0
     """Delay before a failed EnvRunner is restarted."""
+    learner_gpus: float = 0.0
+    """GPUs of the PPO learner (RLlib's ``num_gpus_per_learner``); 0: CPU; -1 (auto): one if the cluster has a GPU."""
     seed: int = 0
     """Seed of the algorithm."""
 
     def __post_init__(self) -> None:
         _check(self.num_env_runners >= 0, "rl.num_env_runners", self.num_env_runners, "must be >= 0")
+        _check(self.learner_gpus >= 0 or self.learner_gpus == -1, "rl.learner_gpus", self.learner_gpus, "must be >= 0, or -1 for auto")
         _check(self.uncertainty_penalty >= 0, "rl.uncertainty_penalty", self.uncertainty_penalty, "must be >= 0")
         _check(self.vf_warmup_iterations >= 0, "rl.vf_warmup_iterations", self.vf_warmup_iterations, "must be >= 0")
         _check(self.kl_coeff >= 0, "rl.kl_coeff", self.kl_coeff, "must be >= 0")

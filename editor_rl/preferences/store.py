@@ -34,6 +34,7 @@ which the reward trainer reads as is. Pure Python and SQLite: no Ray here.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -58,13 +59,30 @@ from editor_rl.preferences.store_schema import (  # noqa: F401 (the store's rows
     token_hash,
 )
 
+def resolve_location(location: str) -> str:
+    """A store location with ``env:NAME`` replaced by that environment variable's value.
+
+    Raises
+    ------
+    StoreError
+        ``NAME`` is not set or empty (the message names the variable, never a value).
+    """
+    if not location.startswith("env:"):
+        return location
+    name = location[4:]
+    value = os.environ.get(name, "")
+    if not value:
+        raise StoreError(f"store location {location!r}: environment variable {name} is not set")
+    return value
+
 class PreferenceStore:
     """The store (see the module docstring). Thread-safe: one connection per thread.
 
     Parameters
     ----------
     location : str or Path
-        A SQLite file (created with its folder if missing) or a ``postgresql://`` URL.
+        A SQLite file (created with its folder if missing), a ``postgresql://`` URL, or ``env:NAME``:
+        the URL in environment variable ``NAME`` (a Secret on Kubernetes; nothing secret in a config).
 
     Raises
     ------
@@ -74,10 +92,10 @@ class PreferenceStore:
     """
 
     def __init__(self, location: str | Path) -> None:
-        self.location = str(location)
+        self.location = resolve_location(str(location))
         self.backend = "postgres" if self.location.startswith(("postgresql://", "postgres://")) else "sqlite"
         if self.backend == "sqlite":
-            self.path = Path(location)
+            self.path = Path(self.location)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
             self._db_errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)

