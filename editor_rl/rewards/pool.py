@@ -100,7 +100,8 @@ class RewardWorker:
 
     async def stats(self) -> dict:
         """Forward passes and sequences scored so far, the served version and the process id."""
-        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device, "precision": self.scorer.precision}
+        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device, "precision": self.scorer.precision,
+                "node": ray.get_runtime_context().get_node_id()}
 
 
 def actor_gpus(config: PoolConfig, *, cluster_gpus: float | None = None) -> float:

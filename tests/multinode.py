@@ -1,0 +1,129 @@
+"""Multi-node scenarios on one machine (``ray.cluster_utils.Cluster``: a head and two worker nodes),
+run by tests/test_multinode.py in a subprocess each, since a test session's own Ray instance holds
+the process's connection. Each scenario prints one JSON line: what the test asserts on.
+
+    python tests/multinode.py pool|ppo WORK_DIR REWARD_CHECKPOINT
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+from ray.cluster_utils import Cluster
+
+from editor_rl.audio.synth import write_corpus
+from editor_rl.baselines import baseline_edit
+from editor_rl.config import Config, PoolConfig, load_config
+from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.rewards.model import load_scorer
+from editor_rl.rewards.pool import RewardPool
+from editor_rl.rewards.sequence import edit_sequence
+
+WORKER = {"num_cpus": 1, "resources": {"runner": 1}}
+
+
+def start_cluster() -> tuple[Cluster, list]:
+    """A head without CPUs (the driver only) and two 1-CPU worker nodes carrying a ``runner`` resource."""
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [cluster.add_node(**WORKER) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    return cluster, workers
+
+
+def wait_for(condition, *, timeout_s: float, what: str) -> None:
+    deadline = time.time() + timeout_s
+    while not condition():
+        if time.time() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.2)
+
+
+def songs(work: Path, config: Config) -> dict:
+    """Three synthetic songs, analysed (once per work folder)."""
+    if not (work / "songs").is_dir():
+        write_corpus(work / "songs", n=3, seed=7, config=config.synth)
+    store = FeatureStore(work / "features")
+    analyze_corpus(list_songs(work / "songs"), store=store, config=config, progress=False)
+    return load_corpus(list_songs(work / "songs"), store=store, config=config)
+
+
+def scenario_pool(work: Path, reward: str) -> dict:
+    """Pool actors spread over both worker nodes; one node removed while a request is in flight:
+    every sequence is still scored exactly once, with the model's own scores."""
+    config = Config()
+    analyses = list(songs(work, config).values())
+    seqs = [edit_sequence(a, p, target_seconds=0.5 * a.duration_s) for a in analyses for s in range(20)
+            for p in [baseline_edit("random", a, target_seconds=0.5 * a.duration_s, config=config, seed=s, temperature=2.0)]]
+    cluster, workers = start_cluster()
+    pool = RewardPool(reward, config=PoolConfig(num_actors=2, num_cpus=0.5, max_batch=2, max_wait_ms=200, timeout_s=20, max_retries=3),
+                      scheduling_strategy="SPREAD")
+    where = [s["node"] for s in pool.stats()]
+    import threading
+
+    out = {}
+    t = threading.Thread(target=lambda: out.update(scores=pool.score(seqs * 3)))
+    t.start()
+    wait_for(lambda: pool.submitted >= 20, timeout_s=60, what="chunks in flight")
+    cluster.remove_node(workers[1])
+    t.join(timeout=240)
+    got = out["scores"][0]
+    expect = load_scorer(reward).score(seqs)[0]
+    result = {"nodes": len(set(where)), "actors": len(where), "sequences": len(seqs) * 3, "scored": int(len(got)),
+              "max_error": float(np.abs(got - np.tile(expect, 3)).max()), "resent": pool.resent}
+    pool.shutdown()
+    ray.shutdown()
+    cluster.shutdown()
+    return result
+
+
+def scenario_ppo(work: Path, reward: str) -> dict:
+    """PPO with an env runner on each worker node; one worker node removed mid-training and added back:
+    training goes on, the restart is counted, every iteration keeps its learned reward."""
+    from editor_rl.rl.algo import build_ppo_config
+    from editor_rl.rl.train import history_row, reward_identity
+
+    config = load_config(overrides=[f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={reward}", "rl.num_env_runners=2",
+                                    "rl.envs_per_env_runner=1", "rl.env_runner_cpus=0.5", "rl.train_batch_size=300", "rl.minibatch_size=100",
+                                    "rl.num_epochs=1", "rl.hidden=[32]", "rl.restart_delay_s=0.5"])
+    songs(work, config)
+    cluster, workers = start_cluster()
+    pool = RewardPool(reward, config=PoolConfig(num_actors=1, num_cpus=0.25))
+    reward_id = reward_identity(reward)
+    ppo = build_ppo_config(config, songs=list_songs(work / "songs"), pool=pool, reward_id=reward_id)
+    algo = ppo.env_runners(custom_resources_per_env_runner={"runner": 1}).build_algo()  # one env runner per worker node
+    rows, removed, added = [], None, None
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline:
+            t0 = time.time()
+            rows.append(history_row(len(rows) + 1, algo.train(), time.time() - t0, reward_id))
+            if removed is None:
+                cluster.remove_node(workers[1])
+                removed = len(rows)
+            elif added is None and len(rows) >= removed + 2:
+                workers[1] = cluster.add_node(**WORKER)
+                added = len(rows)
+            elif added is not None and (rows[-1]["env_runner_restarts"] or 0) >= 1 and len(rows) >= added + 2:
+                break
+    finally:
+        algo.stop()
+        pool.shutdown()
+        ray.shutdown()
+        cluster.shutdown()
+    return {"iterations": [r["iteration"] for r in rows], "removed_after": removed, "added_after": added,
+            "restarts": max(r["env_runner_restarts"] or 0 for r in rows), "learned": [r["learned_score_mean"] for r in rows]}
+
+
+if __name__ == "__main__":
+    name, work, reward = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    work.mkdir(parents=True, exist_ok=True)
+    result = {"pool": scenario_pool, "ppo": scenario_ppo}[name](work, reward)
+    print(json.dumps(result), flush=True)
+    shutil.rmtree(work / "ray_tmp", ignore_errors=True)
