@@ -58,10 +58,10 @@ def scenario_pool(work: Path, reward: str) -> dict:
     """Pool actors spread over both worker nodes; one node removed while a request is in flight:
     every sequence is still scored exactly once, with the model's own scores."""
     config = Config()
+    cluster, workers = start_cluster()
     analyses = list(songs(work, config).values())
     seqs = [edit_sequence(a, p, target_seconds=0.5 * a.duration_s) for a in analyses for s in range(20)
             for p in [baseline_edit("random", a, target_seconds=0.5 * a.duration_s, config=config, seed=s, temperature=2.0)]]
-    cluster, workers = start_cluster()
     pool = RewardPool(reward, config=PoolConfig(num_actors=2, num_cpus=0.5, max_batch=2, max_wait_ms=200, timeout_s=20, max_retries=3),
                       scheduling_strategy="SPREAD")
     where = [s["node"] for s in pool.stats()]
@@ -92,8 +92,8 @@ def scenario_ppo(work: Path, reward: str) -> dict:
     config = load_config(overrides=[f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={reward}", "rl.num_env_runners=2",
                                     "rl.envs_per_env_runner=1", "rl.env_runner_cpus=0.5", "rl.train_batch_size=300", "rl.minibatch_size=100",
                                     "rl.num_epochs=1", "rl.hidden=[32]", "rl.restart_delay_s=0.5"])
-    songs(work, config)
     cluster, workers = start_cluster()
+    songs(work, config)
     pool = RewardPool(reward, config=PoolConfig(num_actors=1, num_cpus=0.25))
     reward_id = reward_identity(reward)
     ppo = build_ppo_config(config, songs=list_songs(work / "songs"), pool=pool, reward_id=reward_id)
