@@ -2,7 +2,7 @@
 run by tests/test_multinode.py in a subprocess each, since a test session's own Ray instance holds
 the process's connection. Each scenario prints one JSON line: what the test asserts on.
 
-    python tests/multinode.py pool|ppo WORK_DIR REWARD_CHECKPOINT
+    python tests/multinode.py pool|ppo|serve WORK_DIR REWARD_CHECKPOINT
 """
 
 from __future__ import annotations
@@ -121,9 +121,72 @@ def scenario_ppo(work: Path, reward: str) -> dict:
             "restarts": max(r["env_runner_restarts"] or 0 for r in rows), "learned": [r["learned_score_mean"] for r in rows]}
 
 
+def scenario_serve(work: Path, reward: str) -> dict:
+    """Serve with an Editor replica on each worker node (the ingress, feedback and reward on the
+    head); one worker node removed under a bounded load from two local clients: how many requests
+    were answered 200."""
+    import socket
+    import threading
+
+    import requests
+    from ray import serve
+
+    from editor_rl.rl.bc import train_bc
+    from editor_rl.serving.app import Ingress
+    from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
+
+    config = Config()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"head": 10}, "include_dashboard": False})
+    workers = [cluster.add_node(**WORKER) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    analyses = songs(work, config)
+    policy = train_bc(analyses, config=config, out_dir=work / "policy", edits_per_song=2, epochs=2, log=lambda m: None)
+    settings = ServeSettings(checkpoint=policy["checkpoint"], data_dir=str(work / "serve"), songs_dir=str(work / "songs"), reward=reward, config=config)
+    on_head = {"num_cpus": 0.1, "resources": {"head": 1}}
+    app = Ingress.options(ray_actor_options=on_head).bind(
+        settings, Editor.options(num_replicas=2, ray_actor_options={"num_cpus": 0.5, "resources": {"runner": 1}}).bind(settings),
+        Feedback.options(ray_actor_options=on_head).bind(settings), Reward.options(ray_actor_options=on_head).bind(settings))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+    serve.run(app, name="editor-rl", route_prefix="/")
+    token = (work / "serve" / "token").read_text().strip()
+    url, song = f"http://127.0.0.1:{port}/api/edit", next(iter(analyses.values()))
+    codes: list[int] = []
+    replicas: set[str] = set()
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        with requests.Session() as http:
+            while not stop.is_set():
+                r = http.post(url, json={"song_id": song.song_id, "target_seconds": round(0.5 * song.duration_s, 1), "temperature": 0.5},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=120)
+                codes.append(r.status_code)
+                if r.status_code == 200:
+                    replicas.add(r.headers.get("X-Editor-Replica", ""))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(codes) >= 20 and len(replicas) == 2, timeout_s=240, what="both replicas answering")
+    before = len(codes)
+    cluster.remove_node(workers[1])
+    wait_for(lambda: len(codes) >= before + 40, timeout_s=240, what="40 requests after the node was removed")
+    stop.set()
+    for t in threads:
+        t.join(timeout=150)
+    serve.shutdown()
+    ray.shutdown()
+    cluster.shutdown()
+    return {"requests": len(codes), "ok": codes.count(200), "after_removal": len(codes) - before, "replicas_seen": len(replicas),
+            "codes": sorted(set(codes))}
+
+
 if __name__ == "__main__":
     name, work, reward = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     work.mkdir(parents=True, exist_ok=True)
-    result = {"pool": scenario_pool, "ppo": scenario_ppo}[name](work, reward)
+    result = {"pool": scenario_pool, "ppo": scenario_ppo, "serve": scenario_serve}[name](work, reward)
     print(json.dumps(result), flush=True)
     shutil.rmtree(work / "ray_tmp", ignore_errors=True)

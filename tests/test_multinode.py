@@ -1,6 +1,7 @@
 """Across nodes (``ray.cluster_utils.Cluster``: a head and two worker nodes on this machine): the
 reward pool loses a node and still scores every sequence exactly once; PPO loses an env runner's
-node and gets it back, with the restart counted and no iteration without its learned reward.
+node and gets it back, with the restart counted and no iteration without its learned reward; Serve
+loses one of its two Editor replicas' nodes under load and answers ≥ 99 % of requests.
 
 Each scenario runs in its own process (tests/multinode.py): the test session's Ray instance holds
 this process's connection.
@@ -44,3 +45,10 @@ def test_ppo_loses_an_env_runners_node_and_gets_it_back(work, tiny_checkpoint):
     assert out["restarts"] >= 1  # the env runner of the removed node was restarted on the new one
     assert out["iterations"] == list(range(1, len(out["iterations"]) + 1))
     assert all(x is not None for x in out["learned"])  # no iteration lost its learned reward
+
+
+def test_serve_loses_an_editor_replicas_node_under_load(work, tiny_checkpoint):
+    out = _scenario("serve", work, tiny_checkpoint, timeout_s=540)
+    assert out["replicas_seen"] == 2  # both nodes' replicas answered before one went
+    assert out["after_removal"] >= 40
+    assert out["ok"] >= 0.99 * out["requests"], out

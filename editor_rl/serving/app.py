@@ -12,6 +12,7 @@ songs, pairs, candidates and audio 404; bad audio 422 with what is wrong with it
 rating that contradicts the stored one 409; a full queue 503.
 """
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, NamedTuple
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile as StarletteUploadFile
@@ -32,6 +34,7 @@ from editor_rl.rlhf.models import ModelRegistry
 from editor_rl.serving.security import BodyLimit, bearer, resolve_token, token_ok
 
 STATIC = Path(__file__).with_name("static")
+LOST_REPLICA_RETRIES = 3
 api = FastAPI(title="editor-rl", description="Edits of songs by a learned policy, and the human feedback that teaches it.")
 api.add_middleware(BodyLimit)
 
@@ -90,13 +93,23 @@ class Ingress:
         return caller.rater
 
     async def _call(self, handle: DeploymentHandle, method: str, *args):
-        """Call a deployment; its errors become HTTP answers (a full queue: 503)."""
-        try:
-            return await getattr(handle, method).remote(*args)
-        except BackPressureError as e:
-            raise HTTPException(503, f"busy: {method} has a full queue; try again shortly", headers={"Retry-After": "1"}) from e
-        except (KeyError, EditorRLError) as e:
-            raise _error(getattr(e, "cause", None) or e) from e
+        """Call a deployment; its errors become HTTP answers (a full queue: 503).
+
+        A replica lost mid-request (its process or node died) is not the caller's fault: the call
+        goes to another replica, up to :data:`LOST_REPLICA_RETRIES` times (every deployment method is
+        safe to repeat: submits carry idempotency keys, edits and uploads make new files).
+        """
+        for attempt in range(LOST_REPLICA_RETRIES + 1):
+            try:
+                return await getattr(handle, method).remote(*args)
+            except BackPressureError as e:
+                raise HTTPException(503, f"busy: {method} has a full queue; try again shortly", headers={"Retry-After": "1"}) from e
+            except (KeyError, EditorRLError) as e:
+                raise _error(getattr(e, "cause", None) or e) from e
+            except (RayActorError, ActorUnavailableError) as e:
+                if attempt == LOST_REPLICA_RETRIES:
+                    raise HTTPException(503, f"{method}: no replica answered ({type(e).__name__}); try again shortly", headers={"Retry-After": "1"}) from e
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     # -- health and UI ---------------------------------------------------------------------------
     @api.get("/healthz")
