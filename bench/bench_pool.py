@@ -8,7 +8,8 @@ synthetic songs (about 30–60 output beats each). Rows: sequences per second wh
 sent in one ``pool.score`` call (chunks of ``max_batch`` = 64), when each edit is sent alone and
 waited for, and when all edits are sent as concurrent single-edit calls (the actor's own batching
 merges them); plus the model without Ray, batched, as the reference. On a GPU the same script
-runs with ``--gpu`` (num_gpus=1 per actor) and ``--bf16``.
+runs with ``--gpu``: ``--actors 4 --gpu-share 0.25`` puts four actors on one device, in
+``--precision bf16`` (autocast; the default) or ``fp32``, in chunks of ``pool.gpu_max_batch``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--gpu", action="store_true")
+    ap.add_argument("--actors", type=int, default=1)
+    ap.add_argument("--gpu-share", type=float, default=1.0, help="GPU per actor with --gpu (0.25: four actors per device)")
+    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="on CUDA; CPU is always fp32")
     args = ap.parse_args()
     cfg = Config()
     songs = [analyze_audio(Audio(synthesize_song(seed=990 + i, config=SynthConfig(min_seconds=40, max_seconds=60))[0], 44100, f"p{i}.wav"), config=cfg, song_id=f"p{i}") for i in range(4)]
@@ -46,7 +50,7 @@ def main() -> None:
         seqs.append(edit_sequence(a, baseline_edit("random", a, target_seconds=0.6 * a.duration_s, config=cfg, seed=k, temperature=2.0), target_seconds=0.6 * a.duration_s))
     mc = RewardModelConfig(d_model=args.d_model, n_layers=args.layers, d_ff=4 * args.d_model)
     torch.manual_seed(0)
-    scorer = RewardScorer(RewardModel(mc), Normalizer.fit(seqs))
+    scorer = RewardScorer(RewardModel(mc), Normalizer.fit(seqs), device="cuda" if args.gpu else "cpu", precision=args.precision)
     ckpt = scorer.save(Path(tempfile.mkdtemp()) / "bench.pt")
     torch.set_num_threads(1)
     scorer.score(seqs[:8])
@@ -54,8 +58,9 @@ def main() -> None:
     scorer.score(seqs)
     direct = len(seqs) / (time.perf_counter() - t)
 
-    ray.init(num_cpus=2, num_gpus=1 if args.gpu else 0, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    pool = RewardPool(ckpt, config=PoolConfig(num_actors=1, num_cpus=1, num_gpus=1 if args.gpu else 0, max_batch=64, max_wait_ms=5))
+    ray.init(num_cpus=max(2, args.actors), num_gpus=1 if args.gpu else 0, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    pool = RewardPool(ckpt, config=PoolConfig(num_actors=args.actors, num_cpus=1, num_gpus=args.gpu_share if args.gpu else 0, max_batch=64, max_wait_ms=5,
+                                              precision=args.precision))
     pool.score(seqs[:8])  # warm
     t = time.perf_counter()
     pool.score(seqs)
@@ -69,14 +74,15 @@ def main() -> None:
     ray.get([pool.actors[0].score.remote([s]) for s in seqs])
     concurrent = len(seqs) / (time.perf_counter() - t)
     stats = pool.stats()[0]
+    chunk = pool.chunk
     pool.shutdown()
     ray.shutdown()
     params = sum(p.numel() for p in scorer.model.parameters())
     mean_len = np.mean([len(s.tokens) for s in seqs])
-    dev = "GPU" if args.gpu else "CPU, 1 thread"
+    dev = f"GPU, {args.actors} actor(s) at {args.gpu_share} GPU, {stats['precision']}" if args.gpu else f"CPU, 1 thread, {args.actors} actor(s)"
     print(f"model d={args.d_model}, {args.layers} layers, {params:,} parameters; {len(seqs)} edits of {mean_len:.0f} beats on average; {dev}\n")
     print("| mode | sequences/s |\n|---|---|")
-    print(f"| pool, one call of {len(seqs)} (chunks of 64) | {batched:.1f} |")
+    print(f"| pool, one call of {len(seqs)} (chunks of {chunk}) | {batched:.1f} |")
     print(f"| pool, one edit per call, sequential | {single:.1f} |")
     print(f"| pool, {len(seqs)} concurrent single-edit calls (actor batching) | {concurrent:.1f} |")
     print(f"| model without Ray, batched (reference) | {direct:.1f} |")

@@ -252,6 +252,12 @@ def _pool_bundle_strategy():
     return PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=len(pg.bundle_specs) - 1) if pg else None
 
 
+def default_point(config: Config) -> dict[str, Any]:
+    """The config's own values of the searched fields (``{"section.field": value}``)."""
+    data = config.to_dict()
+    return {key: data[key.split(".")[0]][key.split(".", 1)[1]] for key in parse_space(config.tune.space)}
+
+
 def run_sweep(config: Config, *, resume: bool, judgements: str | None, say: Callable[[str], None]):
     """Step 2: the Tuner (or its restoration); returns the ResultGrid."""
     from ray import tune
@@ -280,11 +286,15 @@ def run_sweep(config: Config, *, resume: bool, judgements: str | None, say: Call
             scheduler = tune.schedulers.PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=1, hyperparam_mutations=domains(space))
         else:
             scheduler = tune.schedulers.FIFOScheduler()
-        search = None
+        first = [default_point(config)] if tc.include_default else None
         if tc.search == "optuna":
             from ray.tune.search.optuna import OptunaSearch
 
-            search = OptunaSearch(seed=tc.seed)
+            search = OptunaSearch(seed=tc.seed, points_to_evaluate=first)
+        else:
+            from ray.tune.search.basic_variant import BasicVariantGenerator
+
+            search = BasicVariantGenerator(points_to_evaluate=first, random_state=tc.seed)
         tuner = tune.Tuner(
             trainable, param_space=domains(space),
             tune_config=tune.TuneConfig(metric=metric, mode="max", num_samples=tc.trials, scheduler=scheduler, search_alg=search,
@@ -308,12 +318,15 @@ def write_outputs(results, config: Config, *, say: Callable[[str], None]) -> dic
     folder = Path(config.run.work_dir) / "tune"
     keys = list(parse_space(config.tune.space))
     rows, curves = [], []
+    default = default_point(config) if config.tune.include_default else None
     for r in results:
         hist = r.metrics_dataframe if r.metrics_dataframe is not None else None
         values = [float(v) for v in hist[metric]] if hist is not None and metric in hist else []
         rows.append({"trial": (r.metrics or {}).get("trial_id", r.path.rsplit("/", 1)[-1] if r.path else "?"), **{k: r.config.get(k) for k in keys},
                      metric: max(values) if values else None, "last_" + metric: values[-1] if values else None, "iterations": len(values),
-                     "status": "ERROR" if r.error else "TERMINATED", "error": str(r.error).splitlines()[0] if r.error else ""})
+                     "status": "ERROR" if r.error else "TERMINATED", "error": str(r.error).splitlines()[0] if r.error else "",
+                     "default": default is not None and all(np.isclose(float(r.config.get(k)), float(v)) if isinstance(v, (int, float)) else r.config.get(k) == v
+                                                            for k, v in default.items())})
         curves.append(values)
     with open(folder / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -338,6 +351,9 @@ def write_outputs(results, config: Config, *, say: Callable[[str], None]) -> dic
     fig.savefig(folder / "tune.png", dpi=100)
     plt.close(fig)
     say(f"tune: best trial {best['trial']}: {metric} {best[metric]:.3f} → {folder / 'best.yaml'}")
+    base = [r for r in ok if r["default"]]
+    if base:
+        say(f"tune: the config's own weights: {metric} {base[0][metric]:.3f} (best − default: {best[metric] - base[0][metric]:+.3f})")
     return {"results": str(folder / "results.csv"), "best": str(folder / "best.yaml"), "plot": str(folder / "tune.png"), "best_trial": best, "trials": rows}
 
 

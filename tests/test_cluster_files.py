@@ -3,6 +3,7 @@ schemas; a misspelled field fails them; the RayService serves the app of serve/l
 requests are computed right without a GPU."""
 
 import copy
+import gzip
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 from editor_rl.config import Config, PoolConfig, RLConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = ROOT.parent / "shared" / "kuberay"
+SCHEMAS = ROOT / "tests" / "data" / "kuberay"  # KubeRay v1.7.0 strict schemas (see its README)
 LAUNCHERS = sorted(p for p in (ROOT / "cluster").glob("*.yaml") if p.name != "runtime_env.yaml")  # that one is `ray job submit`'s
 MANIFESTS = sorted((ROOT / "cluster" / "kuberay").glob("*.yaml"))
 KINDS = ("RayJob", "RayService", "RayCluster")
@@ -34,7 +35,7 @@ def _launcher_errors(config: dict) -> str:
 
 def _kuberay_errors(doc: dict) -> list[str]:
     """The strict KubeRay schema's complaints about one manifest document."""
-    schema = json.loads((SCHEMAS / f"{doc['kind']}.strict.schema.json").read_text())
+    schema = json.loads(gzip.decompress((SCHEMAS / f"{doc['kind']}.strict.schema.json.gz").read_bytes()))
     return [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)]
 
 
@@ -46,7 +47,7 @@ def test_the_cluster_folder_has_the_launchers_and_manifests_it_promises():
     assert {p.name for p in LAUNCHERS} >= {"aws.yaml", "local.yaml"}
     kinds = sorted(d["kind"] for p in MANIFESTS for d in _docs(p))
     assert kinds.count("RayJob") == 2 and kinds.count("RayService") == 1 and "PersistentVolumeClaim" in kinds
-    assert (ROOT / "cluster" / "Dockerfile").is_file() and (SCHEMAS / "RayJob.strict.schema.json").is_file()
+    assert (ROOT / "cluster" / "Dockerfile").is_file() and (SCHEMAS / "RayJob.strict.schema.json.gz").is_file()
 
 
 @pytest.mark.parametrize("path", LAUNCHERS, ids=lambda p: p.name)

@@ -1,4 +1,5 @@
-"""``ray job submit`` of a short training run to a local ``ray start --head`` (token auth on)."""
+"""``ray job submit`` of a short training run and a tiny Tune sweep to a local ``ray start --head``
+(token auth on)."""
 
 import json
 import os
@@ -21,7 +22,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ray_job_submit_trains(tmp_path, synth_corpus, tiny_checkpoint):
+def test_ray_job_submit_trains_and_tunes(tmp_path, synth_corpus, tiny_checkpoint):
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths have a length limit
     gcs, dash, client, agent, agent_grpc, metrics, runtime_env = (_free_port() for _ in range(7))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore"}
@@ -50,18 +51,28 @@ def test_ray_job_submit_trains(tmp_path, synth_corpus, tiny_checkpoint):
         assert ready.returncode == 0, ready.stderr[-2000:]
         sets = [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}", "rl.iterations=2",
                 "rl.train_batch_size=600", "rl.minibatch_size=200", "rl.hidden=[64]", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"]
-        cmd = [str(RAY), "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--",
-               sys.executable, "-m", "editor_rl.cli", "train"] + [x for s in sets for x in ("--set", s)]
-        for _ in range(10):  # the agent can still be registering: the server then asks us to try again
-            job = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
-            if "No available agent to submit job" not in job.stderr:
-                break
-            time.sleep(2.0)
-        assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
-        assert "succeeded" in job.stdout + job.stderr
+        def submit(*args: str) -> subprocess.CompletedProcess:
+            cmd = [str(RAY), "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--", sys.executable, "-m", "editor_rl.cli", *args]
+            for _ in range(10):  # the agent can still be registering: the server then asks us to try again
+                job = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+                if "No available agent to submit job" not in job.stderr:
+                    break
+                time.sleep(2.0)
+            assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+            assert "succeeded" in job.stdout + job.stderr
+            return job
+
+        job = submit("train", *[x for s in sets for x in ("--set", s)])
         assert "iter    2/2" in job.stdout
         rows = json.loads((work / "history.json").read_text())
         assert [r["iteration"] for r in rows] == [1, 2]
+        (work / "validation").mkdir()
+        shutil.copy(synth_corpus[2], work / "validation" / synth_corpus[2].name)
+        sweep = sets[:3] + ["tune.trials=2", "tune.iterations=1", "tune.scheduler=fifo", "tune.max_concurrent=1", "tune.synth_songs=0", "tune.pretrain_pairs=0",
+                            "tune.behaviour_clone=false", "rl.hidden=[32]", "rl.train_batch_size=300", "rl.minibatch_size=100", "rl.num_epochs=1",
+                            "rl.env_runner_cpus=0.5", "pool.num_cpus=0.25", "eval.target_ratios=[0.5]", "eval.max_songs=1"]
+        job = submit("tune", "--config", str(ROOT / "configs" / "tune_smoke.yaml"), *[x for s in sweep for x in ("--set", s)])
+        assert "2 trials; best" in job.stdout and (work / "tune" / "best.yaml").is_file()
         # Without the token the job server refuses the client.
         denied = subprocess.run([str(RAY), "job", "list", "--address", f"http://127.0.0.1:{dash}"], capture_output=True, text=True, timeout=60,
                                 env={k: v for k, v in env.items() if k != "RAY_AUTH_MODE"} | {"RAY_AUTH_MODE": "disabled"})

@@ -43,6 +43,9 @@ def test_a_tiny_sweep_writes_its_table_best_config_and_plot(ray_session, sweep_d
     rows = list(csv.DictReader(open(work / "tune" / "results.csv")))
     assert len(rows) == 4 and all(r["status"] == "TERMINATED" and r["iterations"] == "2" for r in rows)
     assert all(0 <= float(r["heldout_win_rate"]) <= 1 for r in rows) and {"rl.w_learned", "rl.w_dense", "rl.kl_coeff"} <= set(rows[0])
+    (default,) = [r for r in rows if r["default"] == "True"]  # the config's own weights ran as one trial: the baseline
+    assert float(default["rl.w_learned"]) == pytest.approx(load_config(ROOT / "configs" / "tune_smoke.yaml").rl.w_learned)
+    assert any("the config's own weights" in x for x in lines)
     best = load_config(work / "tune" / "best.yaml")  # a config `editor-rl train --config` accepts
     top = max(rows, key=lambda r: float(r["heldout_win_rate"]))
     assert best.rl.w_learned == pytest.approx(float(top["rl.w_learned"])) and best.rl.kl_coeff == pytest.approx(float(top["rl.kl_coeff"]))

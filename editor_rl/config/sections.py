@@ -210,6 +210,8 @@ class TuneConfig:
     """When ``rl.reward_checkpoint`` is empty: pretrain a reward model on this many pairs first (0: dense reward only)."""
     behaviour_clone: bool = True
     """When ``rl.init_policy`` is empty: clone the search first and start every trial from it (the KL reference)."""
+    include_default: bool = True
+    """The first trial runs the config's own values of the searched fields: the baseline every other trial is compared with."""
     seed: int = 0
     """Seed of the search."""
 
