@@ -170,10 +170,10 @@ def scenario_serve(work: Path, reward: str) -> dict:
     threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
-    wait_for(lambda: len(codes) >= 20 and len(replicas) == 2, timeout_s=240, what="both replicas answering")
+    wait_for(lambda: len(codes) >= 10 and len(replicas) == 2, timeout_s=240, what="both replicas answering")
     before = len(codes)
     cluster.remove_node(workers[1])
-    wait_for(lambda: len(codes) >= before + 40, timeout_s=240, what="40 requests after the node was removed")
+    wait_for(lambda: len(codes) >= before + 30, timeout_s=240, what="30 requests after the node was removed")
     stop.set()
     for t in threads:
         t.join(timeout=150)

@@ -50,5 +50,5 @@ def test_ppo_loses_an_env_runners_node_and_gets_it_back(work, tiny_checkpoint):
 def test_serve_loses_an_editor_replicas_node_under_load(work, tiny_checkpoint):
     out = _scenario("serve", work, tiny_checkpoint, timeout_s=540)
     assert out["replicas_seen"] == 2  # both nodes' replicas answered before one went
-    assert out["after_removal"] >= 40
+    assert out["after_removal"] >= 30
     assert out["ok"] >= 0.99 * out["requests"], out
