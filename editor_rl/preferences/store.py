@@ -59,6 +59,7 @@ from editor_rl.preferences.store_schema import (  # noqa: F401 (the store's rows
     token_hash,
 )
 
+
 def resolve_location(location: str) -> str:
     """A store location with ``env:NAME`` replaced by that environment variable's value.
 
@@ -74,6 +75,7 @@ def resolve_location(location: str) -> str:
     if not value:
         raise StoreError(f"store location {location!r}: environment variable {name} is not set")
     return value
+
 
 class PreferenceStore:
     """The store (see the module docstring). Thread-safe: one connection per thread.

@@ -99,9 +99,9 @@ class RewardWorker:
         return self.version
 
     async def stats(self) -> dict:
-        """Forward passes and sequences scored so far, the served version and the process id."""
-        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device, "precision": self.scorer.precision,
-                "node": ray.get_runtime_context().get_node_id()}
+        """Forward passes and sequences scored so far, the served version, the process, device and node."""
+        return {"batches": self.batches, "sequences": self.sequences, "version": self.version, "pid": os.getpid(), "device": self.device,
+                "precision": self.scorer.precision, "node": ray.get_runtime_context().get_node_id()}
 
 
 def actor_gpus(config: PoolConfig, *, cluster_gpus: float | None = None) -> float:

@@ -36,7 +36,7 @@ from editor_rl.errors import ConfigError, EditorRLError
 from editor_rl.raysession import ensure_ray
 
 RESUMABLE = frozenset({"rl.iterations", "rl.checkpoint_every", "rl.num_env_runners", "rl.envs_per_env_runner", "rl.env_runner_cpus",
-                       "rl.restart_delay_s", "rl.learner_gpus", "run.num_cpus", "pool.num_actors", "pool.num_cpus", "pool.num_gpus", "pool.max_batch",
+                       "rl.restart_delay_s", "rl.learner_gpus", "run.num_cpus", "pool.num_actors", "pool.num_cpus", "pool.num_gpus", "pool.max_batch", "pool.gpu_max_batch",
                        "pool.max_wait_ms", "pool.timeout_s", "pool.max_retries", "pool.max_restarts", "eval.max_songs"})
 """Fields a resumed run may change: how long it trains and with what resources, not what it learns."""
 
