@@ -91,6 +91,25 @@ def trial_config(base: Mapping[str, Any], params: Mapping[str, Any]) -> Config:
     return build_config(data)
 
 
+def absolute_paths(config: Config) -> Config:
+    """The config with its input paths made absolute (trials run in folders of their own), checked to exist.
+
+    Raises
+    ------
+    EditorRLError
+        ``rl.reward_checkpoint`` or ``rl.init_policy`` is given but does not exist (named).
+    """
+    rl = config.rl
+    for field in ("reward_checkpoint", "init_policy"):
+        value = getattr(rl, field)
+        if value:
+            if not Path(value).exists():
+                raise EditorRLError(f"rl.{field} {value!r} does not exist")
+            rl = replace(rl, **{field: str(Path(value).resolve())})
+    return replace(config, rl=rl, run=replace(config.run, work_dir=str(Path(config.run.work_dir).resolve())),
+                   corpus=replace(config.corpus, store_dir=str(Path(config.corpus.store_dir).resolve())))
+
+
 def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
     """Step 1: what every trial shares (see the module docstring); the config that points at it."""
     from editor_rl.audio.synth import write_corpus
@@ -363,6 +382,7 @@ def run_tune(config: Config, *, resume: bool = False, judgements: str | None = N
 
     say = log or (lambda m: print(m, flush=True, file=sys.stdout))
     parse_space(config.tune.space)  # a bad space fails before anything starts
+    config = absolute_paths(config)
     ensure_ray(num_cpus=config.run.num_cpus)
     config = prepare(config, say=say) if config.tune.level == "ppo" else config
     (Path(config.run.work_dir) / "tune").mkdir(parents=True, exist_ok=True)

@@ -114,3 +114,15 @@ def test_a_bad_space_entry_is_a_clear_error(entry, word):
     with pytest.raises(ConfigError, match=word.replace(".", r"\.").replace("(", r"\(")):
         parse_space([entry])
     assert main(["tune", "--set", f"tune.space=[{json.dumps(entry)}]"]) == 2
+
+
+def test_relative_paths_reach_the_trials_and_a_missing_checkpoint_is_named(tmp_path, monkeypatch):
+    from editor_rl.errors import EditorRLError
+    from editor_rl.tune import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.pt").write_bytes(b"x")
+    cfg = absolute_paths(load_config(overrides=["rl.reward_checkpoint=r.pt", "run.work_dir=w"]))
+    assert cfg.rl.reward_checkpoint == str(tmp_path / "r.pt") and cfg.run.work_dir == str(tmp_path / "w")  # trials run in folders of their own
+    with pytest.raises(EditorRLError, match="rl.init_policy 'nowhere' does not exist"):
+        absolute_paths(load_config(overrides=["rl.init_policy=nowhere"]))
