@@ -8,7 +8,6 @@ the process's connection. Each scenario prints one JSON line: what the test asse
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -189,4 +188,3 @@ if __name__ == "__main__":
     work.mkdir(parents=True, exist_ok=True)
     result = {"pool": scenario_pool, "ppo": scenario_ppo, "serve": scenario_serve}[name](work, reward)
     print(json.dumps(result), flush=True)
-    shutil.rmtree(work / "ray_tmp", ignore_errors=True)
