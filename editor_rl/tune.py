@@ -115,7 +115,7 @@ def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
     from editor_rl.audio.synth import write_corpus
     from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
 
-    tc, work = config.tune, Path(config.run.work_dir).resolve()
+    tc, work = config.tune, Path(config.run.work_dir)
     songs, validation = work / "songs", Path(config.run.heldout_dir).resolve() if config.run.heldout_dir else work / "validation"
     if not songs.is_dir():
         if not tc.synth_songs:
@@ -125,8 +125,7 @@ def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
         write_corpus(validation, n=max(1, tc.synth_songs // 2), seed=config.run.seed + 20_000, config=config.synth)
     if not validation.is_dir():
         raise EditorRLError(f"no held-out songs in {validation}: the trials' objective needs songs they never train on (run.heldout_dir)")
-    config = replace(config, run=replace(config.run, work_dir=str(work), heldout_dir=str(validation)),
-                     corpus=replace(config.corpus, store_dir=str(Path(config.corpus.store_dir).resolve())))
+    config = replace(config, run=replace(config.run, heldout_dir=str(validation)))  # paths are absolute already (absolute_paths)
     store = FeatureStore(config.corpus.store_dir)
     report = analyze_corpus(list_songs(songs) + list_songs(validation), store=store, config=config, progress=False)
     if report.failed:
