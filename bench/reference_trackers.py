@@ -32,6 +32,15 @@ def _import_madmom():
     return downbeats
 
 
+def _cache_file(path: Path) -> Path:
+    return CACHE / f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}.json"
+
+
+def madmom_cached(path: Path) -> bool:
+    """Whether madmom's tracks of this file are in the cache already."""
+    return _cache_file(path).is_file()
+
+
 def madmom_beats(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """madmom's beats and downbeats of a file (3/4 or 4/4 bars), cached.
 
@@ -42,8 +51,7 @@ def madmom_beats(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     seconds : float
         madmom's compute time when it ran (the cached figure otherwise).
     """
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    cached = CACHE / f"{digest}.json"
+    cached = _cache_file(path)
     if cached.is_file():
         d = json.loads(cached.read_text())
     else:

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from editor_rl.audio import beats as beatlib
-from editor_rl.audio.analysis import analyze_file
+from editor_rl.audio import downbeats
+from editor_rl.audio.analysis import analyze_file, beat_grid
+from editor_rl.audio.io import decode_audio
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,15 @@ def test_beat_dp_follows_a_click_track():
     frames = beatlib.beat_dp(onset, period=period, tightness=100)
     assert len(frames) >= len(clicks) - 2
     assert np.abs(frames[:, None] - clicks[None, :]).min(axis=1).max() <= 1
+
+
+def test_bar_descriptors_name_each_column_and_carry_the_neighbours(synth_corpus, config):
+    grid = beat_grid(decode_audio(synth_corpus[0]), config=config)
+    X = grid.descriptors
+    assert X.shape == (len(grid.beats_s), len(downbeats.NAMES)) and np.isfinite(X).all()
+    at = downbeats.NAMES.index
+    for name in downbeats.BASE_NAMES:
+        now, before, after = X[:, at(f"{name}@+0")], X[:, at(f"{name}@-1")], X[:, at(f"{name}@+1")]
+        np.testing.assert_array_equal(before[1:], now[:-1])
+        np.testing.assert_array_equal(after[:-1], now[1:])
+        assert abs(now.mean()) < 1e-6 and (now.std() < 1e-6 or abs(now.std() - 1) < 1e-6)  # z-scored in the song

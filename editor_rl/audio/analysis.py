@@ -8,11 +8,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from editor_rl.audio import beats as beatlib
-from editor_rl.audio.features import FEATURE_VERSION, beat_ends, beat_features, beat_frame_bounds, pool_frames, spectral_frames
+from editor_rl.audio import downbeats
+from editor_rl.audio.features import FEATURE_VERSION, Frames, beat_ends, beat_features, beat_frame_bounds, spectral_frames
 from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
 from editor_rl.audio.structure import Structure, song_structure
 from editor_rl.config import Config
@@ -118,13 +120,6 @@ def analysis_version(config: Config) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _novelty(v: np.ndarray) -> np.ndarray:
-    """1 - cosine similarity of each row of ``v`` [shape=(n, d)] with the previous row; 0 for the first."""
-    a, b = v[1:], v[:-1]
-    cos = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-9)
-    return np.concatenate([[0.0], 1.0 - cos])
-
-
 def file_hash(path: str | Path) -> str:
     """sha256 of a file's bytes, first 16 hex digits."""
     h = hashlib.sha256()
@@ -132,6 +127,54 @@ def file_hash(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+class BeatGrid(NamedTuple):
+    """A song's beats and what the bar and phrase decisions are made from.
+
+    Attributes
+    ----------
+    frames : Frames
+        The one STFT's frame-level features.
+    tempo_bpm : float
+        The tracker's tempo.
+    beats_s : np.ndarray [shape=(n,)]
+        Beat times, seconds, refined to onsets.
+    bounds : np.ndarray [shape=(n + 1,), dtype=int]
+        Beat ``i`` covers frames ``bounds[i]:bounds[i+1]``.
+    descriptors : np.ndarray [shape=(n, len(downbeats.NAMES))]
+        :func:`editor_rl.audio.downbeats.bar_descriptors`.
+    duration_s : float
+        Length of the analysis signal, seconds.
+    """
+
+    frames: Frames
+    tempo_bpm: float
+    beats_s: np.ndarray
+    bounds: np.ndarray
+    descriptors: np.ndarray
+    duration_s: float
+
+
+def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
+    """Decode-side steps of the analysis: one STFT, tempo and beats, each beat's descriptors.
+
+    Raises
+    ------
+    InvalidAudioError
+        Fewer than ``config.beats.min_beats`` beats were found (``name`` says which file).
+    """
+    ac, bc = config.audio, config.beats
+    sr = ac.sample_rate
+    y = to_analysis_signal(audio, sample_rate=sr)
+    frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
+    tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
+    if len(beat_frames) < bc.min_beats:
+        raise InvalidAudioError(f"{name}: only {len(beat_frames)} beats found; at least {bc.min_beats} are needed")
+    beats_s = beatlib.refine_to_onsets(y, beat_frames * ac.hop_length / sr, sr=sr, window_s=bc.refine_window_s)
+    duration = len(y) / sr
+    bounds = beat_frame_bounds(beats_s, n_frames=frames.n_frames, sr=sr, hop_length=ac.hop_length, duration_s=duration)
+    return BeatGrid(frames=frames, tempo_bpm=tempo, beats_s=beats_s, bounds=bounds, descriptors=downbeats.bar_descriptors(frames, bounds), duration_s=duration)
 
 
 def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_hash: str = "") -> SongAnalysis:
@@ -154,37 +197,18 @@ def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_ha
     InvalidAudioError
         Fewer than ``config.beats.min_beats`` beats were found.
     """
-    ac, bc = config.audio, config.beats
-    sr = ac.sample_rate
-    y = to_analysis_signal(audio, sample_rate=sr)
-    frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
-    tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
-    name = Path(audio.path).name or song_id or "audio"
-    if len(beat_frames) < bc.min_beats:
-        raise InvalidAudioError(f"{name}: only {len(beat_frames)} beats found; at least {bc.min_beats} are needed")
-    beats_s = beat_frames * ac.hop_length / sr
-    beats_s = beatlib.refine_to_onsets(y, beats_s, sr=sr, window_s=bc.refine_window_s)
-    duration = len(y) / sr
-    # Structure evidence, pooled per beat from the same frames.
-    bounds = beat_frame_bounds(beats_s, n_frames=frames.n_frames, sr=sr, hop_length=ac.hop_length, duration_s=duration)
-    stack = np.concatenate([frames.chroma, frames.mfcc, frames.rms_db[None], frames.centroid[None], frames.flatness[None]])
-    pooled, _, _ = pool_frames(stack, bounds)
-    chroma, mfcc, rms, centroid, flatness = pooled[:, :12], pooled[:, 12:32], pooled[:, 32], pooled[:, 33], pooled[:, 34]
-    early = np.minimum(bounds[:-1] + 3, bounds[1:])  # low-band onsets in the first ~3 frames of each beat
-    low = pool_frames(frames.onset_low, np.stack([bounds[:-1], early], axis=1).ravel())[0][0::2, 0]
-    z = beatlib.zscore
-    # Bar starts: the harmony changes and the kick/bass land.
-    bar_pos = beatlib.bar_positions(z(_novelty(chroma)) + 0.5 * z(low), beats_per_bar=bc.beats_per_bar)
-    # Phrase starts: a brighter, noisier (cymbal), louder and timbrally new beat.
-    phrase_ev = z(centroid) + z(flatness) + z(np.diff(rms, prepend=rms[0])) + z(_novelty(mfcc[:, 1:]))
-    phrase_pos = beatlib.phrase_positions(bar_pos, phrase_ev, beats_per_bar=bc.beats_per_bar, beats_per_phrase=bc.beats_per_phrase)
-    feats = beat_features(frames, beats_s=beats_s, phrase_pos=phrase_pos, duration_s=duration, bounds=bounds)
-    ibis = np.diff(beats_s)
-    tempo_med = float(60.0 / np.median(ibis)) if len(ibis) else tempo
+    bc = config.beats
+    grid = beat_grid(audio, config=config, name=Path(audio.path).name or song_id or "audio")
+    X = grid.descriptors
+    bar_pos = beatlib.bar_positions(downbeats.heuristic_evidence(X), beats_per_bar=bc.beats_per_bar)
+    phrase_pos = beatlib.phrase_positions(bar_pos, downbeats.phrase_evidence(X), beats_per_bar=bc.beats_per_bar, beats_per_phrase=bc.beats_per_phrase)
+    feats = beat_features(grid.frames, beats_s=grid.beats_s, phrase_pos=phrase_pos, duration_s=grid.duration_s, bounds=grid.bounds)
+    ibis = np.diff(grid.beats_s)
+    tempo_med = float(60.0 / np.median(ibis)) if len(ibis) else grid.tempo_bpm
     return SongAnalysis(
         song_id=song_id, path=audio.path, content_hash=content_hash, version=analysis_version(config),
         duration_s=audio.duration_s, sample_rate=audio.sample_rate, channels=audio.channels, tempo_bpm=tempo_med,
-        beats_s=beats_s, bar_pos=bar_pos, phrase_pos=phrase_pos, features=feats,
+        beats_s=grid.beats_s, bar_pos=bar_pos, phrase_pos=phrase_pos, features=feats,
     )
 
 

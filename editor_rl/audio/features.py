@@ -217,7 +217,7 @@ def pool_frames(x: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return mean.astype(np.float32), std.astype(np.float32), mx.astype(np.float32)
 
 
-def _cos_novelty(v: np.ndarray) -> np.ndarray:
+def cos_novelty(v: np.ndarray) -> np.ndarray:
     """1 - cosine similarity of each row with the previous one (0 for the first)."""
     a, b = v[1:], v[:-1]
     cos = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-9)
@@ -271,7 +271,7 @@ def beat_features(frames: Frames, *, beats_s: np.ndarray, phrase_pos: np.ndarray
         mean[:, tonnetz], mean[:, logmel], mean[:, onset], mx[:, onset], mean[:, rms], std[:, rms], mx[:, rms],
         mean[:, cen], std[:, cen], mean[:, bw], std[:, bw], mean[:, ro], std[:, ro], mean[:, fl], std[:, fl],
         (ends - beats_s)[:, None], (beats_s / max(duration_s, 1e-9))[:, None], phrase_onehot,
-        _cos_novelty(mean[:, chroma])[:, None], _cos_novelty(mean[:, mfcc][:, 1:])[:, None],
+        cos_novelty(mean[:, chroma])[:, None], cos_novelty(mean[:, mfcc][:, 1:])[:, None],
     ]
     out = np.concatenate(cols, axis=1).astype(np.float32)
     assert out.shape[1] == FEATURE_DIM, out.shape  # internal invariant, not user input
