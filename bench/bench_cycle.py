@@ -1,0 +1,191 @@
+"""RLHF cycles with raters through the HTTP API: does each cycle's version beat the one before, for
+listeners whose taste the reward model was never pretrained on, and how long does a cycle take?
+
+For each of ``--tastes`` (default: the three ``rater.judge_tastes``, none of them in the
+pretraining mixture), on the session's Ray and real Serve over HTTP:
+
+1. the service starts on a fresh data folder with the quickstart's policy (``checkpoints/best``)
+   and final reward model as ``v001``, candidates made from the quickstart's training songs;
+2. ``--cycles`` times: a simulated rater of the taste, with a rater token of its own
+   (``editor-rl raters add``), judges ``--labels`` pairs through ``/api/feedback/samples`` and
+   ``/api/feedback/submit``; then ``editor-rl cycle`` (gating on the quickstart's validation songs)
+   makes the next version and the wall time is taken;
+3. the new version's policy against its parent's (temperature 0) on the quickstart's *held-out*
+   songs × ``eval.target_ratios``, judged by another rater of the taste (a seed that labelled
+   nothing); a tie counts half. Whether the gate promoted it is recorded beside.
+
+Writes ``bench/results/cycle.{json,png}`` and prints a Markdown table.
+
+    .venv/bin/editor-rl quickstart            # once: runs/quickstart
+    .venv/bin/python bench/bench_cycle.py [--quickstart runs/quickstart] [--labels 100] [--cycles 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from editor_rl.cli import main as cli
+from editor_rl.config import load_config
+from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.edit.plan import EditPlan
+from editor_rl.policy_edits import policy_edits
+from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.rl.policy import load_policy
+from editor_rl.rlhf.cycle import run_cycle
+from editor_rl.rlhf.models import ModelRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rater_token(data: Path, name: str) -> str:
+    """``editor-rl raters add NAME --data DIR``: the one line it prints."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli(["raters", "add", name, "--data", str(data)]) == 0
+    return buf.getvalue().strip()
+
+
+def judge_over_http(url: str, token: str, rater: SimulatedRater, songs: dict, n: int) -> int:
+    """The rater judges up to ``n`` pairs the service offers it; returns how many it judged."""
+    done = 0
+    while done < n:
+        batch = requests.get(url + "/api/feedback/samples", params={"rater_id": rater.rater_id, "n": 10}, timeout=60).json()
+        if not batch:
+            break
+        for s in batch[: n - done]:
+            a = songs[s["song_id"]]
+            j = rater.judge(a, *(EditPlan.from_edl(s[k]["edl"], source_duration_s=a.duration_s) for k in ("a", "b")), target_seconds=s["target_seconds"])
+            r = requests.post(url + "/api/feedback/submit", headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                              json={"pair_id": s["pair_id"], "preference": j.preference, "strength": j.strength})
+            r.raise_for_status()
+            done += 1
+    return done
+
+
+def win_rate(new: Path, old: Path, heldout: dict, judge: SimulatedRater, config) -> float:
+    """Share of held-out jobs where ``judge`` prefers the ``new`` policy's edit to the ``old`` one's."""
+    jobs = [(a, ratio * a.duration_s) for a in heldout.values() for ratio in config.eval.target_ratios]
+    plans = [policy_edits(load_policy(p), [(a, t, 0.0, 0) for a, t in jobs], config=config) for p in (new, old)]
+    return float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t), p, q in zip(jobs, *plans)]))
+
+
+def one_taste(taste: str, *, qs: dict, work: Path, args, config, say) -> list[dict]:
+    """Start the service on a fresh folder, run the cycles, judge each version against its parent."""
+    from ray import serve
+
+    from editor_rl.serving.deployments import ServeSettings
+    from editor_rl.serving.run import start
+
+    data = work / taste
+    port = free_port()
+    settings = ServeSettings(checkpoint=qs["best"], data_dir=str(data), songs_dir=qs["songs"], reward=qs["reward"], config=config)
+    t0 = time.time()
+    start(settings, port=port, per_song=3, temperatures=(0.5, 1.0), log=lambda m: say(f"  {m}"))
+    say(f"{taste}: service up in {time.time() - t0:.0f} s")
+    url = f"http://127.0.0.1:{port}"
+    store = FeatureStore(data / "features")
+    songs = load_corpus(list_songs(qs["songs"]), store=store, config=config)
+    heldout = load_corpus(list_songs(qs["heldout"]), store=store, config=config)
+    token = rater_token(data, f"{taste}-listener")
+    rater = SimulatedRater(taste, seed=101, rater_id=f"{taste}-listener")
+    judge = SimulatedRater(taste, seed=707)
+    registry, rows = ModelRegistry(data), []
+    try:
+        for k in range(1, args.cycles + 1):
+            t0 = time.time()
+            n = judge_over_http(url, token, rater, songs, args.labels)
+            judging = time.time() - t0
+            t0 = time.time()
+            result = run_cycle(data, songs_dir=qs["songs"], heldout_dir=qs["validation"], min_labels=min(n, args.labels), config=config,
+                               log=lambda m: say(f"  {m}"))
+            seconds = time.time() - t0
+            new, parent = registry.get(result["version"]), registry.get(result["parent"])
+            w = win_rate(new.policy, parent.policy, heldout, judge, config)
+            rows.append({"taste": taste, "cycle": k, "labels": n, "version": new.name, "parent": parent.name, "promoted": bool(result["gate"]["passed"]),
+                         "win_rate_vs_parent": w, "agreement_before": result["reward"]["agreement_before"],
+                         "agreement_after": result["reward"]["agreement_after"], "judging_s": round(judging, 1),
+                         "cycle_s": round(seconds, 1)})
+            say(f"{taste} cycle {k}: {n} labels over HTTP in {judging:.0f} s; cycle {seconds:.0f} s; {new.name} "
+                f"{'promoted' if rows[-1]['promoted'] else 'kept, not promoted'}; preferred to {parent.name} in {w:.2f} of held-out pairs")
+    finally:
+        serve.shutdown()
+    return rows
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tastes = sorted({r["taste"] for r in rows})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for t in tastes:
+        mine = [r for r in rows if r["taste"] == t]
+        ax.plot([r["cycle"] for r in mine], [r["win_rate_vs_parent"] for r in mine], "o-", label=t)
+    ax.axhline(0.75, c="gray", ls=":", label="goal after cycle 1")
+    ax.axhline(0.5, c="lightgray", ls="-")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("new version preferred to its parent")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quickstart", default=str(ROOT / "runs" / "quickstart"), help="a finished quickstart's work folder")
+    ap.add_argument("--tastes", default="", help="comma-separated (default: rater.judge_tastes)")
+    ap.add_argument("--labels", type=int, default=100, help="judgements per cycle")
+    ap.add_argument("--cycles", type=int, default=2)
+    ap.add_argument("--work", default=str(ROOT / "bench" / "results" / "cycle_work"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the service and the cycles")
+    args = ap.parse_args()
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    qs_dir = Path(args.quickstart)
+    if not (qs_dir / "quickstart.json").is_file():
+        sys.exit(f"bench_cycle: {qs_dir / 'quickstart.json'} not found; run `editor-rl quickstart` first")
+    qs = json.loads((qs_dir / "quickstart.json").read_text())
+    qs["validation"] = str(qs_dir / "validation")
+    config = load_config(overrides=["run.num_cpus=2"] + args.set)
+    tastes = args.tastes.split(",") if args.tastes else list(config.rater.judge_tastes)
+    work = Path(args.work)
+    if work.exists():
+        sys.exit(f"bench_cycle: {work} exists; remove it or pass another --work")
+    t0 = time.time()
+    rows = [r for t in tastes for r in one_taste(t, qs=qs, work=work, args=args, config=config, say=say)]
+    out = ROOT / "bench" / "results"
+    (out / "cycle.json").write_text(json.dumps({"rows": rows, "overrides": args.set, "labels": args.labels, "seconds": round(time.time() - t0, 1)}, indent=1))
+    plot(rows, out / "cycle.png")
+    print("| taste | cycle | labels (HTTP) | version | promoted | preferred to its parent (held-out, same taste) | reward agreement, held-out labels: before → after "
+          "| judging s | cycle s |\n|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['taste']} | {r['cycle']} | {r['labels']} | {r['version']} ← {r['parent']} | {'yes' if r['promoted'] else 'no'} | {r['win_rate_vs_parent']:.2f} "
+              f"| {_fmt(r['agreement_before'])} → {_fmt(r['agreement_after'])} | {r['judging_s']} | {r['cycle_s']} |")
+    print(f"\ntotal {time.time() - t0:.0f} s; {out / 'cycle.png'}")
+
+
+if __name__ == "__main__":
+    main()
