@@ -11,7 +11,7 @@ pretraining mixture), on the session's Ray and real Serve over HTTP:
    ``/api/feedback/submit``; then ``editor-rl cycle`` (gating on the quickstart's validation songs)
    makes the next version and the wall time is taken;
 3. the new version's policy against its parent's (temperature 0) on the quickstart's *held-out*
-   songs × ``eval.target_ratios``, judged by another rater of the taste (a seed that labelled
+   songs at ``eval``'s targets, judged by another rater of the taste (a seed that labelled
    nothing); a tie counts half. Whether the gate promoted it is recorded beside.
 
 Writes ``bench/results/cycle.{json,png}`` and prints a Markdown table.
@@ -80,7 +80,7 @@ def judge_over_http(url: str, token: str, rater: SimulatedRater, songs: dict, n:
 
 def win_rate(new: Path, old: Path, heldout: dict, judge: SimulatedRater, config) -> float:
     """Share of held-out jobs where ``judge`` prefers the ``new`` policy's edit to the ``old`` one's."""
-    jobs = [(a, ratio * a.duration_s) for a in heldout.values() for ratio in config.eval.target_ratios]
+    jobs = [(a, t) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
     plans = [policy_edits(load_policy(p), [(a, t, 0.0, 0) for a, t in jobs], config=config) for p in (new, old)]
     return float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t), p, q in zip(jobs, *plans)]))
 

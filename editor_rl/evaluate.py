@@ -1,7 +1,7 @@
 """Judging a trained policy on songs it never trained on, and ``editor-rl evaluate``'s report.
 
 :func:`judge_policy` is the one place a policy is compared with the baselines: for every song and
-every target in ``eval.target_ratios`` the policy (temperature 0) and each baseline make an edit —
+every target of ``eval`` (``target_ratios``, or ``target_seconds``) the policy (temperature 0) and each baseline make an edit —
 every one keeping the length promise, with the planner's repairs counted — and each judge (a
 simulated rater that labelled none of the reward model's training pairs) says which of the
 policy's edit and the baseline's it prefers; a tie counts half. Training uses it to choose
@@ -86,7 +86,7 @@ def judge_policy(module, analyses: Mapping[str, SongAnalysis], *, judges: Sequen
         Songs the policy never trained on.
     judges : sequence of SimulatedRater
     config : Config
-        ``eval.target_ratios`` are the targets; ``pick`` shapes best of N.
+        ``eval.targets`` gives each song's targets; ``pick`` shapes best of N.
     baselines : sequence of str
         Names in :data:`editor_rl.baselines.BASELINES`.
     scorer : RewardScorer or None
@@ -94,7 +94,7 @@ def judge_policy(module, analyses: Mapping[str, SongAnalysis], *, judges: Sequen
     seed : int
         Seed of the random baseline and the sampled candidates.
     """
-    jobs = [(a, ratio * a.duration_s) for a in analyses.values() for ratio in config.eval.target_ratios]
+    jobs = [(a, t) for a in analyses.values() for t in config.eval.targets(a.duration_s)]
     plans = {"policy": policy_edits(module, [(a, t, 0.0, seed) for a, t in jobs], config=config)}  # one lockstep batch
     if scorer is not None:
         plans["best_of"] = best_edits(module, [(a, t, seed + 17 * k) for k, (a, t) in enumerate(jobs)], scorer=scorer, config=config)
@@ -178,7 +178,7 @@ def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Pa
         summary[m]["learned"] = float(np.mean([r["learned"] for r in rows[m]])) if scorer else None
     names = [j.rater_id for j in unseen]
     report = {
-        "checkpoint": str(checkpoint), "reward": config.rl.reward_checkpoint, "songs": sorted(analyses), "targets": list(config.eval.target_ratios),
+        "checkpoint": str(checkpoint), "reward": config.rl.reward_checkpoint, "songs": sorted(analyses), "targets": list(config.eval.target_seconds) or list(config.eval.target_ratios),
         "edits_per_method": len(judged.jobs), "judges": [j.rater_id for j in judges], "unseen_judges": names, "summary": summary,
         "win_rates": {m: {b: {"reward_model": float(np.mean(wins_rm[m][b])) if wins_rm[m][b] else None, "judges": judged.win_rate[m][b],
                               "mean_unseen": judged.mean_win_rate(b, names, method=m)} for b in BASELINE_NAMES} for m in editors},

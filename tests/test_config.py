@@ -68,3 +68,11 @@ def test_every_config_file_spells_out_every_field():
     for f in sorted((ROOT / "configs").glob("*.yaml")):
         data = yaml.safe_load(f.read_text())
         assert {s: set(v) for s, v in data.items()} == want, f.name
+
+
+def test_eval_targets_in_seconds_replace_the_ratios_and_skip_short_songs():
+    assert Config().eval.targets(100.0) == pytest.approx([30.0, 50.0, 70.0])
+    cfg = load_config(overrides=["eval.target_seconds=[30, 60]"])
+    assert cfg.eval.targets(180.0) == [30.0, 60.0] and cfg.eval.targets(50.0) == [30.0]
+    with pytest.raises(ConfigError, match=r"eval\.target_seconds"):
+        load_config(overrides=["eval.target_seconds=[-5]"])

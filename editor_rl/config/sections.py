@@ -234,6 +234,9 @@ class EvalConfig:
 
     target_ratios: tuple[float, ...] = (0.3, 0.5, 0.7)
     """Targets every judged edit is asked for, as fractions of each song's length."""
+    target_seconds: tuple[float, ...] = ()
+    """Targets in seconds (e.g. ``[30, 60]`` for real recordings); when given they replace
+    ``target_ratios``, and a song gets only those up to 90 % of its length."""
     max_songs: int = 8
     """Held-out songs judged at each training checkpoint (the first in name order)."""
     judge_seed: int = 7919
@@ -242,6 +245,13 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _check(len(self.target_ratios) >= 1 and all(0 < r <= 1 for r in self.target_ratios), "eval.target_ratios", self.target_ratios, "must be fractions in (0, 1]")
         _check(self.max_songs >= 1, "eval.max_songs", self.max_songs, "must be >= 1")
+        _check(all(t > 0 for t in self.target_seconds), "eval.target_seconds", self.target_seconds, "must be positive seconds")
+
+    def targets(self, duration_s: float) -> list[float]:
+        """The targets, seconds, an edit of a song ``duration_s`` seconds long is judged at."""
+        if self.target_seconds:
+            return [float(t) for t in self.target_seconds if t <= 0.9 * duration_s]
+        return [r * duration_s for r in self.target_ratios]
 
 
 @dataclass(frozen=True)

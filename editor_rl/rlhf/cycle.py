@@ -192,7 +192,7 @@ def gate(c: Cycle, policy: Path, reward: Path, reward_stats: dict, config: Confi
 
     songs = c.heldout or c.songs
     new_scorer, old_scorer = load_scorer(reward), load_scorer(c.base.reward)
-    jobs = [(a, r * a.duration_s, 7 + k) for k, a in enumerate(songs.values()) for r in config.eval.target_ratios]
+    jobs = [(a, t, 7 + k) for k, a in enumerate(songs.values()) for t in config.eval.targets(a.duration_s)]
     new = best_edits(load_policy(policy), jobs, scorer=new_scorer, config=config)
     old = best_edits(load_policy(c.base.policy), jobs, scorer=old_scorer, config=config)
     members = new_scorer.score_members([edit_sequence(a, p, target_seconds=t) for (a, t, _), pn, po in zip(jobs, new, old) for p in (pn, po)])
