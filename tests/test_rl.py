@@ -275,3 +275,17 @@ def test_each_sample_call_draws_new_songs_and_targets(rl_work):
         assert tuple(round(e.get_infos(0)["target_seconds"], 3) for e in again.sample()) == draws[0]  # still reproducible
     finally:
         again.stop()
+
+
+def test_a_run_ray_cannot_place_is_refused_naming_the_fields(ray_session, tiny_checkpoint):
+    from editor_rl.errors import EditorRLError
+    from editor_rl.rl.train import check_cpus
+
+    lines: list[str] = []
+    fits = load_config(overrides=["rl.num_env_runners=1", "rl.env_runner_cpus=0.5"])
+    check_cpus(fits, lines.append, wait_s=0.5)  # the session's Ray has room for this
+    too_big = load_config(overrides=["rl.num_env_runners=2", "rl.env_runner_cpus=64", f"rl.reward_checkpoint={tiny_checkpoint}"])
+    t0 = time.monotonic()
+    with pytest.raises(EditorRLError, match=r"need 129 CPUs \(rl\.num_env_runners=2 × rl\.env_runner_cpus=64 \+ pool\.num_actors=1 × pool\.num_cpus=1\)"):
+        check_cpus(too_big, lines.append, wait_s=0.5)
+    assert time.monotonic() - t0 < 30 and lines == []

@@ -95,6 +95,42 @@ def resumed_config(explicit: Mapping[str, Any]) -> Config:
     return build_config(data)
 
 
+CPU_WAIT_S = 30.0
+
+
+def check_cpus(config: Config, say: Callable[[str], None], *, wait_s: float = CPU_WAIT_S) -> None:
+    """Refuse a run this Ray can never place, instead of waiting for it forever.
+
+    The EnvRunners and the reward pool need ``rl.num_env_runners × rl.env_runner_cpus +
+    pool.num_actors × pool.num_cpus`` CPUs. Actors of a run that just stopped may take a moment to
+    give theirs back, so this waits up to ``wait_s`` for them. Joined to a cluster (``RAY_ADDRESS``),
+    the autoscaler may add nodes: there a shortfall is a log line, not an error.
+
+    Raises
+    ------
+    EditorRLError
+        A local Ray without the CPUs free (a service on the same Ray holds some, or ``run.num_cpus``
+        is too small); the message names the fields to lower.
+    """
+    import ray
+
+    need = config.rl.num_env_runners * config.rl.env_runner_cpus + (config.pool.num_actors * config.pool.num_cpus if config.rl.reward_checkpoint else 0.0)
+    deadline = time.monotonic() + wait_s
+    free = ray.available_resources().get("CPU", 0.0)
+    while free + 1e-9 < need and time.monotonic() < deadline:
+        time.sleep(0.5)
+        free = ray.available_resources().get("CPU", 0.0)
+    if free + 1e-9 >= need:
+        return
+    what = (f"the run's actors need {need:g} CPUs (rl.num_env_runners={config.rl.num_env_runners} × rl.env_runner_cpus={config.rl.env_runner_cpus:g}"
+            + (f" + pool.num_actors={config.pool.num_actors} × pool.num_cpus={config.pool.num_cpus:g}" if config.rl.reward_checkpoint else "")
+            + f") and Ray has {free:g} of {ray.cluster_resources().get('CPU', 0.0):g} free")
+    if os.environ.get("RAY_ADDRESS"):
+        say(f"train: waiting for the cluster to grow: {what}")
+        return
+    raise EditorRLError(f"{what}; lower those fields or give Ray more CPUs (run.num_cpus)")
+
+
 def _atomic_json(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -265,6 +301,7 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
     if latest:  # a resumed run draws new songs and targets, not a replay of the first iterations
         seeded = replace(config, rl=replace(config.rl, seed=config.rl.seed + 1000 * int(latest["iteration"])))
     reward_id = reward_identity(config.rl.reward_checkpoint)
+    check_cpus(config, say)
     pool = RewardPool(config.rl.reward_checkpoint, config=config.pool) if config.rl.reward_checkpoint else None
     algo = build_ppo_config(seeded, songs=songs, pool=pool, reward_id=reward_id).build_algo()
     history: list[dict] = []
