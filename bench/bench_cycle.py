@@ -17,7 +17,12 @@ pretraining mixture), on the session's Ray and real Serve over HTTP:
 Writes ``bench/results/cycle.{json,png}`` and prints a Markdown table.
 
     .venv/bin/editor-rl quickstart            # once: runs/quickstart
-    .venv/bin/python bench/bench_cycle.py [--quickstart runs/quickstart] [--labels 100] [--cycles 2]
+    .venv/bin/python bench/bench_cycle.py [--quickstart runs/quickstart] [--labels 100] [--cycles 2] \
+        --set rl.env_runner_cpus=0.5 --set pool.num_cpus=0.25 --set cycle.candidates_per_song=5
+
+On 2 cores the cycle's PPO shares Ray with the service (0.55 CPU), hence the smaller actors; five
+policy candidates per song give the second round 100 pairs the rater has not judged (the
+baselines' edits, content-addressed, are the same every round, and so are the pairs between them).
 """
 
 from __future__ import annotations
