@@ -150,6 +150,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.plot([r["cycle"] for r in mine], [r["win_rate_vs_parent"] for r in mine], "o-", label=t)
     ax.axhline(0.75, c="gray", ls=":", label="goal after cycle 1")
     ax.axhline(0.5, c="lightgray", ls="-")
+    ax.set_xticks(sorted({r["cycle"] for r in rows}))
     ax.set_xlabel("cycle")
     ax.set_ylabel("new version preferred to its parent")
     ax.set_ylim(0, 1)
