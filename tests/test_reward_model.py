@@ -1,5 +1,7 @@
 """The reward model: bar-sized tokens, independent ensemble members, the explicit descriptor path, checkpoints."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from editor_rl.edit.actions import Action
 from editor_rl.edit.plan import plan_from_order
 from editor_rl.errors import EditorRLError
 from editor_rl.rewards.descriptors import DESCRIPTOR_NAMES
-from editor_rl.rewards.model import RewardModel, chunk, load_scorer, patches
+from editor_rl.rewards.model import RewardModel, collate, load_scorer, patches
 from editor_rl.rewards.sequence import INPUT_DIM, N_TOKENS, PAD_TOKEN, edit_sequence
 
 
@@ -93,11 +95,26 @@ def test_bad_checkpoints(tmp_path):
         load_scorer(tmp_path / "old.pt")
 
 
-def test_long_edits_are_scored_in_chunks(tiny_scorer, analyses):
+def test_long_edits_are_scored_in_chunks_in_training_and_scoring(tiny_scorer, analyses, config):
+    from editor_rl.preferences.records import Candidate, PreferenceRecord
+    from editor_rl.preferences.train import train_reward_model
+
     a = analyses[0]
     order = list(range(a.n_beats)) * 8  # a very long loop-heavy edit
     seq = edit_sequence(a, plan_from_order(a, order, [], fade_out=False))
-    pieces = chunk(seq, tiny_scorer.model.config.max_beats)
-    assert len(order) > 500 and len(pieces) == -(-len(order) // 500) and all((p.descriptors == seq.descriptors).all() for p in pieces)
+    model, norm, p = tiny_scorer.model, tiny_scorer.normalizer, tiny_scorer.model.config.beats_per_token
+    span = -(-model.config.max_beats // p)
+    rows = patches(seq, norm, p)
+    assert len(order) > model.config.max_beats and len(rows) > span
+    with torch.no_grad():  # the trunk of the whole edit is the length-weighted mean of its chunks' trunks
+        whole = model.trunk(collate([rows], [seq.context], [norm.apply_descriptors(seq.descriptors)]))
+        parts = [model.trunk(collate([rows[i : i + span]], [seq.context], [norm.apply_descriptors(seq.descriptors)])) for i in range(0, len(rows), span)]
+        sizes = torch.tensor([float(len(rows[i : i + span])) for i in range(0, len(rows), span)])
+    torch.testing.assert_close(whole[:, 0], (torch.cat(parts, dim=1) * sizes).sum(dim=1) / sizes.sum())
     r, s = tiny_scorer.score([seq])
     assert np.isfinite(r).all() and abs(r[0]) <= 10
+    short = baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config)
+    records = [PreferenceRecord(pair_id=f"p{k}", song_id=a.song_id, a=Candidate(f"long{k}", plan_from_order(a, order[k:], [], fade_out=False).to_edl()),
+                                b=Candidate("short", short.to_edl()), preference="b", strength=2, rater_id="r", source="synthetic") for k in range(8)]
+    trained = train_reward_model(records, {a.song_id: a}, model_config=model.config, train_config=replace(config.reward_train, max_epochs=2), log=lambda m: None)
+    assert np.isfinite(trained.score([seq])[0]).all()  # training on edits longer than max_beats runs

@@ -21,8 +21,9 @@ judgements can already fit, with the transformer for what the descriptors miss; 
 fine-tune quieten a pretrained transformer whose taste is not the new listener's. The reward is the
 members' mean, its uncertainty their standard deviation.
 
-Edits longer than ``max_beats`` are scored in consecutive chunks (each with the whole edit's context
-and descriptors) and the chunk scores averaged, weighted by length. On a CUDA device scoring runs in
+Edits longer than ``max_beats`` are scored in consecutive chunks (each with the whole edit's context)
+and the chunks' transformer scores averaged, weighted by length, before the mix — in training and
+in scoring alike. On a CUDA device scoring runs in
 bf16 autocast (``precision="bf16"``), falling back to fp32 elsewhere.
 
 A checkpoint (``torch.save`` of plain tensors and dicts, loadable with ``weights_only=True``) holds
@@ -206,13 +207,20 @@ class RewardModel(nn.Module):
         return [self.w_desc, self.alpha, self.bias]
 
     def trunk(self, batch: Batch) -> torch.Tensor:
-        """Each member's transformer score of each edit, before the mix.
+        """Each member's transformer score of each edit, before the mix. An edit longer than
+        ``max_beats`` is scored in consecutive chunks of that many beats, averaged by length (so
+        training and scoring see long edits alike).
 
         Returns
         -------
         learned : torch.Tensor [shape=(E, B)]
         """
-        t = batch.patches.shape[1]
+        t, span = batch.patches.shape[1], self.pe.shape[0] - 1
+        if t > span:  # longer than max_beats: consecutive chunks, their scores averaged by real tokens
+            parts = [batch._replace(patches=batch.patches[:, i : i + span], pad=batch.pad[:, i : i + span]) for i in range(0, t, span)]
+            real = torch.stack([(~p.pad).sum(dim=1) for p in parts]).to(batch.patches.dtype)  # (chunks, B)
+            scores = torch.stack([self.trunk(p) for p in parts], dim=1)  # (E, chunks, B)
+            return (scores * real[None]).sum(dim=1) / real.sum(dim=0).clamp(min=1)[None]
         x = torch.einsum("btk,ekd->ebtd", batch.patches, self.w_in) + self.b_in[:, None, None] + self.pe[1 : t + 1]
         cls = self.cls[:, None, :] + torch.einsum("bc,ecd->ebd", batch.context, self.w_ctx) + self.pe[0]
         h = torch.cat([cls[:, :, None], x], dim=2)
@@ -236,14 +244,6 @@ class RewardModel(nn.Module):
             In [-10, 10].
         """
         return self.mix(self.trunk(batch), batch.descriptors)
-
-
-def chunk(seq: EditSequence, max_beats: int) -> list[EditSequence]:
-    """Split a sequence longer than ``max_beats`` into consecutive chunks (same context and descriptors)."""
-    n = len(seq.tokens)
-    if n <= max_beats:
-        return [seq]
-    return [seq._replace(features=seq.features[i : i + max_beats], tokens=seq.tokens[i : i + max_beats]) for i in range(0, n, max_beats)]
 
 
 class RewardScorer:
@@ -279,28 +279,21 @@ class RewardScorer:
 
     @torch.no_grad()
     def score_members(self, sequences: Sequence[EditSequence], *, batch_size: int = 64) -> np.ndarray:
-        """Every member's score of every sequence (length-weighted over chunks).
+        """Every member's score of every sequence (an edit longer than ``max_beats``: see
+        :meth:`RewardModel.trunk`).
 
         Returns
         -------
         scores : np.ndarray [shape=(N, E)]
         """
-        pieces, owner, weight = [], [], []
-        for i, s in enumerate(sequences):
-            for c in chunk(s, self.model.config.max_beats):
-                pieces.append(c)
-                owner.append(i)
-                weight.append(len(c.tokens))
-        members = np.zeros((len(pieces), self.model.config.ensemble), np.float64)
-        order = np.argsort([len(p.tokens) for p in pieces], kind="stable")  # similar lengths batch together
+        members = np.zeros((len(sequences), self.model.config.ensemble), np.float64)
+        order = np.argsort([len(q.tokens) for q in sequences], kind="stable")  # similar lengths batch together
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
         with autocast:
             for k in range(0, len(order), batch_size):
                 idx = order[k : k + batch_size]
-                members[idx] = self.model(self.batch([pieces[j] for j in idx])).float().cpu().numpy()
-        owner_a, w = np.asarray(owner), np.asarray(weight, np.float64)
-        tot = np.bincount(owner_a, weights=w, minlength=len(sequences))
-        return np.stack([np.bincount(owner_a, weights=w * members[:, e], minlength=len(sequences)) for e in range(members.shape[1])], axis=1) / tot[:, None]
+                members[idx] = self.model(self.batch([sequences[j] for j in idx])).float().cpu().numpy()
+        return members
 
     def score(self, sequences: Sequence[EditSequence], *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Reward and uncertainty of each sequence.
