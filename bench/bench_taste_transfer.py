@@ -178,6 +178,8 @@ def plot(rows, path):
         ax.plot(NS, [r[f"logreg_{n}"] for n in NS], "s--", label="logistic regression on descriptors")
         ax.axhline(r["ceiling"], c="gray", ls=":", label="label-noise ceiling")
         ax.set_xscale("log")
+        ax.set_xticks(NS, [str(n) for n in NS])
+        ax.minorticks_off()
         ax.set_title(t)
         ax.set_ylim(0.5, 1.0)
         ax.set_xlabel("labels of the unseen taste")
