@@ -13,7 +13,6 @@ training tracks do better from the same descriptors (so far they do not, under c
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from editor_rl.audio.beats import zscore

@@ -23,8 +23,8 @@ members' mean, its uncertainty their standard deviation.
 
 Edits longer than ``max_beats`` are scored in consecutive chunks (each with the whole edit's context)
 and the chunks' transformer scores averaged, weighted by length, before the mix — in training and
-in scoring alike. On a CUDA device scoring runs in
-bf16 autocast (``precision="bf16"``), falling back to fp32 elsewhere.
+in scoring alike. On a CUDA device scoring runs in bf16 autocast (``precision="bf16"``), falling
+back to fp32 elsewhere.
 
 A checkpoint (``torch.save`` of plain tensors and dicts, loadable with ``weights_only=True``) holds
 the model config, weights, normaliser, tie threshold and training metrics; :func:`load_scorer`
