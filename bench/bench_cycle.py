@@ -10,9 +10,11 @@ pretraining mixture), on the session's Ray and real Serve over HTTP:
    (``editor-rl raters add``), judges ``--labels`` pairs through ``/api/feedback/samples`` and
    ``/api/feedback/submit``; then ``editor-rl cycle`` (gating on the quickstart's validation songs)
    makes the next version and the wall time is taken;
-3. the new version's policy against its parent's (temperature 0) on the quickstart's *held-out*
-   songs at ``eval``'s targets, judged by another rater of the taste (a seed that labelled
-   nothing); a tie counts half. Whether the gate promoted it is recorded beside.
+3. the new version against its parent on the quickstart's *held-out* songs at ``eval``'s targets,
+   judged by another rater of the taste (a seed that labelled nothing); a tie counts half. Two
+   figures: the edit each version *serves* (``/api/edit`` at temperature 0: best of N by the
+   version's own reward model, the same function and seeds as the service) and its policy's own
+   edit (temperature 0). Whether the gate promoted it is recorded beside.
 
 Writes ``bench/results/cycle.{json,png}`` and prints a Markdown table.
 
@@ -39,12 +41,14 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from editor_rl.best_of import best_edits, job_seed
 from editor_rl.cli import main as cli
 from editor_rl.config import load_config
 from editor_rl.corpus import FeatureStore, list_songs, load_corpus
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy_edits import policy_edits
 from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.rewards.model import load_scorer
 from editor_rl.rl.policy import load_policy
 from editor_rl.rlhf.cycle import run_cycle
 from editor_rl.rlhf.models import ModelRegistry
@@ -83,11 +87,15 @@ def judge_over_http(url: str, token: str, rater: SimulatedRater, songs: dict, n:
     return done
 
 
-def win_rate(new: Path, old: Path, heldout: dict, judge: SimulatedRater, config) -> float:
-    """Share of held-out jobs where ``judge`` prefers the ``new`` policy's edit to the ``old`` one's."""
+def win_rates(new, old, heldout: dict, judge: SimulatedRater, config) -> dict[str, float]:
+    """Share of held-out jobs where ``judge`` prefers the ``new`` version's edit to the ``old`` one's:
+    ``served`` — what ``/api/edit`` answers (best of N by the version's own reward model, the service's
+    seeds), and ``policy`` — the policy's own edit at temperature 0."""
     jobs = [(a, t) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
-    plans = [policy_edits(load_policy(p), [(a, t, 0.0, 0) for a, t in jobs], config=config) for p in (new, old)]
-    return float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t), p, q in zip(jobs, *plans)]))
+    served = [best_edits(load_policy(v.policy), [(a, t, job_seed(a, t)) for a, t in jobs], scorer=load_scorer(v.reward), config=config) for v in (new, old)]
+    greedy = [policy_edits(load_policy(v.policy), [(a, t, 0.0, 0) for a, t in jobs], config=config) for v in (new, old)]
+    return {k: float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t), p, q in zip(jobs, *plans)]))
+            for k, plans in (("served", served), ("policy", greedy))}
 
 
 def one_taste(taste: str, *, qs: dict, work: Path, args, config, say) -> list[dict]:
@@ -121,13 +129,13 @@ def one_taste(taste: str, *, qs: dict, work: Path, args, config, say) -> list[di
                                log=lambda m: say(f"  {m}"))
             seconds = time.time() - t0
             new, parent = registry.get(result["version"]), registry.get(result["parent"])
-            w = win_rate(new.policy, parent.policy, heldout, judge, config)
+            w = win_rates(new, parent, heldout, judge, config)
             rows.append({"taste": taste, "cycle": k, "labels": n, "version": new.name, "parent": parent.name, "promoted": bool(result["gate"]["passed"]),
-                         "win_rate_vs_parent": w, "agreement_before": result["reward"]["agreement_before"],
+                         "win_rate_vs_parent": w["served"], "policy_win_rate_vs_parent": w["policy"], "agreement_before": result["reward"]["agreement_before"],
                          "agreement_after": result["reward"]["agreement_after"], "judging_s": round(judging, 1),
                          "cycle_s": round(seconds, 1)})
             say(f"{taste} cycle {k}: {n} labels over HTTP in {judging:.0f} s; cycle {seconds:.0f} s; {new.name} "
-                f"{'promoted' if rows[-1]['promoted'] else 'kept, not promoted'}; preferred to {parent.name} in {w:.2f} of held-out pairs")
+                f"{'promoted' if rows[-1]['promoted'] else 'kept, not promoted'}; preferred to {parent.name} in {w['served']:.2f} of held-out pairs (policy alone {w['policy']:.2f})")
     finally:
         serve.shutdown()
     return rows
@@ -147,7 +155,8 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for t in tastes:
         mine = [r for r in rows if r["taste"] == t]
-        ax.plot([r["cycle"] for r in mine], [r["win_rate_vs_parent"] for r in mine], "o-", label=t)
+        line, = ax.plot([r["cycle"] for r in mine], [r["win_rate_vs_parent"] for r in mine], "o-", label=f"{t}: served edit")
+        ax.plot([r["cycle"] for r in mine], [r["policy_win_rate_vs_parent"] for r in mine], "x--", c=line.get_color(), alpha=0.6, label=f"{t}: policy alone")
     ax.axhline(0.75, c="gray", ls=":", label="goal after cycle 1")
     ax.axhline(0.5, c="lightgray", ls="-")
     ax.set_xticks(sorted({r["cycle"] for r in rows}))
@@ -185,10 +194,10 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     (out / "cycle.json").write_text(json.dumps({"rows": rows, "overrides": args.set, "labels": args.labels, "seconds": round(time.time() - t0, 1)}, indent=1))
     plot(rows, out / "cycle.png")
-    print("| taste | cycle | labels (HTTP) | version | promoted | preferred to its parent (held-out, same taste) | reward agreement, held-out labels: before → after "
-          "| judging s | cycle s |\n|---|---|---|---|---|---|---|---|---|")
+    print("| taste | cycle | labels (HTTP) | version | promoted | served edit preferred to its parent's (held-out, same taste) | policy alone | "
+          "reward agreement, held-out labels: before → after | judging s | cycle s |\n|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['taste']} | {r['cycle']} | {r['labels']} | {r['version']} ← {r['parent']} | {'yes' if r['promoted'] else 'no'} | {r['win_rate_vs_parent']:.2f} "
+        print(f"| {r['taste']} | {r['cycle']} | {r['labels']} | {r['version']} ← {r['parent']} | {'yes' if r['promoted'] else 'no'} | {r['win_rate_vs_parent']:.2f} | {r['policy_win_rate_vs_parent']:.2f} "
               f"| {_fmt(r['agreement_before'])} → {_fmt(r['agreement_after'])} | {r['judging_s']} | {r['cycle_s']} |")
     print(f"\ntotal {time.time() - t0:.0f} s; {out / 'cycle.png'}")
 

@@ -3,7 +3,9 @@
 ``editor-rl candidates --songs DIR --per-song K --temperatures 0.1,0.3,… --out DIR`` makes, for
 every song and one target length, K edits from a policy (sampled at the temperatures in turn;
 without a policy, the random baseline stands in) plus the search, plain-cut and every-other-phrase
-baselines — every one keeping the length promise — drops duplicates, renders each to
+baselines and ``section_plans`` searches that favour random sections (made by ``"baseline:section"``,
+so a round offers edits unlike both the policy's and the search's) — every one keeping the length
+promise — drops duplicates, renders each to
 ``audio/<id>.wav`` with its EDL in ``edl/<id>.json``, scores them with the reward model when one is
 given, and writes ``evaluation_manifest.json``: the candidates and every pairwise comparison task
 between candidates of the same song, each with the reward model's P(a preferred) and an
@@ -28,8 +30,8 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.baselines import baseline_edit, section_search_edit
 from editor_rl.config import Config
-from editor_rl.baselines import baseline_edit
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
 from editor_rl.policy_edits import policy_edits
@@ -64,6 +66,7 @@ def make_candidates(
     per_song: int = 4,
     temperatures: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
     target_ratio: float = 0.6,
+    section_plans: int = 0,
     module=None,
     model: str = "",
     scorer=None,
@@ -82,6 +85,8 @@ def make_candidates(
         Sampling temperatures, used in turn.
     target_ratio : float
         Target length as a fraction of each song.
+    section_plans : int
+        Searches favouring random sections per song (:func:`~editor_rl.baselines.section_search_edit`).
     module : RLModule or None
         The policy; None uses the random baseline at the temperature (scaled ×3).
     model : str
@@ -107,6 +112,8 @@ def make_candidates(
         raise EditorRLError(f"temperatures={list(temperatures)}: need at least one, each >= 0")
     if not 0 < target_ratio <= 1:
         raise EditorRLError(f"target_ratio={target_ratio}: must be in (0, 1]")
+    if section_plans < 0:
+        raise EditorRLError(f"section_plans={section_plans}: must be >= 0")
     out = Path(out_dir)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "edl").mkdir(parents=True, exist_ok=True)
@@ -126,6 +133,7 @@ def make_candidates(
                      for t, s in zip(temps, seeds)]
         for name in ("search", "plain_cut", "every_other_phrase"):
             plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
+        plans += [("section", None, section_search_edit(a, target_seconds=target, config=config, rng=rng)) for _ in range(section_plans)]
         seen, unique = set(), []
         for source, t, p in plans:
             key = tuple(p.beat_order)

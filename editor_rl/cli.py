@@ -244,7 +244,7 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     temperatures = _floats(args.temperatures, "--temperatures")
     analyses = _song_analyses(args.songs, cfg)
     m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=temperatures, target_ratio=args.target_ratio,
-                        module=load_policy(args.checkpoint) if args.checkpoint else None, model=policy_identity(args.checkpoint) if args.checkpoint else "",
+                        section_plans=args.section_plans, module=load_policy(args.checkpoint) if args.checkpoint else None, model=policy_identity(args.checkpoint) if args.checkpoint else "",
                         scorer=load_scorer(args.reward) if args.reward else None, config=cfg, seed=args.seed)
     print(f"{len(m.candidates)} candidates of {len(analyses)} songs, {len(m.pairs)} comparison tasks → {m.path}")
     return 0
@@ -391,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-song", type=int, default=4, metavar="K")
     p.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.9", metavar="T1,T2,…")
     p.add_argument("--target-ratio", type=float, default=0.6, metavar="R", help="target length as a fraction of each song (default 0.6)")
+    p.add_argument("--section-plans", type=int, default=0, metavar="S", help="searches favouring random sections per song (default 0)")
     p.add_argument("--checkpoint", metavar="CKPT", help="the policy (default: the random baseline stands in)")
     p.add_argument("--reward", metavar="CKPT", help="reward model to score candidates and rank pairs by uncertainty")
     p.add_argument("--seed", type=int, default=0)

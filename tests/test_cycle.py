@@ -124,7 +124,11 @@ def test_a_cycle_promotes_v002_and_the_service_follows_without_failing(service, 
     assert result["labels"] >= 60 and result["reward"]["heldout_judgements"] > 0 and result["gate"]["passed"]
     assert requests.get(url + "/api/feedback/export", headers=admin, timeout=30).content == before  # old judgements mean what they meant
     fresh = requests.get(url + "/api/feedback/samples", params={"rater_id": "listener", "n": 50}, timeout=10).json()
-    assert fresh and all(s["a"]["candidate_id"] in {c["candidate_id"] for c in _manifest(service, "v002")} for s in fresh)  # the next round's pairs
+    nxt = _manifest(service, "v002")
+    assert fresh and all(s["a"]["candidate_id"] in {c["candidate_id"] for c in nxt} for s in fresh)  # the next round's pairs
+    ratio = Config().cycle.target_ratios[2 % len(Config().cycle.target_ratios)]
+    assert ratio != 0.6 and all(c["target_seconds"] == round(ratio * service["analyses"][c["song_id"]].duration_s, 2) for c in nxt)  # another length
+    assert {"policy", "search", "plain_cut", "section"} <= {c["source"] for c in nxt}  # choices unlike the policy's and the search's
 
 
 def _manifest(service, version: str) -> list[dict]:

@@ -169,7 +169,13 @@ class CycleConfig:
     """With at least this many held-out judgements, the new reward model must also agree with people at
     least as often as the served one did (else the gate fails)."""
     candidates_per_song: int = 3
-    """Policy edits per song among the next round's candidates (plus the baselines)."""
+    """Policy edits per song among the next round's candidates (plus the baselines and section plans)."""
+    section_plans: int = 2
+    """Planner edits per song that favour random sections, among the next round's candidates: edits
+    unlike the policy's and the search's, so a round offers the rater choices the model has not seen."""
+    target_ratios: tuple[float, ...] = (0.6, 0.4, 0.8)
+    """The next round's target, as a share of each song: cycle k asks for ``target_ratios[k mod n]``, so
+    every round judges edits of another length (new pairs, not the baselines' pairs judged before)."""
 
     def __post_init__(self) -> None:
         _check(self.min_labels >= 1, "cycle.min_labels", self.min_labels, "must be >= 1")
@@ -178,6 +184,9 @@ class CycleConfig:
         _check(0 <= self.gate_min_win_rate <= 1, "cycle.gate_min_win_rate", self.gate_min_win_rate, "must be in [0, 1]")
         _check(self.min_holdout_judgements >= 1, "cycle.min_holdout_judgements", self.min_holdout_judgements, "must be >= 1")
         _check(self.candidates_per_song >= 1, "cycle.candidates_per_song", self.candidates_per_song, "must be >= 1")
+        _check(self.section_plans >= 0, "cycle.section_plans", self.section_plans, "must be >= 0")
+        _check(bool(self.target_ratios) and all(0 < r <= 1 for r in self.target_ratios), "cycle.target_ratios", list(self.target_ratios),
+               "must be one or more shares in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ in order:
    there are enough; a version that fails is kept, not promoted, and the report says why;
 6. :func:`promote`: ``<data>/models/vNNN`` and, if it passed, ``models/current`` (or
    ``current@<rater>``) naming it — the running service follows at its next request;
-7. :func:`next_candidates`: candidates from the served policy for the next round, the store's pairs
-   re-ranked by the new reward model's uncertainty (earlier rounds' pairs retired);
+7. :func:`next_candidates`: candidates for the next round — the served policy's samples, the baselines
+   and searches favouring random sections, at the round's own target length (``cycle.target_ratios``)
+   — the store's pairs re-ranked by the new reward model's uncertainty (earlier rounds' pairs retired);
 8. :func:`write_report`: ``report.md`` / ``.json`` / ``.png`` in the version folder.
 
 Bad input — fewer than ``min_labels`` new judgements, an unknown rater, an unreachable store, a
@@ -226,7 +227,7 @@ def promote(c: Cycle, policy: Path, reward: Path, passed: bool, say) -> None:
 
 
 def next_candidates(c: Cycle, config: Config, say) -> int:
-    """Step 7: candidates from the served policy for the next round; pairs re-ranked by uncertainty."""
+    """Step 7: candidates for the next round at its own target length; pairs re-ranked by uncertainty."""
     from editor_rl.candidates import load_manifest, make_candidates
     from editor_rl.preferences.active import rescore_pairs
     from editor_rl.rewards.model import load_scorer
@@ -234,11 +235,14 @@ def next_candidates(c: Cycle, config: Config, say) -> int:
 
     served = c.registry.current(rater=c.rater)
     scorer = load_scorer(served.reward)
+    k = int(c.name[1:])
+    ratio = config.cycle.target_ratios[k % len(config.cycle.target_ratios)]
     m = make_candidates(c.songs, out_dir=c.data / "candidates" / c.name, per_song=config.cycle.candidates_per_song, temperatures=(0.3, 0.7, 1.0),
-                        module=load_policy(served.policy), model=policy_identity(served.policy), scorer=scorer, config=config, seed=int(c.name[1:]))
+                        target_ratio=ratio, section_plans=config.cycle.section_plans, module=load_policy(served.policy),
+                        model=policy_identity(served.policy), scorer=scorer, config=config, seed=k)
     load_manifest(m.path, store=c.store, retire_others=True)
     n = rescore_pairs(c.store, scorer, c.songs)
-    say(f"cycle: {len(m.candidates)} new candidates from {served.name}; {n} pairs ranked for judging by the reward model's uncertainty")
+    say(f"cycle: {len(m.candidates)} new candidates from {served.name} at {ratio:.0%} of each song; {n} pairs ranked for judging by the reward model's uncertainty")
     return len(m.candidates)
 
 
