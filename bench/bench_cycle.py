@@ -14,7 +14,11 @@ pretraining mixture), on the session's Ray and real Serve over HTTP:
    judged by another rater of the taste (a seed that labelled nothing); a tie counts half. Two
    figures: the edit each version *serves* (``/api/edit`` at temperature 0: best of N by the
    version's own reward model, the same function and seeds as the service) and its policy's own
-   edit (temperature 0). Whether the gate promoted it is recorded beside.
+   edit (temperature 0); beside them the *ceiling*: the expected win rate had the new version
+   served the judge's own favourite among its best-of-N candidates — what a perfect reward model
+   could show with those candidates (an edit within the taste's tie margin of the parent's is a
+   tie, so a parent that already serves what the taste likes leaves little to win). Whether the
+   gate promoted it is recorded beside.
 
 Writes ``bench/results/cycle.{json,png}`` and prints a Markdown table.
 
@@ -41,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from editor_rl.best_of import best_edits, job_seed
+from editor_rl.best_of import best_edits, candidate_edits, job_seed
 from editor_rl.cli import main as cli
 from editor_rl.config import load_config
 from editor_rl.corpus import FeatureStore, list_songs, load_corpus
@@ -87,15 +91,27 @@ def judge_over_http(url: str, token: str, rater: SimulatedRater, songs: dict, n:
     return done
 
 
+def expected(judge: SimulatedRater, u_a: float, u_b: float) -> float:
+    """The expected value of the judge's judgement for a (a win 1, a tie ½): ½ within its tie margin, else σ(Δu / noise)."""
+    d = u_a - u_b
+    return 0.5 if abs(d) < judge.taste.tie_margin else float(1.0 / (1.0 + np.exp(-d / judge.taste.noise)))
+
+
 def win_rates(new, old, heldout: dict, judge: SimulatedRater, config) -> dict[str, float]:
     """Share of held-out jobs where ``judge`` prefers the ``new`` version's edit to the ``old`` one's:
     ``served`` — what ``/api/edit`` answers (best of N by the version's own reward model, the service's
-    seeds), and ``policy`` — the policy's own edit at temperature 0."""
-    jobs = [(a, t) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
-    served = [best_edits(load_policy(v.policy), [(a, t, job_seed(a, t)) for a, t in jobs], scorer=load_scorer(v.reward), config=config) for v in (new, old)]
-    greedy = [policy_edits(load_policy(v.policy), [(a, t, 0.0, 0) for a, t in jobs], config=config) for v in (new, old)]
-    return {k: float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t), p, q in zip(jobs, *plans)]))
-            for k, plans in (("served", served), ("policy", greedy))}
+    seeds), ``policy`` — the policy's own edit at temperature 0, and ``ceiling`` — the expected win rate
+    had the new version served the judge's own favourite among its best-of-N candidates (the most any
+    reward model could show with those candidates)."""
+    jobs = [(a, t, job_seed(a, t)) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
+    served = [best_edits(load_policy(v.policy), jobs, scorer=load_scorer(v.reward), config=config) for v in (new, old)]
+    greedy = [policy_edits(load_policy(v.policy), [(a, t, 0.0, 0) for a, t, _ in jobs], config=config) for v in (new, old)]
+    rates = {k: float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t, _), p, q in zip(jobs, *plans)]))
+             for k, plans in (("served", served), ("policy", greedy))}
+    cands = candidate_edits(load_policy(new.policy), jobs, config=config)
+    rates["ceiling"] = float(np.mean([expected(judge, max(judge.utility(a, p, target_seconds=t) for p in plans), judge.utility(a, q, target_seconds=t))
+                                      for (a, t, _), plans, q in zip(jobs, cands, served[1])]))
+    return rates
 
 
 def one_taste(taste: str, *, qs: dict, work: Path, args, config, say) -> list[dict]:
@@ -131,11 +147,11 @@ def one_taste(taste: str, *, qs: dict, work: Path, args, config, say) -> list[di
             new, parent = registry.get(result["version"]), registry.get(result["parent"])
             w = win_rates(new, parent, heldout, judge, config)
             rows.append({"taste": taste, "cycle": k, "labels": n, "version": new.name, "parent": parent.name, "promoted": bool(result["gate"]["passed"]),
-                         "win_rate_vs_parent": w["served"], "policy_win_rate_vs_parent": w["policy"], "agreement_before": result["reward"]["agreement_before"],
+                         "win_rate_vs_parent": w["served"], "policy_win_rate_vs_parent": w["policy"], "ceiling_vs_parent": w["ceiling"], "agreement_before": result["reward"]["agreement_before"],
                          "agreement_after": result["reward"]["agreement_after"], "judging_s": round(judging, 1),
                          "cycle_s": round(seconds, 1)})
             say(f"{taste} cycle {k}: {n} labels over HTTP in {judging:.0f} s; cycle {seconds:.0f} s; {new.name} "
-                f"{'promoted' if rows[-1]['promoted'] else 'kept, not promoted'}; preferred to {parent.name} in {w['served']:.2f} of held-out pairs (policy alone {w['policy']:.2f})")
+                f"{'promoted' if rows[-1]['promoted'] else 'kept, not promoted'}; preferred to {parent.name} in {w['served']:.2f} of held-out pairs (policy alone {w['policy']:.2f}; ceiling {w['ceiling']:.2f})")
     finally:
         serve.shutdown()
     return rows
@@ -152,18 +168,19 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tastes = sorted({r["taste"] for r in rows})
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     for t in tastes:
         mine = [r for r in rows if r["taste"] == t]
         line, = ax.plot([r["cycle"] for r in mine], [r["win_rate_vs_parent"] for r in mine], "o-", label=f"{t}: served edit")
         ax.plot([r["cycle"] for r in mine], [r["policy_win_rate_vs_parent"] for r in mine], "x--", c=line.get_color(), alpha=0.6, label=f"{t}: policy alone")
+        ax.plot([r["cycle"] for r in mine], [r["ceiling_vs_parent"] for r in mine], "^:", c=line.get_color(), alpha=0.6, label=f"{t}: ceiling")
     ax.axhline(0.75, c="gray", ls=":", label="goal after cycle 1")
     ax.axhline(0.5, c="lightgray", ls="-")
     ax.set_xticks(sorted({r["cycle"] for r in rows}))
     ax.set_xlabel("cycle")
     ax.set_ylabel("new version preferred to its parent")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -195,9 +212,9 @@ def main() -> None:
     (out / "cycle.json").write_text(json.dumps({"rows": rows, "overrides": args.set, "labels": args.labels, "seconds": round(time.time() - t0, 1)}, indent=1))
     plot(rows, out / "cycle.png")
     print("| taste | cycle | labels (HTTP) | version | promoted | served edit preferred to its parent's (held-out, same taste) | policy alone | "
-          "reward agreement, held-out labels: before → after | judging s | cycle s |\n|---|---|---|---|---|---|---|---|---|---|")
+          "ceiling: the taste's favourite candidate | reward agreement, held-out labels: before → after | judging s | cycle s |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['taste']} | {r['cycle']} | {r['labels']} | {r['version']} ← {r['parent']} | {'yes' if r['promoted'] else 'no'} | {r['win_rate_vs_parent']:.2f} | {r['policy_win_rate_vs_parent']:.2f} "
+        print(f"| {r['taste']} | {r['cycle']} | {r['labels']} | {r['version']} ← {r['parent']} | {'yes' if r['promoted'] else 'no'} | {r['win_rate_vs_parent']:.2f} | {r['policy_win_rate_vs_parent']:.2f} | {r['ceiling_vs_parent']:.2f} "
               f"| {_fmt(r['agreement_before'])} → {_fmt(r['agreement_after'])} | {r['judging_s']} | {r['cycle_s']} |")
     print(f"\ntotal {time.time() - t0:.0f} s; {out / 'cycle.png'}")
 
