@@ -4,11 +4,13 @@ Run:  .venv/bin/python bench/bench_reward_learning.py [--sizes 50,100,200,500,50
       (the seeds' model: --sizes 5000 --d-model 256 --layers 3 --d-ff 1024)
 
 What to expect: synthetic songs are split into training songs and held-out test songs; 5 000
-pairs on the training songs and 1 000 on the test songs are labelled by one simulated rater. For
-each size N the model trains on the first N training pairs (its own early-stopping split is by
-song too) and is scored on the fixed test pairs: accuracy on non-tie pairs, log loss, ECE. The
+pairs on the training songs and 1 000 on the test songs are labelled by one simulated rater (the
+config's ``rater.feedback_taste``). For each size N the model trains on the first N training pairs
+with ``reward_train``'s schedule (to convergence; its early-stopping split is by song too; below
+``reward_train.transformer_min_pairs`` only the explicit descriptor path is fit) and is scored on
+the fixed test pairs: accuracy on non-tie pairs, log loss, ECE. The
 "ceiling" row is how often the rater's own noisy labels agree with its noise-free utility — no
-model can beat it on average. A PNG of the curve goes to bench/results/reward_learning.png.
+model can beat it on average. A PNG of the curve goes to bench/results/reward_learning_d<D>_l<L>.png.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +27,11 @@ import torch
 from editor_rl.audio.analysis import analyze_audio
 from editor_rl.audio.io import Audio
 from editor_rl.audio.synth import synthesize_song
-from editor_rl.config import Config, RewardModelConfig, RewardTrainConfig, SynthConfig
+from editor_rl.config import Config, RewardModelConfig, SynthConfig
 from editor_rl.preferences.bradley_terry import BradleyTerryLoss
 from editor_rl.preferences.rater import SimulatedRater
 from editor_rl.preferences.synthetic import make_pairs
-from editor_rl.preferences.train import evaluate, prepare, train_reward_model
+from editor_rl.preferences.train import encode, evaluate, prepare, train_reward_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +44,7 @@ def main() -> None:
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--d-ff", type=int, default=0, help="feed-forward width (default 2 × d-model)")
-    ap.add_argument("--max-epochs", type=int, default=20)
+    ap.add_argument("--max-epochs", type=int, default=0, help="cap on epochs (default: reward_train's schedule, to convergence)")
     args = ap.parse_args()
     cfg = Config()
     sc = SynthConfig(min_seconds=30, max_seconds=60)
@@ -50,11 +53,11 @@ def main() -> None:
         samples, _ = synthesize_song(seed=880_000 + i, config=sc)
         songs.append(analyze_audio(Audio(samples, 44100, f"bench{i}.wav"), config=cfg, song_id=f"bench{i}", content_hash=f"h{i}"))
     train_songs, test_songs = songs[: args.songs], songs[args.songs :]
-    rater = SimulatedRater(cfg.rater, rater_id="bench-rater")
+    rater = SimulatedRater(cfg.rater.feedback_taste, seed=0, rater_id="bench-rater")
     sizes = [int(s) for s in args.sizes.split(",")]
     t0 = time.time()
-    pool = make_pairs(train_songs, n_pairs=max(sizes), rater=rater, config=cfg, seed=1)
-    test = make_pairs(test_songs, n_pairs=1000, rater=rater, config=cfg, seed=2)
+    pool = make_pairs(train_songs, n_pairs=max(sizes), raters=[rater], config=cfg, seed=1)
+    test = make_pairs(test_songs, n_pairs=1000, raters=[rater], config=cfg, seed=2)
     print(f"made {len(pool)} + {len(test)} pairs in {time.time() - t0:.0f} s; ties {np.mean([r.preference == 'tie' for r in pool]):.1%}")
     # The ceiling: agreement of noisy labels with the rater's noise-free utility on the test pairs.
     by_id = {s.song_id: s for s in songs}
@@ -68,13 +71,14 @@ def main() -> None:
         agree.append((ua > ub) == (r.preference == "a"))
     ceiling = float(np.mean(agree))
     mc = RewardModelConfig(d_model=args.d_model, n_layers=args.layers, d_ff=args.d_ff or 2 * args.d_model)
+    tc = replace(cfg.reward_train, max_epochs=args.max_epochs) if args.max_epochs else cfg.reward_train
     rows = []
     for n in sizes:
         t1 = time.time()
-        scorer = train_reward_model(pool[:n], by_id, model_config=mc, train_config=RewardTrainConfig(max_epochs=args.max_epochs, patience=4), log=lambda m: None)
+        scorer = train_reward_model(pool[:n], by_id, model_config=mc, train_config=tc, log=lambda m: None)
         seqs, pairs = prepare(test, by_id)
         loss_fn = BradleyTerryLoss(tie_threshold=scorer.tie_threshold)
-        m = evaluate(scorer.model, loss_fn, seqs, scorer.normalizer, pairs, np.arange(len(test)))
+        m = evaluate(scorer.model, loss_fn, encode(seqs, scorer.normalizer, mc.beats_per_token), pairs, np.arange(len(test)))
         rows.append({"pairs": n, "test_accuracy": m["accuracy"], "test_log_loss": m["log_loss"], "test_ece": m["ece"], "best_epoch": scorer.metrics["best_epoch"], "seconds": time.time() - t1})
         print(f"{n:5d} pairs: test acc {m['accuracy']:.3f} log loss {m['log_loss']:.3f} ece {m['ece']:.3f} (best epoch {scorer.metrics['best_epoch']}, {time.time() - t1:.0f} s)", flush=True)
     params = sum(p.numel() for p in scorer.model.parameters())

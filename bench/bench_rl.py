@@ -63,7 +63,7 @@ def main() -> None:
         from editor_rl.preferences.train import train_reward_model
 
         an = load_corpus(songs, store=FeatureStore(cfg.corpus.store_dir), config=cfg)
-        recs = make_pairs(list(an.values()), n_pairs=600, rater=SimulatedRater(cfg.rater), config=cfg)
+        recs = make_pairs(list(an.values()), n_pairs=600, raters=[SimulatedRater(cfg.rater.feedback_taste)], config=cfg)
         scorer = train_reward_model(recs, an, model_config=RewardModelConfig(d_model=128, n_layers=2, d_ff=256), train_config=RewardTrainConfig(max_epochs=5), log=lambda m: None)
         reward = str(scorer.save(work / "reward.pt"))
     from editor_rl.rewards.pool import RewardPool

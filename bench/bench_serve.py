@@ -1,13 +1,17 @@
 """Serve latency: ``POST /api/edit`` (stored 3-minute song, fresh upload) and ``GET
 /api/feedback/samples``, each beside a no-op Serve endpoint measured in the same run.
 
-Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200]
+Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200] [--reward CKPT]
 
 What to expect: a local Ray (2 CPUs) running the editor-rl app on 127.0.0.1 and, in the same Serve
 instance, a one-line no-op deployment (GET and POST with a JSON body). The policy is behaviour-
 cloned from the search on the bench's songs (its speed, not its taste, matters here). The stored
 song is 3 minutes long and already analysed (the feature store is warm); each upload is new bytes
 (one sample changed), so it is decoded, validated, beat-tracked and analysed before the policy runs.
+An edit at temperature 0 is what a person gets by default: with ``--reward`` (a reward model, e.g.
+the quickstart's final one) the best of N by that model (:mod:`editor_rl.best_of`: the policy's
+greedy edit and ``pick.samples`` samples, the search, ``pick.section_plans`` section searches, all
+scored in one batch); an edit at temperature 1 is one policy sample, measured beside it.
 Requests are sent one at a time; the table gives p50 and p99 in milliseconds.
 """
 
@@ -47,6 +51,7 @@ def main() -> None:
     ap.add_argument("--uploads", type=int, default=8)
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--noop", type=int, default=200)
+    ap.add_argument("--reward", default="", help="a reward model: /api/edit at temperature 0 is then best of N, as served (e.g. the quickstart's)")
     ap.add_argument("--out", default="bench/results/serve.json")
     args = ap.parse_args()
 
@@ -67,7 +72,8 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = ServeSettings(checkpoint=policy["checkpoint"], data_dir=str(work / "data"), songs_dir=str(songs), config=cfg, max_body_bytes=64 * 1024 * 1024)
+    settings = ServeSettings(checkpoint=policy["checkpoint"], data_dir=str(work / "data"), songs_dir=str(songs), config=cfg, max_body_bytes=64 * 1024 * 1024,
+                             reward=args.reward)
     start(settings, port=port, per_song=4, temperatures=(0.3, 0.7), log=print)
     serve.run(Noop.bind(), name="noop", route_prefix="/noop")
     url = f"http://127.0.0.1:{port}"
@@ -91,7 +97,10 @@ def main() -> None:
     body = {"song_id": a.song_id, "target_seconds": round(0.6 * a.duration_s, 1)}
     rows["no-op GET"] = (*pct(timed(args.noop, lambda: http.get(url + "/noop"))), args.noop)
     rows["no-op POST (JSON body)"] = (*pct(timed(args.noop, lambda: http.post(url + "/noop", json=body))), args.noop)
-    rows["POST /api/edit (stored 3-min song)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
+    sampled = body | {"temperature": 1.0}
+    rows["POST /api/edit (stored 3-min song, one policy sample, T=1)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=sampled, headers=auth))), args.edits)
+    best = "best of N by the reward model" if args.reward else "the policy's greedy edit: no reward model"
+    rows[f"POST /api/edit (stored 3-min song, T=0: {best})"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
     audio, sr = sf.read(io.BytesIO(song_bytes), dtype="int16")
 
     def upload(i: int = -1):
@@ -101,7 +110,7 @@ def main() -> None:
         sf.write(buf, x, sr, format="WAV", subtype="PCM_16")
         return http.post(url + "/api/edit", files={"audio": ("song.wav", buf.getvalue(), "audio/wav")}, data={"target_seconds": str(body["target_seconds"])}, headers=auth)
 
-    rows["POST /api/edit (fresh 3-min upload)"] = (*pct(timed(args.uploads, upload)), args.uploads)
+    rows[f"POST /api/edit (fresh 3-min upload, T=0: {best})"] = (*pct(timed(args.uploads, upload)), args.uploads)
     rows["GET /api/feedback/samples"] = (*pct(timed(args.samples, lambda: http.get(url + "/api/feedback/samples", params={"rater_id": "bench", "n": 1}))), args.samples)
     print("\n| request | p50 ms | p99 ms | n |\n|---|---|---|---|")
     for k, (p50, p99, n) in rows.items():

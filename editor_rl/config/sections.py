@@ -174,8 +174,9 @@ class CycleConfig:
     """Planner edits per song that favour random sections, among the next round's candidates: edits
     unlike the policy's and the search's, so a round offers the rater choices the model has not seen."""
     target_ratios: tuple[float, ...] = (0.6, 0.4, 0.8)
-    """The next round's target, as a share of each song: cycle k asks for ``target_ratios[k mod n]``, so
-    every round judges edits of another length (new pairs, not the baselines' pairs judged before)."""
+    """Each round's target, as a share of each song, in turn: the service's first candidates at the first,
+    the round after ``vNNN`` at ``target_ratios[(NNN − 1) mod n]`` — every round judges edits of another
+    length (new pairs, not the baselines' pairs judged before)."""
 
     def __post_init__(self) -> None:
         _check(self.min_labels >= 1, "cycle.min_labels", self.min_labels, "must be >= 1")

@@ -235,8 +235,8 @@ def next_candidates(c: Cycle, config: Config, say) -> int:
 
     served = c.registry.current(rater=c.rater)
     scorer = load_scorer(served.reward)
-    k = int(c.name[1:])
-    ratio = config.cycle.target_ratios[k % len(config.cycle.target_ratios)]
+    k = int(c.name[1:])  # the round after vNNN is round NNN (the service's own candidates were round 1)
+    ratio = config.cycle.target_ratios[(k - 1) % len(config.cycle.target_ratios)]
     m = make_candidates(c.songs, out_dir=c.data / "candidates" / c.name, per_song=config.cycle.candidates_per_song, temperatures=(0.3, 0.7, 1.0),
                         target_ratio=ratio, section_plans=config.cycle.section_plans, module=load_policy(served.policy),
                         model=policy_identity(served.policy), scorer=scorer, config=config, seed=k)
