@@ -3,10 +3,10 @@
 ``editor-rl candidates --songs DIR --per-song K --temperatures 0.1,0.3,… --out DIR`` makes, for
 every song and one target length, K edits from a policy (sampled at the temperatures in turn;
 without a policy, the random baseline stands in) plus the search, plain-cut and every-other-phrase
-baselines and ``section_plans`` searches that favour random sections (made by ``"baseline:section"``,
-so a round offers edits unlike both the policy's and the search's) — every one keeping the length
-promise — drops duplicates, renders each to
-``audio/<id>.wav`` with its EDL in ``edl/<id>.json``, scores them with the reward model when one is
+baselines and ``section_plans`` searches that favour random sections (made by
+``"baseline:section"``, so a round offers edits unlike both the policy's and the search's) — every
+one keeping the length promise — drops duplicates, renders each to ``audio/<id>.wav`` with its EDL
+in ``edl/<id>.json``, scores them with the reward model when one is
 given, and writes ``evaluation_manifest.json``: the candidates and every pairwise comparison task
 between candidates of the same song, each with the reward model's P(a preferred) and an
 uncertainty in [0, 1] (:func:`~editor_rl.preferences.active.pair_uncertainty`: closeness of P to ½

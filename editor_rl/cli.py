@@ -244,7 +244,8 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     temperatures = _floats(args.temperatures, "--temperatures")
     analyses = _song_analyses(args.songs, cfg)
     m = make_candidates(analyses, out_dir=args.out, per_song=args.per_song, temperatures=temperatures, target_ratio=args.target_ratio,
-                        section_plans=args.section_plans, module=load_policy(args.checkpoint) if args.checkpoint else None, model=policy_identity(args.checkpoint) if args.checkpoint else "",
+                        section_plans=args.section_plans, module=load_policy(args.checkpoint) if args.checkpoint else None,
+                        model=policy_identity(args.checkpoint) if args.checkpoint else "",
                         scorer=load_scorer(args.reward) if args.reward else None, config=cfg, seed=args.seed)
     print(f"{len(m.candidates)} candidates of {len(analyses)} songs, {len(m.pairs)} comparison tasks → {m.path}")
     return 0

@@ -190,10 +190,11 @@ def test_candidates_writes_edits_and_a_manifest(synth_corpus, tmp_path):
     # Made again with another seed: ids are content addresses, so no id changes what it names, no audio is rewritten.
     before = {c["candidate_id"]: (json.dumps(c["edl"]), Path(c["audio_path"]).stat().st_mtime_ns) for c in m["candidates"]}
     edls = {c["candidate_id"]: (out / c["edl"]).read_text() for c in m["candidates"]}
-    r = run_cli("candidates", "--songs", songs, "--per-song", 3, "--temperatures", "0.2,0.8", "--out", out, "--seed", 7,
+    r = run_cli("candidates", "--songs", songs, "--per-song", 3, "--temperatures", "0.2,0.8", "--out", out, "--seed", 7, "--section-plans", 2,
                 "--set", f"corpus.store_dir={tmp_path / 'features'}", timeout=300)
     assert r.returncode == 0, r.stderr
     again = json.loads((out / "evaluation_manifest.json").read_text())["candidates"]
+    assert any(c["source"] == "section" and c["model"] == "baseline:section" for c in again)  # searches favouring random sections
     for c in again:
         if c["candidate_id"] in before:
             assert (json.dumps(c["edl"]), Path(c["audio_path"]).stat().st_mtime_ns) == before[c["candidate_id"]]

@@ -34,7 +34,8 @@ def prepare_candidates(settings: ServeSettings, *, per_song: int, temperatures: 
     analyses = load_corpus([p for p in songs if p.stem not in report.failed], store=store, config=cfg)
     log(f"serve: making {per_song} policy candidates per song for {len(analyses)} songs")
     m = make_candidates(analyses, out_dir=Path(settings.data_dir) / "candidates", per_song=per_song, temperatures=temperatures,
-                        target_ratio=cfg.cycle.target_ratios[0], section_plans=cfg.cycle.section_plans, module=load_policy(settings.checkpoint), model=policy_identity(settings.checkpoint),
+                        target_ratio=cfg.cycle.target_ratios[0], section_plans=cfg.cycle.section_plans,  # round 1 of the cycle's rotation
+                        module=load_policy(settings.checkpoint), model=policy_identity(settings.checkpoint),
                         scorer=load_scorer(settings.reward) if settings.reward else None, config=cfg)
     log(f"serve: {len(m.candidates)} candidates, {len(m.pairs)} pairs → {m.path}")
     return m.path
