@@ -91,12 +91,6 @@ def judge_over_http(url: str, token: str, rater: SimulatedRater, songs: dict, n:
     return done
 
 
-def expected(judge: SimulatedRater, u_a: float, u_b: float) -> float:
-    """The expected value of the judge's judgement for a (a win 1, a tie ½): ½ within its tie margin, else σ(Δu / noise)."""
-    d = u_a - u_b
-    return 0.5 if abs(d) < judge.taste.tie_margin else float(1.0 / (1.0 + np.exp(-d / judge.taste.noise)))
-
-
 def win_rates(new, old, heldout: dict, judge: SimulatedRater, config) -> dict[str, float]:
     """Share of held-out jobs where ``judge`` prefers the ``new`` version's edit to the ``old`` one's:
     ``served`` — what ``/api/edit`` answers (best of N by the version's own reward model, the service's
@@ -109,7 +103,7 @@ def win_rates(new, old, heldout: dict, judge: SimulatedRater, config) -> dict[st
     rates = {k: float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t, _), p, q in zip(jobs, *plans)]))
              for k, plans in (("served", served), ("policy", greedy))}
     cands = candidate_edits(load_policy(new.policy), jobs, config=config)
-    rates["ceiling"] = float(np.mean([expected(judge, max(judge.utility(a, p, target_seconds=t) for p in plans), judge.utility(a, q, target_seconds=t))
+    rates["ceiling"] = float(np.mean([judge.expected(max(judge.utility(a, p, target_seconds=t) for p in plans), judge.utility(a, q, target_seconds=t))
                                       for (a, t, _), plans, q in zip(jobs, cands, served[1])]))
     return rates
 

@@ -101,12 +101,6 @@ def candidates(a: SongAnalysis, target: float, policy: list[EditPlan], *, sectio
     return {k: [p for p in v if keeps_promise(p.duration_s, target, beat)] for k, v in kinds.items()}
 
 
-def expected(rater: SimulatedRater, u_a: float, u_b: float) -> float:
-    """The expected value of the rater's judgement for a (a win 1, a tie ½)."""
-    d = u_a - u_b
-    return 0.5 if abs(d) < rater.taste.tie_margin else float(1.0 / (1.0 + np.exp(-d / rater.taste.noise)))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quickstart", default=str(ROOT / "runs" / "quickstart"), help="a finished run's work folder (checkpoints/best, features/)")
@@ -145,8 +139,8 @@ def main() -> None:
         u = {r.taste.name: np.array([r.utility(a, p, target_seconds=t) for _, p in flat]) for r in raters}
         base = {b: kinds[b][0] for b in BASELINES}
         ub = {(r.taste.name, b): r.utility(a, base[b], target_seconds=t) for r in raters for b in BASELINES}
-        e = np.array([[expected(r, x, ub[(r.taste.name, b)]) for x in u[r.taste.name]] for r, b in criteria])  # (criteria, candidates)
-        policy_rows.append([expected(r, r.utility(a, mine[0], target_seconds=t), ub[(r.taste.name, b)]) for r, b in criteria])
+        e = np.array([[r.expected(x, ub[(r.taste.name, b)]) for x in u[r.taste.name]] for r, b in criteria])  # (criteria, candidates)
+        policy_rows.append([r.expected(r.utility(a, mine[0], target_seconds=t), ub[(r.taste.name, b)]) for r, b in criteria])
         alone_rows.append(e.max(axis=1))
         members = scorer.score_members([edit_sequence(a, p, target_seconds=t) for _, p in flat])
         value = members.mean(axis=1) - config.pick.uncertainty_penalty * members.std(axis=1)

@@ -96,6 +96,8 @@ def test_ties_strengths_and_noise():
     weak = [r.judge_utilities(0.53, 0.5).preference for _ in range(400)]
     assert 0.6 < np.mean([w == "a" for w in weak]) < 0.95  # noisy near the tie margin
     assert SimulatedRater("balanced", seed=2).rater_id == "balanced-2" != SimulatedRater("few_cuts", seed=2).rater_id
+    assert r.expected(0.50, 0.51) == 0.5 and r.expected(0.9, 0.5) > 0.999
+    assert abs(r.expected(0.53, 0.5) - np.mean([w == "a" for w in weak])) < 0.07  # the draw's mean, without the draw
 
 
 def test_unknown_tastes_and_a_judge_that_trains_are_config_errors():

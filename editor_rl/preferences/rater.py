@@ -92,6 +92,13 @@ class SimulatedRater:
         pref = "a" if self.rng.random() < 1.0 / (1.0 + np.exp(-d / t.noise)) else "b"
         return Judgement(pref, 1 + int(abs(d) >= t.strength_steps[0]) + int(abs(d) >= t.strength_steps[1]))
 
+    def expected(self, u_a: float, u_b: float) -> float:
+        """The expected value of :meth:`judge_utilities`' ``for_a`` (a win 1, a tie ½): ½ within the
+        tie margin, else σ((u_a − u_b) / noise) — a judgement without the draw, for benchmarks that
+        want exact win rates."""
+        d = u_a - u_b
+        return 0.5 if abs(d) < self.taste.tie_margin else float(1.0 / (1.0 + np.exp(-d / self.taste.noise)))
+
     def judge(self, analysis: SongAnalysis, a: EditPlan, b: EditPlan, *, target_seconds: float | None) -> Judgement:
         """Which of two edits of ``analysis`` the rater prefers."""
         return self.judge_utilities(self.utility(analysis, a, target_seconds=target_seconds), self.utility(analysis, b, target_seconds=target_seconds))
