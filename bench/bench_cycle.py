@@ -98,11 +98,12 @@ def win_rates(new, old, heldout: dict, judge: SimulatedRater, config) -> dict[st
     had the new version served the judge's own favourite among its best-of-N candidates (the most any
     reward model could show with those candidates)."""
     jobs = [(a, t, job_seed(a, t)) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
-    served = [best_edits(load_policy(v.policy), jobs, scorer=load_scorer(v.reward), config=config) for v in (new, old)]
-    greedy = [policy_edits(load_policy(v.policy), [(a, t, 0.0, 0) for a, t, _ in jobs], config=config) for v in (new, old)]
+    modules = [load_policy(v.policy) for v in (new, old)]
+    served = [best_edits(m, jobs, scorer=load_scorer(v.reward), config=config) for m, v in zip(modules, (new, old))]
+    greedy = [policy_edits(m, [(a, t, 0.0, 0) for a, t, _ in jobs], config=config) for m in modules]
     rates = {k: float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t, _), p, q in zip(jobs, *plans)]))
              for k, plans in (("served", served), ("policy", greedy))}
-    cands = candidate_edits(load_policy(new.policy), jobs, config=config)
+    cands = candidate_edits(modules[0], jobs, config=config)
     rates["ceiling"] = float(np.mean([judge.expected(max(judge.utility(a, p, target_seconds=t) for p in plans), judge.utility(a, q, target_seconds=t))
                                       for (a, t, _), plans, q in zip(jobs, cands, served[1])]))
     return rates
