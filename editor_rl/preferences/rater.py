@@ -89,7 +89,7 @@ class SimulatedRater:
         d = u_a - u_b
         if abs(d) < t.tie_margin:
             return Judgement("tie", 1)
-        pref = "a" if self.rng.random() < 1.0 / (1.0 + np.exp(-d / t.noise)) else "b"
+        pref = "a" if self.rng.random() < self.expected(u_a, u_b) else "b"
         return Judgement(pref, 1 + int(abs(d) >= t.strength_steps[0]) + int(abs(d) >= t.strength_steps[1]))
 
     def expected(self, u_a: float, u_b: float) -> float:
