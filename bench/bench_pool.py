@@ -9,7 +9,9 @@ sent in one ``pool.score`` call (chunks of ``max_batch`` = 64), when each edit i
 waited for, and when all edits are sent as concurrent single-edit calls (the actor's own batching
 merges them); plus the model without Ray, batched, as the reference. On a GPU the same script
 runs with ``--gpu``: ``--actors 4 --gpu-share 0.25`` puts four actors on one device, in
-``--precision bf16`` (autocast; the default) or ``fp32``, in chunks of ``pool.gpu_max_batch``.
+``--precision bf16`` (autocast; the default) or ``fp32``, in chunks of ``pool.gpu_max_batch``;
+there ``--edits 8192`` fills the device (the first ``--distinct`` edits are made and repeated:
+scoring cost does not depend on which edit it is).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from editor_rl.rewards.pool import RewardPool
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edits", type=int, default=256)
+    ap.add_argument("--distinct", type=int, default=512, help="edits made; repeated up to --edits")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--gpu", action="store_true")
@@ -45,24 +48,32 @@ def main() -> None:
     args = ap.parse_args()
     cfg = Config()
     songs = [analyze_audio(Audio(synthesize_song(seed=990 + i, config=SynthConfig(min_seconds=40, max_seconds=60))[0], 44100, f"p{i}.wav"), config=cfg, song_id=f"p{i}") for i in range(4)]
-    seqs = []
-    for k in range(args.edits):
+    made = []
+    for k in range(min(args.edits, args.distinct)):
         a = songs[k % len(songs)]
-        seqs.append(edit_sequence(a, baseline_edit("random", a, target_seconds=0.6 * a.duration_s, config=cfg, seed=k, temperature=2.0), target_seconds=0.6 * a.duration_s))
+        made.append(edit_sequence(a, baseline_edit("random", a, target_seconds=0.6 * a.duration_s, config=cfg, seed=k, temperature=2.0), target_seconds=0.6 * a.duration_s))
+    seqs = [made[k % len(made)] for k in range(args.edits)]
     mc = RewardModelConfig(d_model=args.d_model, n_layers=args.layers, d_ff=4 * args.d_model)
     torch.manual_seed(0)
     scorer = RewardScorer(RewardModel(mc), Normalizer.fit(seqs), device="cuda" if args.gpu else "cpu", precision=args.precision)
     ckpt = scorer.save(Path(tempfile.mkdtemp()) / "bench.pt")
     torch.set_num_threads(1)
-    scorer.score(seqs[:8])
+    batch_size = PoolConfig().gpu_max_batch if args.gpu else PoolConfig().max_batch
+    scorer.score(seqs[:batch_size], batch_size=batch_size)
     t = time.perf_counter()
-    scorer.score(seqs)
+    scorer.score(seqs, batch_size=batch_size)
     direct = len(seqs) / (time.perf_counter() - t)
+    agreement = ""
+    if args.gpu:  # the device's scores against fp32 on the CPU, same weights
+        ref = RewardScorer(scorer.model.to("cpu"), scorer.normalizer).score_members(made[:256])
+        scorer.model.to("cuda")
+        got = scorer.score_members(made[:256])
+        agreement = f"; members' scores against fp32 on CPU: relative error {np.linalg.norm(got - ref) / np.linalg.norm(ref):.1e}"
 
     ray.init(num_cpus=max(2, args.actors), num_gpus=1 if args.gpu else 0, include_dashboard=False, configure_logging=False, log_to_driver=False)
     pool = RewardPool(ckpt, config=PoolConfig(num_actors=args.actors, num_cpus=1, num_gpus=args.gpu_share if args.gpu else 0, max_batch=64, max_wait_ms=5,
                                               precision=args.precision))
-    pool.score(seqs[:8])  # warm
+    pool.score(seqs[: pool.chunk * args.actors])  # warm every actor at full chunks
     t = time.perf_counter()
     pool.score(seqs)
     batched = len(seqs) / (time.perf_counter() - t)
@@ -71,9 +82,10 @@ def main() -> None:
     for s in seqs[:n_single]:
         pool.score([s])
     single = n_single / (time.perf_counter() - t)
+    n_conc = min(2048, len(seqs))
     t = time.perf_counter()
-    ray.get([pool.actors[0].score.remote([s]) for s in seqs])
-    concurrent = len(seqs) / (time.perf_counter() - t)
+    ray.get([pool.actors[0].score.remote([s]) for s in seqs[:n_conc]])
+    concurrent = n_conc / (time.perf_counter() - t)
     stats = pool.stats()[0]
     chunk = pool.chunk
     pool.shutdown()
@@ -81,12 +93,12 @@ def main() -> None:
     params = sum(p.numel() for p in scorer.model.parameters())
     mean_len = np.mean([len(s.tokens) for s in seqs])
     dev = f"GPU, {args.actors} actor(s) at {args.gpu_share} GPU, {stats['precision']}" if args.gpu else f"CPU, 1 thread, {args.actors} actor(s)"
-    print(f"model d={args.d_model}, {args.layers} layers, {params:,} parameters; {len(seqs)} edits of {mean_len:.0f} beats on average; {dev}\n")
+    print(f"model d={args.d_model}, {args.layers} layers, {params:,} parameters; {len(seqs)} edits of {mean_len:.0f} beats on average; {dev}{agreement}\n")
     print("| mode | sequences/s |\n|---|---|")
     print(f"| pool, one call of {len(seqs)} (chunks of {chunk}) | {batched:.1f} |")
     print(f"| pool, one edit per call, sequential | {single:.1f} |")
-    print(f"| pool, {len(seqs)} concurrent single-edit calls (actor batching) | {concurrent:.1f} |")
-    print(f"| model without Ray, batched (reference) | {direct:.1f} |")
+    print(f"| pool, {n_conc} concurrent single-edit calls to one actor (actor batching) | {concurrent:.1f} |")
+    print(f"| model without Ray, batched by {batch_size} (reference) | {direct:.1f} |")
     print(f"| batched / one-at-a-time | {batched / single:.1f}× |")
     print(f"\nactor forward passes so far: {stats['batches']} for {stats['sequences']} sequences")
 
