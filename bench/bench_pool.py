@@ -9,7 +9,7 @@ sent in one ``pool.score`` call (chunks of ``max_batch`` = 64), when each edit i
 waited for, and when all edits are sent as concurrent single-edit calls (the actor's own batching
 merges them); plus the model without Ray, batched, as the reference. On a GPU the same script
 runs with ``--gpu``: ``--actors 4 --gpu-share 0.25`` puts four actors on one device, in
-``--precision bf16`` (autocast; the default) or ``fp32``, in chunks of ``pool.gpu_max_batch``;
+``--precision fp32`` (the default) or ``bf16`` (autocast), in chunks of ``pool.gpu_max_batch``;
 there ``--edits 8192`` fills the device (the first ``--distinct`` edits are made and repeated:
 scoring cost does not depend on which edit it is).
 """
@@ -17,6 +17,7 @@ scoring cost does not depend on which edit it is).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +31,47 @@ from editor_rl.audio.io import Audio
 from editor_rl.audio.synth import synthesize_song
 from editor_rl.config import Config, PoolConfig, RewardModelConfig, SynthConfig
 from editor_rl.baselines import baseline_edit
-from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer
+from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, collate, collate_sequences, patches
 from editor_rl.rewards.sequence import edit_sequence
 from editor_rl.rewards.pool import RewardPool
+
+
+def time_split(scorer: RewardScorer, seqs: list, *, batch_size: int) -> tuple[float, float]:
+    """µs per sequence spent building batches on the host and in the model (synchronised), in the
+    scorer's precision, over ``seqs`` sorted by length as :meth:`RewardScorer.score_members` does."""
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].tokens))
+    sync = torch.cuda.synchronize if scorer.device.startswith("cuda") else (lambda: None)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if scorer.precision == "bf16" else contextlib.nullcontext()
+    build = model = 0.0
+    with torch.no_grad(), autocast:
+        for k in range(0, len(order), batch_size):
+            t0 = time.perf_counter()
+            batch = scorer.batch([seqs[i] for i in order[k : k + batch_size]])
+            sync()
+            t1 = time.perf_counter()
+            scorer.model(batch).float().cpu()
+            build, model = build + t1 - t0, model + time.perf_counter() - t1
+    return 1e6 * build / len(seqs), 1e6 * model / len(seqs)
+
+
+def host_batching(seqs: list, norm: Normalizer, *, beats_per_token: int, batch_size: int, repeats: int = 5) -> tuple[float, float]:
+    """µs per sequence to build CPU batches the training way (``collate`` of per-edit
+    :func:`patches`) and the scoring way (:func:`collate_sequences`), medians of ``repeats``
+    alternating passes over ``seqs`` sorted by length."""
+    order = sorted(seqs, key=lambda s: len(s.tokens))
+    chunks = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+    ways = {
+        "patches": lambda c: collate([patches(s, norm, beats_per_token) for s in c], [s.context for s in c], [norm.apply_descriptors(s.descriptors) for s in c]),
+        "tensor": lambda c: collate_sequences(c, norm, beats_per_token),
+    }
+    times: dict = {k: [] for k in ways}
+    for _ in range(repeats):
+        for name, build in ways.items():
+            t = time.perf_counter()
+            for c in chunks:
+                build(c)
+            times[name].append(1e6 * (time.perf_counter() - t) / len(seqs))
+    return float(np.median(times["patches"])), float(np.median(times["tensor"]))
 
 
 def main() -> None:
@@ -44,7 +83,7 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true")
     ap.add_argument("--actors", type=int, default=1)
     ap.add_argument("--gpu-share", type=float, default=1.0, help="GPU per actor with --gpu (0.25: four actors per device)")
-    ap.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="on CUDA; CPU is always fp32")
+    ap.add_argument("--precision", choices=("bf16", "fp32"), default="fp32", help="on CUDA; CPU is always fp32")
     args = ap.parse_args()
     cfg = Config()
     songs = [analyze_audio(Audio(synthesize_song(seed=990 + i, config=SynthConfig(min_seconds=40, max_seconds=60))[0], 44100, f"p{i}.wav"), config=cfg, song_id=f"p{i}") for i in range(4)]
@@ -63,6 +102,8 @@ def main() -> None:
     t = time.perf_counter()
     scorer.score(seqs, batch_size=batch_size)
     direct = len(seqs) / (time.perf_counter() - t)
+    build_us, model_us = time_split(scorer, seqs, batch_size=batch_size)
+    old_us, new_us = host_batching(made, scorer.normalizer, beats_per_token=mc.beats_per_token, batch_size=batch_size)
     agreement = ""
     if args.gpu:  # the device's scores against fp32 on the CPU, same weights
         ref = RewardScorer(scorer.model.to("cpu"), scorer.normalizer).score_members(made[:256])
@@ -100,6 +141,8 @@ def main() -> None:
     print(f"| pool, {n_conc} concurrent single-edit calls to one actor (actor batching) | {concurrent:.1f} |")
     print(f"| model without Ray, batched by {batch_size} (reference) | {direct:.1f} |")
     print(f"| batched / one-at-a-time | {batched / single:.1f}× |")
+    print(f"\nwithout Ray, per sequence: {build_us:.1f} µs building batches on the host, {model_us:.1f} µs in the model"
+          f"\nhost batch building on CPU, per sequence (chunks of {batch_size}): {old_us:.1f} µs as collate of patches, {new_us:.1f} µs as collate_sequences ({old_us / new_us:.1f}×)")
     print(f"\nactor forward passes so far: {stats['batches']} for {stats['sequences']} sequences")
 
 

@@ -33,6 +33,8 @@ def run(cfg, songs, pool, iterations: int) -> float:
     from editor_rl.rl.algo import build_ppo_config
 
     algo = build_ppo_config(cfg, songs=songs, pool=pool).build_algo()
+    devices = algo.learner_group.foreach_learner(lambda learner: {str(p.device) for m in learner.module.values() for p in m.parameters()})
+    print(f"learner parameters on: {sorted(set().union(*(r.get() for r in devices)))}", flush=True)
     rates = []
     try:
         for i in range(iterations):

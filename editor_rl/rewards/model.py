@@ -130,6 +130,39 @@ def collate(rows: Sequence[np.ndarray], contexts: Sequence[np.ndarray], descript
     return Batch(x.to(device), pad.to(device), torch.from_numpy(np.stack(contexts)).to(device), torch.from_numpy(np.stack(descriptors)).to(device))
 
 
+def collate_sequences(sequences: Sequence[EditSequence], norm: Normalizer, beats_per_token: int, *, device: str | torch.device = "cpu") -> Batch:
+    """The :class:`Batch` of ``sequences``, as ``collate`` of their :func:`patches` would give, with
+    the standardisation, one-hot actions and padding done in one pass of tensor operations on
+    ``device``: the host only copies each edit's raw features and tokens into one padded array (a
+    few µs per edit, so a GPU scorer is not held back by its host).
+
+    Returns
+    -------
+    Batch
+        ``patches`` [shape=(B, T, beats_per_token * (129 + 10))] with T the longest edit's tokens.
+    """
+    p = beats_per_token
+    lengths = np.array([len(s.tokens) for s in sequences])
+    n_tok = -(-lengths // p)
+    span = int(n_tok.max()) * p
+    feats = np.zeros((len(sequences), span, INPUT_DIM), np.float32)
+    tokens = np.full((len(sequences), span), PAD_TOKEN, np.int64)
+    for i, s in enumerate(sequences):
+        feats[i, : lengths[i]] = s.features
+        tokens[i, : lengths[i]] = s.tokens
+    beat = torch.arange(span, device=device)[None, :]
+    real = (beat < torch.as_tensor(lengths, device=device)[:, None])[..., None]  # (B, span, 1): a beat of the edit
+    in_token = (beat < torch.as_tensor(n_tok * p, device=device)[:, None])[..., None]  # in one of its tokens (else padding)
+    mean, std = (torch.as_tensor(v, device=device) for v in (norm.mean, norm.std))
+    x = torch.where(real, ((torch.as_tensor(feats, device=device) - mean) / std).clamp(-8.0, 8.0), 0.0)
+    onehot = F.one_hot(torch.as_tensor(tokens, device=device), N_TOKENS).to(torch.float32) * in_token
+    rows = torch.cat([x, onehot], dim=-1).reshape(len(sequences), span // p, -1)
+    pad = torch.arange(span // p, device=device)[None, :] >= torch.as_tensor(n_tok, device=device)[:, None]
+    contexts = np.stack([s.context for s in sequences]).astype(np.float32)
+    descriptors = np.stack([norm.apply_descriptors(s.descriptors) for s in sequences])
+    return Batch(rows, pad, torch.as_tensor(contexts, device=device), torch.as_tensor(descriptors, device=device))
+
+
 def _positions(n: int, d: int) -> torch.Tensor:
     pos = torch.arange(n, dtype=torch.float32)[:, None]
     div = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
@@ -273,9 +306,7 @@ class RewardScorer:
 
     def batch(self, sequences: Sequence[EditSequence]) -> Batch:
         """The padded, standardised batch of ``sequences`` on this scorer's device."""
-        n = self.normalizer
-        return collate([patches(s, n, self.model.config.beats_per_token) for s in sequences], [s.context for s in sequences],
-                       [n.apply_descriptors(s.descriptors) for s in sequences], device=self.device)
+        return collate_sequences(sequences, self.normalizer, self.model.config.beats_per_token, device=self.device)
 
     @torch.no_grad()
     def score_members(self, sequences: Sequence[EditSequence], *, batch_size: int = 64) -> np.ndarray:
