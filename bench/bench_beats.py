@@ -1,11 +1,12 @@
 """Beat and downbeat accuracy: ours, librosa's and essentia's trackers against madmom's (the reference).
 
 Run:  bash scripts/fetch_real_music.sh && .venv/bin/pip install -e '.[reference]' && \
-      .venv/bin/python bench/bench_beats.py [--n 40] [--max-tracks 100]
+      .venv/bin/python bench/bench_beats.py [--n 40] [--max-tracks 100] [--madmom]
 
 What to expect: two tables. (1) Synthetic songs with ground truth: mean beat F-measure (mir_eval,
 ±70 ms) and downbeat F-measure for ours, and the beat F-measure of librosa's plain tracker, with
-the median offset of the beats from the true ones. (2) The real corpus (Debian's game-music
+the median offset of the beats from the true ones; with ``--madmom`` also the analysis with
+``beats.tracker: madmom`` and its speed. (2) The real corpus (Debian's game-music
 packages in .cache/real-music, held-out tracks first): madmom's RNN + DBN downbeat tracker is the
 reference (cached per file in .cache/madmom: it runs at a fraction of real time); tracks where
 madmom's tempo is not steady are left out (see ``reference_trackers.steady``). Per tracker: beat F
@@ -17,6 +18,7 @@ bench/results/beats.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -55,12 +57,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40, help="synthetic songs")
     ap.add_argument("--real", default=str(ROOT / ".cache" / "real-music"))
-    ap.add_argument("--max-tracks", type=int, default=100, help="real tracks (held-out first)")
+    ap.add_argument("--max-tracks", type=int, default=100, help="real tracks (held-out first; 0: synthetic songs only)")
+    ap.add_argument("--madmom", action="store_true", help="also the analysis with beats.tracker=madmom on the synthetic songs")
     args = ap.parse_args()
     cfg = Config()
+    mm = dataclasses.replace(cfg, beats=dataclasses.replace(cfg.beats, tracker="madmom"))
     sr = cfg.audio.sample_rate
 
     ours_f, ours_d, lib_f, ours_off, lib_off = [], [], [], [], []
+    mm_f, mm_d, mm_off, mm_speed = [], [], [], []
     for i in range(args.n):
         samples, truth = synthesize_song(seed=900_000 + i)
         audio = Audio(samples, truth.sample_rate, f"synth_{i}.wav")
@@ -72,12 +77,22 @@ def main() -> None:
         lib_f.append(_f(np.array(truth.beats_s), lib_beats))
         ours_off.append(_onset_offsets(a.beats_s, np.array(truth.beats_s), max_s=0.07))
         lib_off.append(_onset_offsets(lib_beats, np.array(truth.beats_s), max_s=0.07))
+        if args.madmom:
+            b, seconds = _timed(lambda: analyze_audio(audio, config=mm))
+            mm_f.append(_f(np.array(truth.beats_s), b.beats_s))
+            mm_d.append(_f(np.array(truth.downbeats_s), b.downbeats_s))
+            mm_off.append(_onset_offsets(b.beats_s, np.array(truth.beats_s), max_s=0.07))
+            mm_speed.append(audio.duration_s / seconds)
     print(f"## Synthetic songs (n={args.n}, ground truth)\n")
     print("| tracker | beat F (mean) | beat F (min) | downbeat F (mean) | beat − true beat, median ms |\n|---|---|---|---|---|")
     print(f"| editor-rl | {np.mean(ours_f):.3f} | {np.min(ours_f):.3f} | {np.mean(ours_d):.3f} | {1000 * np.median(np.concatenate(ours_off)):+.1f} |")
     print(f"| librosa beat_track | {np.mean(lib_f):.3f} | {np.min(lib_f):.3f} | — | {1000 * np.median(np.concatenate(lib_off)):+.1f} |")
+    if args.madmom:
+        print(f"| editor-rl, beats.tracker=madmom | {np.mean(mm_f):.3f} | {np.min(mm_f):.3f} | {np.mean(mm_d):.3f} | {1000 * np.median(np.concatenate(mm_off)):+.1f} |")
+        print(f"\nbeats.tracker=madmom, whole analysis: {np.median(mm_speed):.1f}× real time (median; madmom's own threads)")
 
-    real_corpus(Path(args.real), cfg=cfg, max_tracks=args.max_tracks, synthetic={"ours_f": ours_f, "ours_down_f": ours_d, "librosa_f": lib_f})
+    if args.max_tracks > 0:
+        real_corpus(Path(args.real), cfg=cfg, max_tracks=args.max_tracks, synthetic={"ours_f": ours_f, "ours_down_f": ours_d, "librosa_f": lib_f})
 
 
 def _timed(fn):
