@@ -138,9 +138,9 @@ class PoolConfig:
     precision: str = "fp32"
     """"fp32": full precision everywhere; "bf16": autocast on CUDA (fp32 on CPU, where bf16 does not
     pay). fp32 by default: the reward model's arithmetic is not what limits a GPU actor (the
-    seed-sized model: ≈ 0.25 GFLOP per 60-beat edit; building batches on the host costs more), and on an H100 bf16 was no
-    faster (16.3k against 20.1k sequences/s with four actors) and off by 5.6e-3 (BENCHMARKS
-    "RewardPool throughput")."""
+    seed-sized model: ≈ 0.25 GFLOP per 60-beat edit; building batches on the host costs more),
+    and on an H100 bf16 was no faster (16.3k against 20.1k sequences/s with four actors) and off
+    by 5.6e-3 (BENCHMARKS "RewardPool throughput")."""
     max_wait_ms: float = 5.0
     """How long an actor waits to fill a batch."""
     timeout_s: float = 60.0

