@@ -335,8 +335,8 @@ def test_overload_answers_503_not_an_endless_queue(service):
             answers = list(pool.map(post, range(12)))
         codes = sorted(r.status_code for r in answers)
         assert 200 in codes and 503 in codes and set(codes) <= {200, 503}, codes
-        busy = next(r for r in answers if r.status_code == 503)
-        assert "busy" in busy.json()["detail"] and busy.headers.get("Retry-After") == "1"
+        for busy in (r for r in answers if r.status_code == 503):  # every 503 is this app's (not Serve's plain-text backpressure answer)
+            assert "busy" in busy.json()["detail"] and busy.headers.get("Retry-After") == "1"
         assert requests.get(service["url"] + "/healthz", timeout=10).status_code == 200
     finally:
         serve.delete("tiny")

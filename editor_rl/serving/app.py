@@ -59,7 +59,11 @@ class Caller(NamedTuple):
     rater: str | None
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=100, max_queued_requests=200)
+INGRESS_QUEUE = 200
+"""Fewest requests the ingress holds waiting (see :func:`build_app`)."""
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=100, max_queued_requests=INGRESS_QUEUE)
 @serve.ingress(api)
 class Ingress:
     """HTTP in front of the Editor, Feedback and Reward deployments."""
@@ -222,6 +226,9 @@ def build_app(settings: ServeSettings | dict):
         settings = ServeSettings(config=cfg, **args)
     q = settings.max_queued_requests
     editor = Editor.options(max_queued_requests=q, max_ongoing_requests=settings.max_ongoing_edits, num_replicas=settings.editor_replicas)
-    return Ingress.options(max_queued_requests=4 * q).bind(
+    # The ingress only routes, and requests wait in its queue while Serve assigns them: a full
+    # ingress queue would be answered by Serve's proxy with a plain-text 503 that bypasses this
+    # app's JSON errors, so it holds at least INGRESS_QUEUE; the deployments behind it shed load.
+    return Ingress.options(max_queued_requests=max(4 * q, INGRESS_QUEUE)).bind(
         settings, editor.bind(settings), Feedback.options(max_queued_requests=4 * q).bind(settings), Reward.options(max_queued_requests=q).bind(settings))
 
