@@ -120,7 +120,7 @@ def _song_analyses(songs_dir: str, cfg: Config) -> dict:
     paths = list_songs(songs_dir)
     if not paths:
         raise EditorRLError(f"no audio files in {songs_dir!r}")
-    return load_corpus(paths, store=FeatureStore(cfg.corpus.store_dir), config=cfg)
+    return load_corpus(paths, store=FeatureStore(cfg.corpus.store_dir), config=cfg, progress=True)
 
 
 def _report_reward(scorer, out: Path) -> None:
@@ -219,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     out = Path(args.out or Path(args.checkpoint).resolve().parent.parent / "report")
-    report = evaluate(args.checkpoint, songs_dir=args.songs, out_dir=out, config=cfg, seed=args.seed)
+    report = evaluate(args.checkpoint, songs_dir=args.songs, out_dir=out, config=cfg, seed=args.seed, progress=True)
     for m, wins in report["win_rates"].items():
         for b, w in wins.items():
             rm = "n/a" if w["reward_model"] is None else f"{w['reward_model']:.2f}"

@@ -238,12 +238,21 @@ def analyze_corpus(paths: Sequence[str | Path], *, store: FeatureStore, config: 
     return report
 
 
-def load_corpus(paths: Iterable[str | Path], *, store: FeatureStore, config: Config) -> dict[str, SongAnalysis]:
+def load_corpus(paths: Iterable[str | Path], *, store: FeatureStore, config: Config, progress: bool = False) -> dict[str, SongAnalysis]:
     """Stored analyses of ``paths`` by song id (analysing any that are missing, in-process).
+
+    Parameters
+    ----------
+    progress : bool
+        Show a progress bar on stderr (analysing songs that are not stored can take minutes, with
+        ``beats.tracker: madmom`` about a seventh of their length each).
 
     Raises
     ------
     InvalidAudioError
         A song that is not stored cannot be analysed.
     """
-    return {song_id(p): store.load_song(p, config=config) for p in paths}
+    from tqdm import tqdm
+
+    paths = list(paths)
+    return {song_id(p): store.load_song(p, config=config) for p in tqdm(paths, desc="songs (analysed unless stored)", unit="song", disable=not progress)}

@@ -133,17 +133,17 @@ def _training_curves(history: list[dict], out: Path) -> Path:
     return out
 
 
-def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Path, config: Config = Config(), seed: int = 0) -> dict:
+def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Path, config: Config = Config(), seed: int = 0, progress: bool = False) -> dict:
     """Evaluate the policy at ``checkpoint`` on the songs in ``songs_dir``; returns the report dict.
 
     With ``rl.reward_checkpoint`` set, the report also has the best-of-N edits ("best_of") and every
-    edit's learned score.
+    edit's learned score. ``progress``: a progress bar on stderr while songs are analysed.
     """
     from editor_rl.rl.policy import load_policy
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    analyses = load_corpus(list_songs(songs_dir), store=FeatureStore(config.corpus.store_dir), config=config)
+    analyses = load_corpus(list_songs(songs_dir), store=FeatureStore(config.corpus.store_dir), config=config, progress=progress)
     scorer = None
     if config.rl.reward_checkpoint:
         from editor_rl.rewards.model import load_scorer

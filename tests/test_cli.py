@@ -141,6 +141,7 @@ def test_reward_pretrain_train_score(tmp_path, synth_corpus):
     assert "validation accuracy" in r.stdout and ckpt.exists() and ckpt.with_suffix(".pairs.jsonl").exists()
     assert "explicit path (transformers frozen)" in r.stderr and "the explicit path alone" in r.stderr  # 60 pairs: too few for the transformers
     assert "reward epoch" not in r.stderr
+    assert "songs (analysed unless stored)" in r.stderr and "4/4" in r.stderr  # a fresh store: the analyses show progress
     r = run_cli("reward", "train", "--preferences", ckpt.with_suffix(".pairs.jsonl"), "--songs", songs, "--pretrained", ckpt, "--out", tmp_path / "r2.pt", *tiny,
                 "--set", "reward_train.transformer_min_pairs=10", timeout=300)
     assert r.returncode == 0, r.stderr
