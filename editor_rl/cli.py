@@ -158,6 +158,7 @@ def cmd_reward_train(args: argparse.Namespace) -> int:
     from editor_rl.rewards.model import load_scorer
 
     cfg = _config(args)
+    read_preferences(args.preferences)  # a malformed file fails now, not after minutes of analysis
     analyses = _song_analyses(args.songs, cfg)
     records = read_preferences(args.preferences, durations={k: a.duration_s for k, a in analyses.items()})
     pretrained = load_scorer(args.pretrained) if args.pretrained else None
@@ -192,6 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         if not args.preferences:
             raise EditorRLError("--algorithm dpo needs --preferences FILE")
+        read_preferences(args.preferences)  # a malformed file fails before the analysis
         analyses = _song_analyses(args.songs or str(Path(cfg.run.work_dir) / "songs"), cfg)
         records = read_preferences(args.preferences, durations={k: a.duration_s for k, a in analyses.items()})
         out_dir = Path(cfg.run.work_dir) / "checkpoints" / "dpo"
