@@ -74,7 +74,6 @@ def test_scorer_batch_is_the_collated_patches(tiny_scorer, analyses, config):
         assert torch.allclose(got.float(), want.float(), atol=1e-6)
 
 
-
 def test_members_are_independent_and_identical_edits_score_equally(tiny_scorer, analyses, config):
     a = analyses[1]
     p = baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config)
