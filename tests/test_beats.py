@@ -107,14 +107,19 @@ def test_madmom_tracker_bars_on_the_truth_and_its_own_cache_key(synth_corpus, co
     from editor_rl.audio.analysis import analysis_version
 
     mm = replace(config, beats=replace(config.beats, tracker="madmom"))
+    mm2 = replace(config, beats=replace(config.beats, tracker="madmom", madmom_networks=2))
     path = synth_corpus[1]
     truth = json.loads(path.with_suffix(".truth.json").read_text())
-    a = analyze_file(path, config=mm)
-    beat_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(truth["beats_s"])), mir_eval.beat.trim_beats(a.beats_s))
-    down_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(truth["downbeats_s"])), mir_eval.beat.trim_beats(a.downbeats_s))
-    assert beat_f >= 0.9 and down_f >= 0.8, (beat_f, down_f)
-    assert set(np.unique(a.bar_pos)) == set(range(config.beats.beats_per_bar)) and a.features.shape[0] == a.n_beats
-    assert a.version == analysis_version(mm) != analysis_version(config)  # the feature store never mixes the trackers
+    for cfg in (mm, mm2):  # all 8 of madmom's networks, and the faster 2
+        a = analyze_file(path, config=cfg)
+        beat_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(truth["beats_s"])), mir_eval.beat.trim_beats(a.beats_s))
+        down_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(np.array(truth["downbeats_s"])), mir_eval.beat.trim_beats(a.downbeats_s))
+        assert beat_f >= 0.9 and down_f >= 0.8, (cfg.beats.madmom_networks, beat_f, down_f)
+        assert set(np.unique(a.bar_pos)) == set(range(config.beats.beats_per_bar)) and a.features.shape[0] == a.n_beats
+        assert a.version == analysis_version(cfg)
+    # the feature store never mixes the trackers or madmom's ensembles; madmom's settings do not touch the fast tracker's key
+    assert len({analysis_version(config), analysis_version(mm), analysis_version(mm2)}) == 3
+    assert analysis_version(replace(config, beats=replace(config.beats, madmom_networks=2))) == analysis_version(config)
 
 
 def test_madmom_tracker_without_madmom_names_the_package(song, config, monkeypatch):
@@ -139,3 +144,5 @@ def test_unknown_tracker_is_refused(config):
 
     with pytest.raises(ConfigError, match="beats.tracker='aubio'"):
         replace(config.beats, tracker="aubio")
+    with pytest.raises(ConfigError, match="beats.madmom_networks=9"):
+        replace(config.beats, madmom_networks=9)

