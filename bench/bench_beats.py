@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import librosa
-import mir_eval
 import numpy as np
 
 from editor_rl.audio.analysis import analyze_audio
@@ -34,13 +33,10 @@ from editor_rl.audio.synth import synthesize_song
 from editor_rl.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_trackers import essentia_beats, librosa_beats, madmom_beats, steady  # noqa: E402
+from reference_trackers import essentia_beats, f_measure, librosa_beats, madmom_beats, steady  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _f(ref: np.ndarray, est: np.ndarray) -> float:
-    return float(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)))
 
 
 def _onset_offsets(beats: np.ndarray, onsets: np.ndarray, max_s: float = 0.1) -> np.ndarray:
@@ -72,15 +68,15 @@ def main() -> None:
         a = analyze_audio(audio, config=cfg)
         y = to_analysis_signal(audio, sample_rate=sr)
         lib_beats = librosa.frames_to_time(librosa.beat.beat_track(y=y, sr=sr)[1], sr=sr)
-        ours_f.append(_f(np.array(truth.beats_s), a.beats_s))
-        ours_d.append(_f(np.array(truth.downbeats_s), a.downbeats_s))
-        lib_f.append(_f(np.array(truth.beats_s), lib_beats))
+        ours_f.append(f_measure(np.array(truth.beats_s), a.beats_s))
+        ours_d.append(f_measure(np.array(truth.downbeats_s), a.downbeats_s))
+        lib_f.append(f_measure(np.array(truth.beats_s), lib_beats))
         ours_off.append(_onset_offsets(a.beats_s, np.array(truth.beats_s), max_s=0.07))
         lib_off.append(_onset_offsets(lib_beats, np.array(truth.beats_s), max_s=0.07))
         if args.madmom:
             b, seconds = _timed(lambda: analyze_audio(audio, config=mm))
-            mm_f.append(_f(np.array(truth.beats_s), b.beats_s))
-            mm_d.append(_f(np.array(truth.downbeats_s), b.downbeats_s))
+            mm_f.append(f_measure(np.array(truth.beats_s), b.beats_s))
+            mm_d.append(f_measure(np.array(truth.downbeats_s), b.downbeats_s))
             mm_off.append(_onset_offsets(b.beats_s, np.array(truth.beats_s), max_s=0.07))
             mm_speed.append(audio.duration_s / seconds)
     print(f"## Synthetic songs (n={args.n}, ground truth)\n")
@@ -127,8 +123,8 @@ def real_corpus(root: Path, *, cfg: Config, max_tracks: int, synthetic: dict) ->
             speed[name].append(audio.duration_s / t)
         rows.append({"track": p.name, "split": p.parent.name, "duration_s": audio.duration_s, "steady": True,
                      "madmom_bpm": 60 / float(np.median(np.diff(ref_beats))), "ours_bpm": a.tempo_bpm,
-                     "ours_beat_f": _f(ref_beats, a.beats_s), "ours_down_f": _f(ref_down, a.downbeats_s),
-                     "librosa_beat_f": _f(ref_beats, lib), "essentia_beat_f": _f(ref_beats, ess)})
+                     "ours_beat_f": f_measure(ref_beats, a.beats_s), "ours_down_f": f_measure(ref_down, a.downbeats_s),
+                     "librosa_beat_f": f_measure(ref_beats, lib), "essentia_beat_f": f_measure(ref_beats, ess)})
         r = rows[-1]
         print(f"  {p.name}: ours beat F {r['ours_beat_f']:.3f} downbeat F {r['ours_down_f']:.3f}; librosa {r['librosa_beat_f']:.3f}; essentia {r['essentia_beat_f']:.3f}",
               file=sys.stderr, flush=True)

@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import mir_eval
 import numpy as np
 
 from editor_rl.audio.analysis import analyze_audio
@@ -30,13 +29,10 @@ from editor_rl.audio.io import decode_audio
 from editor_rl.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_trackers import madmom_beats, steady  # noqa: E402
+from reference_trackers import f_measure, madmom_beats, steady  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _f(ref: np.ndarray, est: np.ndarray) -> float:
-    return float(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)))
 
 
 def backends(networks: list[int]) -> dict[str, Config]:
@@ -74,7 +70,7 @@ def main() -> None:
         for name, cfg in configs.items():
             t0 = time.perf_counter()
             a = analyze_audio(audio, config=cfg, song_id=p.stem)
-            row[name] = {"beat_f": _f(ref_beats, a.beats_s), "down_f": _f(ref_down, a.downbeats_s), "x_realtime": audio.duration_s / (time.perf_counter() - t0)}
+            row[name] = {"beat_f": f_measure(ref_beats, a.beats_s), "down_f": f_measure(ref_down, a.downbeats_s), "x_realtime": audio.duration_s / (time.perf_counter() - t0)}
         rows.append(row)
         print(f"  {p.name}: " + "; ".join(f"{k} {v['beat_f']:.3f}/{v['down_f']:.3f} {v['x_realtime']:.0f}×" for k, v in row.items() if isinstance(v, dict)),
               file=sys.stderr, flush=True)

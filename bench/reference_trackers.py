@@ -14,6 +14,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import mir_eval
 import numpy as np
 
 from editor_rl.audio.madmom_tracker import import_downbeats
@@ -73,6 +74,11 @@ def librosa_beats(y: np.ndarray, *, sr: int) -> np.ndarray:
     import librosa
 
     return librosa.frames_to_time(librosa.beat.beat_track(y=y, sr=sr)[1], sr=sr)
+
+
+def f_measure(ref: np.ndarray, est: np.ndarray) -> float:
+    """mir_eval's beat F-measure (±70 ms) of ``est`` against ``ref`` (seconds), the first 5 s of each left out."""
+    return float(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)))
 
 
 def steady(beats_s: np.ndarray, *, max_cv: float = 0.08) -> bool:
