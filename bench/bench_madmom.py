@@ -4,7 +4,7 @@
 Run:  bash scripts/fetch_real_music.sh && .venv/bin/pip install -e '.[reference]' && \\
       .venv/bin/python bench/bench_madmom.py [--max-tracks 24] [--networks 8,2,1]
 
-What to expect: one table, a row per backend: mean and lowest beat F and mean downbeat F against
+What to expect: one table, a row per backend: mean and lowest beat F and downbeat F against
 the reference (mir_eval, ±70 ms) on the real tracks where the reference's tempo is steady (held-out
 tracks first), and the whole analysis's speed (``analyze_audio``, decoded audio in memory, warm;
 median × real time; madmom's own threads). The reference is cached per file in .cache/madmom
@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_trackers import f_measure, madmom_beats, steady  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
 
 
 def backends(networks: list[int]) -> dict[str, Config]:
