@@ -10,30 +10,24 @@ madmom's tracks are slow (about 1/10 of real time per core), so each track's are
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import mir_eval
 import numpy as np
 
-from editor_rl.audio.madmom_tracker import import_downbeats
+from editor_rl.audio.reference import madmom_reference, reference_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "madmom"
 
 
-def _cache_file(path: Path) -> Path:
-    return CACHE / f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}.json"
-
-
 def madmom_cached(path: Path) -> bool:
     """Whether madmom's tracks of this file are in the cache already."""
-    return _cache_file(path).is_file()
+    return reference_file(path, cache_dir=CACHE).is_file()
 
 
 def madmom_beats(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """madmom's beats and downbeats of a file (3/4 or 4/4 bars), cached.
+    """madmom's beats and downbeats of a file (3/4 or 4/4 bars), cached (:func:`editor_rl.audio.reference.madmom_reference`).
 
     Returns
     -------
@@ -42,22 +36,7 @@ def madmom_beats(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     seconds : float
         madmom's compute time when it ran (the cached figure otherwise).
     """
-    cached = _cache_file(path)
-    if cached.is_file():
-        d = json.loads(cached.read_text())
-    else:
-        import time
-
-        import librosa
-
-        downbeats = import_downbeats()
-        y, sr = librosa.load(str(path), sr=44100, mono=True)
-        t0 = time.perf_counter()
-        act = downbeats.RNNDownBeatProcessor()(y.astype(np.float32))
-        out = downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
-        d = {"beats": out[:, 0].tolist(), "position": out[:, 1].astype(int).tolist(), "seconds": time.perf_counter() - t0, "duration_s": len(y) / sr}
-        CACHE.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(d))
+    d = madmom_reference(path, cache_dir=CACHE)
     beats, pos = np.asarray(d["beats"]), np.asarray(d["position"])
     return beats, beats[pos == 1], float(d["seconds"])
 

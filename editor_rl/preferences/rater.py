@@ -1,7 +1,9 @@
 """Simulated raters: one taste of the panel (:mod:`editor_rl.preferences.tastes`), reported noisily.
 
 A rater is a taste and a seed — two raters of one taste are two people who like the same things and
-disagree exactly as much as the noise says. Judging a pair: if ``|u_a − u_b| < tie_margin`` it is a
+disagree exactly as much as the noise says. It judges what it hears (truth files, reference
+annotations under ``references``; :func:`~editor_rl.preferences.tastes.song_view`), not the
+analysis the model learns from. Judging a pair: if ``|u_a − u_b| < tie_margin`` it is a
 tie; otherwise a is preferred with probability ``σ((u_a − u_b) / noise)``, with a strength that grows
 with ``|u_a − u_b|``.
 
@@ -12,14 +14,15 @@ with ``|u_a − u_b|``.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.edit.plan import EditPlan
-from editor_rl.errors import ConfigError
-from editor_rl.preferences.tastes import PANEL, SongView, Taste, aspects, song_view
+from editor_rl.errors import ConfigError, EditorRLError
+from editor_rl.preferences.tastes import LISTENERS, SongView, Taste, aspects, song_view
 
 
 class Judgement(NamedTuple):
@@ -35,16 +38,16 @@ class Judgement(NamedTuple):
 
 
 def taste(name: str) -> Taste:
-    """The panel's taste called ``name``.
+    """The taste called ``name`` (the panel's or a truth taste).
 
     Raises
     ------
     ConfigError
         No such taste.
     """
-    if name not in PANEL:
-        raise ConfigError(f"taste {name!r} is not in the panel; choose from {', '.join(PANEL)}")
-    return PANEL[name]
+    if name not in LISTENERS:
+        raise ConfigError(f"taste {name!r} is not in the panel; choose from {', '.join(LISTENERS)}")
+    return LISTENERS[name]
 
 
 class SimulatedRater:
@@ -57,20 +60,33 @@ class SimulatedRater:
     seed : int
     rater_id : str or None
         Default ``<taste>-<seed>``.
+    references : str or Path or None
+        Cached reference annotations of recordings (e.g. ``.cache/madmom``); synthetic songs are
+        heard through their truth files.
     """
 
-    def __init__(self, taste_: Taste | str = "balanced", *, seed: int = 0, rater_id: str | None = None) -> None:
+    def __init__(self, taste_: Taste | str = "balanced", *, seed: int = 0, rater_id: str | None = None, references: str | Path | None = None) -> None:
         self.taste = taste(taste_) if isinstance(taste_, str) else taste_
         self.seed = seed
+        self.references = references
         self.rater_id = rater_id or f"{self.taste.name}-{seed}"
         self.rng = np.random.default_rng([seed, int(hashlib.sha256(self.taste.name.encode()).hexdigest()[:8], 16)])
         self._views: dict[str, SongView] = {}
 
     def view(self, analysis: SongAnalysis) -> SongView:
-        """This rater's view of a song (computed once per song)."""
+        """This rater's view of a song (computed once per song).
+
+        Raises
+        ------
+        EditorRLError
+            The taste judges by true sections and the song has none (no truth file).
+        """
         key = f"{analysis.content_hash}:{analysis.path}"
         if key not in self._views:
-            self._views[key] = song_view(analysis)
+            view = song_view(analysis, references=self.references)
+            if self.taste.needs_sections and not view.section_names:
+                raise EditorRLError(f"taste {self.taste.name!r} judges by a song's true sections; {analysis.song_id} has no truth file")
+            self._views[key] = view
         return self._views[key]
 
     def aspects(self, analysis: SongAnalysis, plan: EditPlan, *, target_seconds: float | None) -> dict[str, float]:
