@@ -104,7 +104,7 @@ def win_rates(new, old, heldout: dict, judge: SimulatedRater, config) -> dict[st
     rates = {k: float(np.mean([judge.judge(a, p, q, target_seconds=t).for_a for (a, t, _), p, q in zip(jobs, *plans)]))
              for k, plans in (("served", served), ("policy", greedy))}
     cands = candidate_edits(modules[0], jobs, config=config)
-    rates["ceiling"] = float(np.mean([judge.expected(max(judge.utility(a, p, target_seconds=t) for p in plans), judge.utility(a, q, target_seconds=t))
+    rates["ceiling"] = float(np.mean([judge.expected(max(judge.utility(a, p.plan, target_seconds=t) for p in plans), judge.utility(a, q, target_seconds=t))
                                       for (a, t, _), plans, q in zip(jobs, cands, served[1])]))
     return rates
 

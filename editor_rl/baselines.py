@@ -6,6 +6,10 @@
 - ``every_other_phrase``: keeps the first phrase and every second one after it;
 - ``plain_cut``: plays the song from its start to the beat nearest the target and fades out — the
   trivial editor every learned one must beat;
+- windows (:func:`window_edits`): a contiguous stretch from a downbeat, no cut inside (a plain cut
+  that starts later);
+- one-cut edits (:func:`one_cut_edits`): the song's opening to a bar end, one cut to a downbeat, and
+  the song's own ending;
 - ``search``: dynamic programming over the beat graph, the method of the search-based remixers
   (radiotool, Remixatron, Audition's Remix; :mod:`editor_rl.edit.planner`): the cheapest path from
   the song's start to its own ending whose seams leave at bar ends and land on downbeats (or, at a
@@ -30,7 +34,7 @@ from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
 from editor_rl.edit.plan import EditPlan, plan_from_order
 from editor_rl.edit.planner import Planner
-from editor_rl.edit.promise import check_target, complete_to_target, plain_cut_order
+from editor_rl.edit.promise import check_target, complete_to_target, keeps_promise, plain_cut_order
 from editor_rl.env import MusicEditEnv, rollout
 from editor_rl.errors import EditorRLError, InvalidEditError
 from editor_rl.rewards import dense
@@ -74,6 +78,56 @@ def plain_cut(analysis: SongAnalysis, *, target_seconds: float, config: Config =
     ended = order[-1] != analysis.n_beats - 1
     acts = actions_for_order(EditGrid.of(analysis), order, ended=ended)
     return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
+
+
+def _evenly(items: list, count: int) -> list:
+    """``count`` of ``items`` spread evenly over them (all when there are no more)."""
+    if count >= len(items):
+        return items
+    return [items[int(k)] for k in np.unique(np.linspace(0, len(items) - 1, count).round().astype(int))]
+
+
+def _kept(analysis: SongAnalysis, plans: list[EditPlan], target_seconds: float) -> list[EditPlan]:
+    beat = float(np.median(analysis.beat_ends_s - analysis.beats_s))
+    return [p for p in plans if keeps_promise(p.duration_s, target_seconds, beat)]
+
+
+def window_edits(analysis: SongAnalysis, *, target_seconds: float, count: int | None = None) -> list[EditPlan]:
+    """Contiguous stretches of the song, each from a downbeat to the beat that makes it nearest the
+    target (faded out unless it reaches the song's end): no cut inside. Of those that keep the length
+    promise, ``count`` spread evenly over the song (None: every one)."""
+    grid = EditGrid.of(analysis)
+    ends = np.cumsum(analysis.beat_ends_s - analysis.beats_s)
+    starts = [int(s) for s in np.flatnonzero(analysis.bar_pos == 0)]
+    out = []
+    for s in starts:
+        before = ends[s - 1] if s else 0.0
+        e = int(np.argmin(np.abs(ends[s:] - before - target_seconds))) + s
+        order = list(range(s, e + 1))
+        ended = e != analysis.n_beats - 1
+        out.append(plan_from_order(analysis, order, [ACTION_NAMES[x] for x in actions_for_order(grid, order, ended=ended)], fade_out=ended))
+    kept = _kept(analysis, out, target_seconds)
+    return _evenly(kept, len(kept) if count is None else count)
+
+
+def one_cut_edits(analysis: SongAnalysis, *, target_seconds: float, count: int | None = None) -> list[EditPlan]:
+    """Edits that keep the song's opening and its ending with one cut between: from the start to a
+    bar end, then from a downbeat to the song's end, the bar end chosen to bring it nearest the
+    target. Of those that keep the length promise, ``count`` spread evenly over the song (None: every one)."""
+    grid = EditGrid.of(analysis)
+    durations = analysis.beat_ends_s - analysis.beats_s
+    head = np.cumsum(durations)  # head[i]: length of beats 0..i
+    tail = np.cumsum(durations[::-1])[::-1]  # tail[j]: length of beats j..n-1
+    downbeats = np.flatnonzero(analysis.bar_pos == 0)
+    landings = [int(j) for j in downbeats[1:] if ((downbeats > 0) & (downbeats < j)).any()]
+    out = []
+    for j in landings:
+        leaves = downbeats[(downbeats > 0) & (downbeats < j)] - 1
+        i = int(leaves[np.argmin(np.abs(head[leaves] + tail[j] - target_seconds))])
+        order = list(range(i + 1)) + list(range(j, analysis.n_beats))
+        out.append(plan_from_order(analysis, order, [ACTION_NAMES[x] for x in actions_for_order(grid, order, ended=False)], fade_out=False))
+    kept = _kept(analysis, out, target_seconds)
+    return _evenly(kept, len(kept) if count is None else count)
 
 
 def random_policy(temperature: float) -> Callable[[dict, np.random.Generator], int]:

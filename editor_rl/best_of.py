@@ -1,12 +1,17 @@
 """Best of N: the edit handed to a person is the reward model's conservative favourite among candidates.
 
-For each job (a song and a target) the candidates are the policy's greedy edit, ``pick.samples`` of
-its edits sampled at ``pick.temperature``, the search's edit and ``pick.section_plans`` planner edits
-that favour random sections — every one keeping the length promise. The reward model scores them all
-(one batch) and the favourite maximises ``mean − pick.uncertainty_penalty × spread`` over the
-ensemble: a candidate the members disagree about (off the data they learned from) needs a clearly
-higher mean to win. Because the search's edit is always a candidate, the choice is never worse than
-the search *by the reward model's judgement*; whether listeners agree is what evaluations measure.
+For each job (a song and a target) the candidates are every kind of edit raters judge
+(:data:`KINDS`): the policy's greedy edit, ``pick.samples`` of its edits sampled at
+``pick.temperature``, the search's edit, ``pick.section_plans`` planner edits that favour random
+sections, the plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and
+``pick.one_cuts`` edits that keep the opening and the ending with one cut — every one keeping the
+length promise. A listener's favourite is often a window or the plain cut, so best of N must be able
+to serve one. The reward model scores them all (one batch) and the favourite maximises
+``mean − pick.uncertainty_penalty × spread`` over the ensemble: a candidate the members disagree
+about (off the data they learned from) needs a clearly higher mean to win, which keeps a prior safe
+for listeners it has not met. Because the search's edit is always a candidate, the choice is never
+worse than the search *by the reward model's judgement*; whether listeners agree is what
+evaluations measure.
 
 This is how a freshly fine-tuned reward model changes what people get at once, while PPO makes the
 policy's own proposals better over time.
@@ -15,12 +20,12 @@ policy's own proposals better over time.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import search_edit, section_search_edit
+from editor_rl.baselines import one_cut_edits, plain_cut, search_edit, section_search_edit, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy_edits import policy_edits
@@ -34,8 +39,28 @@ def job_seed(analysis: SongAnalysis, target_seconds: float) -> int:
     return int.from_bytes(digest[:4], "little") >> 1
 
 
-def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config) -> list[list[EditPlan]]:
-    """Every job's candidates (duplicates removed), the policy's greedy edit first.
+KINDS = ("policy", "sample", "search", "section", "plain_cut", "window", "one_cut")
+"""The kinds of candidate, in the order :func:`candidate_edits` lists them."""
+
+
+class Proposal(NamedTuple):
+    """One candidate of a job: its ``kind`` (one of :data:`KINDS`) and the ``plan``."""
+
+    kind: str
+    plan: EditPlan
+
+
+class Pick(NamedTuple):
+    """The favourite of a job: the plan, its kind, and the reward model's mean and spread for it."""
+
+    plan: EditPlan
+    kind: str
+    mean: float
+    spread: float
+
+
+def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config) -> list[list[Proposal]]:
+    """Every job's candidates of every kind (duplicates removed, the first kind kept), the policy's greedy edit first.
 
     Parameters
     ----------
@@ -48,37 +73,51 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
     out = []
     for j, (a, t, seed) in enumerate(jobs):
         rng = np.random.default_rng(seed)
-        plans = [edits[j]] + edits[len(jobs) + j * pc.samples : len(jobs) + (j + 1) * pc.samples]
-        plans += [search_edit(a, target_seconds=t, config=config)] + [section_search_edit(a, target_seconds=t, config=config, rng=rng) for _ in range(pc.section_plans)]
+        props = [Proposal("policy", edits[j])] + [Proposal("sample", p) for p in edits[len(jobs) + j * pc.samples : len(jobs) + (j + 1) * pc.samples]]
+        props += [Proposal("search", search_edit(a, target_seconds=t, config=config))]
+        props += [Proposal("section", section_search_edit(a, target_seconds=t, config=config, rng=rng)) for _ in range(pc.section_plans)]
+        props += [Proposal("plain_cut", plain_cut(a, target_seconds=t, config=config))] if pc.plain_cut else []
+        props += [Proposal("window", p) for p in window_edits(a, target_seconds=t, count=pc.windows)]
+        props += [Proposal("one_cut", p) for p in one_cut_edits(a, target_seconds=t, count=pc.one_cuts)]
         seen, unique = set(), []
-        for p in plans:
-            if p.beat_order not in seen:
-                seen.add(p.beat_order)
+        for p in props:
+            if p.plan.beat_order not in seen:
+                seen.add(p.plan.beat_order)
                 unique.append(p)
         out.append(unique)
     return out
 
 
-def best_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config) -> list[EditPlan]:
-    """The reward model's conservative favourite for every job (see the module docstring).
+def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config,
+               candidates: list[list[Proposal]] | None = None) -> list[Pick]:
+    """The reward model's conservative favourite for every job (see the module docstring), with its kind and scores.
 
     Parameters
     ----------
     module : RLModule
     jobs : sequence of (analysis, target_seconds, seed)
     scorer : RewardScorer
+    candidates : list of list of Proposal, optional
+        The jobs' candidates when already made (:func:`candidate_edits`).
 
     Returns
     -------
-    list of EditPlan
+    list of Pick
         One per job, in order.
     """
-    cands = candidate_edits(module, jobs, config=config)
-    seqs = [edit_sequence(a, p, target_seconds=t) for (a, t, _), plans in zip(jobs, cands) for p in plans]
+    cands = candidates if candidates is not None else candidate_edits(module, jobs, config=config)
+    seqs = [edit_sequence(a, p.plan, target_seconds=t) for (a, t, _), props in zip(jobs, cands) for p in props]
     members = scorer.score_members(seqs)
-    value = members.mean(axis=1) - config.pick.uncertainty_penalty * members.std(axis=1)
+    mean, spread = members.mean(axis=1), members.std(axis=1)
+    value = mean - config.pick.uncertainty_penalty * spread
     out, k = [], 0
-    for plans in cands:
-        out.append(plans[int(np.argmax(value[k : k + len(plans)]))])
-        k += len(plans)
+    for props in cands:
+        i = int(np.argmax(value[k : k + len(props)]))
+        out.append(Pick(props[i].plan, props[i].kind, float(mean[k + i]), float(spread[k + i])))
+        k += len(props)
     return out
+
+
+def best_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config) -> list[EditPlan]:
+    """The reward model's conservative favourite for every job (see :func:`best_picks`): one EditPlan per job, in order."""
+    return [p.plan for p in best_picks(module, jobs, scorer=scorer, config=config)]

@@ -132,9 +132,10 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class PickConfig:
-    """How the edit handed to a person is chosen when a reward model is at hand: best of N — the
-    policy's greedy edit, its samples and the planner's section-varied edits, the reward model's
-    conservative favourite (``editor_rl.best_of``)."""
+    """How the edit handed to a person is chosen when a reward model is at hand: best of N among every
+    kind of edit raters judge — the policy's greedy edit and samples, the search and its
+    section-varied edits, the plain cut, windows and one-cut edits — the reward model's conservative
+    favourite (``editor_rl.best_of``)."""
 
     samples: int = 6
     """Edits the policy samples at ``temperature`` besides its greedy one."""
@@ -144,9 +145,17 @@ class PickConfig:
     """Planner edits favouring random sections (the search's own edit is always among the candidates)."""
     uncertainty_penalty: float = 1.0
     """The favourite maximises mean − this × spread of the ensemble (0: the mean alone)."""
+    windows: int = 6
+    """Contiguous stretches (no cut inside) from downbeats spread over the song."""
+    one_cuts: int = 6
+    """Edits keeping the song's opening and ending with one cut between, landings spread over the song."""
+    plain_cut: bool = True
+    """The plain cut with a fade-out among the candidates."""
 
     def __post_init__(self) -> None:
         _check(self.samples >= 0, "pick.samples", self.samples, "must be >= 0")
+        _check(self.windows >= 0, "pick.windows", self.windows, "must be >= 0")
+        _check(self.one_cuts >= 0, "pick.one_cuts", self.one_cuts, "must be >= 0")
         _check(self.temperature > 0, "pick.temperature", self.temperature, "must be > 0")
         _check(self.section_plans >= 0, "pick.section_plans", self.section_plans, "must be >= 0")
         _check(self.uncertainty_penalty >= 0, "pick.uncertainty_penalty", self.uncertainty_penalty, "must be >= 0")
