@@ -3,8 +3,9 @@
 ``editor-rl candidates --songs DIR --per-song K --temperatures 0.1,0.3,… --out DIR`` makes, for
 every song and one target length, K edits from a policy (sampled at the temperatures in turn;
 without a policy, the random baseline stands in) plus the search, plain-cut and every-other-phrase
-baselines and ``section_plans`` searches that favour random sections (made by
-``"baseline:section"``, so a round offers edits unlike both the policy's and the search's) — every
+baselines, ``section_plans`` searches that favour random sections (made by ``"baseline:section"``,
+so a round offers edits unlike both the policy's and the search's), ``windows`` contiguous stretches
+and ``one_cuts`` edits keeping the opening and the ending — the kinds best of N serves — every
 one keeping the length promise — drops duplicates, renders each to ``audio/<id>.wav`` with its EDL
 in ``edl/<id>.json``, scores them with the reward model when one is
 given, and writes ``evaluation_manifest.json``: the candidates and every pairwise comparison task
@@ -21,6 +22,7 @@ overwritten with other audio.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -30,7 +32,7 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import baseline_edit, section_search_edit
+from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
@@ -59,6 +61,33 @@ def _pairs(rows: Sequence[CandidateRow], members: Sequence[np.ndarray | None]) -
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _decoded(path: str):
+    """A song's decoded audio (the last two kept: candidates are made song by song)."""
+    from editor_rl.audio.io import decode_audio
+
+    return decode_audio(path)
+
+
+def write_candidate(a: SongAnalysis, plan: EditPlan, *, out_dir: Path, target_seconds: float, source: str, model: str, config: Config,
+                    temperature: float | None = None, reward: float | None = None, reward_std: float | None = None) -> CandidateRow:
+    """Render one candidate to ``<out_dir>/audio/<id>.wav`` (unless that content-addressed file exists)
+    with its EDL in ``<out_dir>/edl/<id>.json``; its store row."""
+    from editor_rl.audio.io import write_audio
+    from editor_rl.edit.render import render_plan
+
+    edl = plan.to_edl()
+    cid = candidate_id(song_hash=a.content_hash, target_seconds=target_seconds, edl=edl, model=model, source=source)
+    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    (out_dir / "edl").mkdir(parents=True, exist_ok=True)
+    wav = out_dir / "audio" / f"{cid}.wav"
+    if not wav.is_file():  # content-addressed: an existing file already holds this edit
+        audio = _decoded(a.path)
+        write_audio(wav, render_plan(audio, plan, config=config.render), sample_rate=audio.sample_rate)
+    plan.save(out_dir / "edl" / f"{cid}.json")
+    return CandidateRow(cid, a.song_id, target_seconds, edl, str(wav.resolve()), source, temperature, reward, reward_std, model)
+
+
 def make_candidates(
     analyses: Mapping[str, SongAnalysis],
     *,
@@ -67,6 +96,8 @@ def make_candidates(
     temperatures: Sequence[float] = (0.1, 0.3, 0.5, 0.7, 0.9),
     target_ratio: float = 0.6,
     section_plans: int = 0,
+    windows: int = 0,
+    one_cuts: int = 0,
     module=None,
     model: str = "",
     scorer=None,
@@ -87,6 +118,8 @@ def make_candidates(
         Target length as a fraction of each song.
     section_plans : int
         Searches favouring random sections per song (:func:`~editor_rl.baselines.section_search_edit`).
+    windows, one_cuts : int
+        Windows and one-cut edits per song (:func:`~editor_rl.baselines.window_edits`, :func:`~editor_rl.baselines.one_cut_edits`).
     module : RLModule or None
         The policy; None uses the random baseline at the temperature (scaled ×3).
     model : str
@@ -102,8 +135,6 @@ def make_candidates(
     EditorRLError
         ``per_song`` < 1, no temperatures, or a ratio outside (0, 1].
     """
-    from editor_rl.audio.io import decode_audio, write_audio
-    from editor_rl.edit.render import render_plan
     from editor_rl.rewards.sequence import edit_sequence
 
     if per_song < 1:
@@ -134,6 +165,8 @@ def make_candidates(
         for name in ("search", "plain_cut", "every_other_phrase"):
             plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
         plans += [("section", None, section_search_edit(a, target_seconds=target, config=config, rng=rng)) for _ in range(section_plans)]
+        plans += [("window", None, p) for p in window_edits(a, target_seconds=target, count=windows)] if windows else []
+        plans += [("one_cut", None, p) for p in one_cut_edits(a, target_seconds=target, count=one_cuts)] if one_cuts else []
         seen, unique = set(), []
         for source, t, p in plans:
             key = tuple(p.beat_order)
@@ -145,18 +178,11 @@ def make_candidates(
             members = list(scorer.score_members([edit_sequence(a, p, target_seconds=target) for _, _, p in unique]))
         rewards = [None if m is None else float(m.mean()) for m in members]
         stds = [None if m is None else float(m.std()) for m in members]
-        audio = None
         rows = []
         for (source, t, p), r, sd in zip(unique, rewards, stds):
             made_by = (model or "policy") if source == "policy" else f"baseline:{source}" + ("" if t is None else f"@t{t:g}")
-            edl = p.to_edl()
-            cid = candidate_id(song_hash=a.content_hash, target_seconds=target, edl=edl, model=made_by, source=source)
-            wav = out / "audio" / f"{cid}.wav"
-            if not wav.is_file():  # content-addressed: an existing file already holds this edit
-                audio = audio or decode_audio(a.path)
-                write_audio(wav, render_plan(audio, p, config=config.render), sample_rate=audio.sample_rate)
-            p.save(out / "edl" / f"{cid}.json")
-            rows.append(CandidateRow(cid, song_id, target, edl, str(wav.resolve()), source, t, r, sd, made_by))
+            rows.append(write_candidate(a, p, out_dir=out, target_seconds=target, source=source, model=made_by, temperature=t, reward=r, reward_std=sd,
+                                        config=config))
         all_rows += rows
         all_pairs += _pairs(rows, members)
     manifest = {"target_ratio": target_ratio, "temperatures": list(temperatures), "per_song": per_song,

@@ -279,9 +279,12 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     if args.min_labels is not None and args.min_labels < 1:
         raise EditorRLError(f"--min-labels {args.min_labels}: must be at least 1")
     result = run_cycle(args.data, songs_dir=songs, heldout_dir=args.heldout, min_labels=args.min_labels, rater=args.rater, config=cfg)
-    g = result["gate"]
-    print(f"{result['version']}: {'promoted' if g['passed'] else 'kept, not promoted'} ({result['labels']} labels, "
-          f"win rate vs {result['parent']} {g['win_rate_vs_served']:.2f}); report {Path(args.data) / 'models' / result['version'] / 'report.md'}")
+    if "pending" in result:
+        print(f"{result['pending']}: awaiting verification — {result['verdict']['reason']}; no new cycle until it is settled")
+        return 0
+    v = result["verification"]
+    print(f"{result['version']}: {v['status']} — {v['reason']} ({result['labels']} labels); "
+          f"report {Path(args.data) / 'models' / result['version'] / 'report.md'}")
     return 0
 
 
@@ -410,10 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-song", type=int, default=3, metavar="K")
     p.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.9", metavar="T1,T2,…")
 
-    p = add("cycle", cmd_cycle, "one RLHF cycle on the service's judgements: fine-tune reward and policy, gate, promote to DIR/models/vNNN, new candidates")
+    p = add("cycle", cmd_cycle, "one RLHF cycle on the service's judgements: settle a pending version, fine-tune reward and policy, "
+                                         "DIR/models/vNNN pending its listeners' verification, new candidates")
     p.add_argument("--data", required=True, metavar="DIR", help="the service's data folder (its store, model registry and candidates)")
     p.add_argument("--songs", metavar="DIR", help="the songs the service edits (default: the ones `serve --songs` was given)")
-    p.add_argument("--heldout", metavar="DIR", help="songs for the gate that nobody judged (default: the service's own songs)")
+    p.add_argument("--heldout", metavar="DIR", help="songs that verify the new version, none of them trained on (default: cycle.verify_fraction of the service's songs, kept out of training)")
     p.add_argument("--min-labels", type=int, metavar="N", help="fewer new judgements than this: exit 2 (default cycle.min_labels)")
     p.add_argument("--rater", metavar="NAME", help="a personal version: that rater's judgements on top of everyone's version")
 

@@ -34,3 +34,8 @@ class StoreError(EditorRLError):
 class ConflictError(StoreError):
     """A write that contradicts what is stored (a judgement replayed with another body, a second
     judgement of one pair by one rater); the HTTP layer answers 409."""
+
+
+class ForbiddenError(StoreError):
+    """A write this rater may not make (a verification pair of another rater's version); the HTTP
+    layer answers 403."""

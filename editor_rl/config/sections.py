@@ -169,19 +169,47 @@ class CycleConfig:
     """Fewer new judgements than this: nothing to learn from yet (exit 2)."""
     holdout_fraction: float = 0.2
     """Share of the new judgements held out: the reward models' agreement with people is measured on them."""
+    policy_update: str = "expert"
+    """How the policy learns the new reward model: "expert" (expert iteration: behaviour cloning of its
+    favourites among every kind of candidate, from the served policy) or "ppo" (PPO against it, KL
+    toward the served policy)."""
+    expert_targets: int = 6
+    """Expert iteration: random targets per training song whose favourites are cloned."""
+    expert_epochs: int = 8
+    """Expert iteration: epochs of behaviour cloning."""
+    expert_lr: float = 5e-4
+    """Expert iteration: learning rate."""
     ppo_iterations: int = 6
-    """PPO iterations of the policy fine-tune (from the served policy, KL toward it)."""
-    gate_min_win_rate: float = 0.5
-    """The new version must win at least this share of held-out songs × targets against the served one,
-    by the new reward model's conservative score (mean − pick.uncertainty_penalty × spread)."""
+    """PPO iterations of the policy fine-tune with ``policy_update: ppo`` (from the served policy, KL toward it)."""
     min_holdout_judgements: int = 20
-    """With at least this many held-out judgements, the new reward model must also agree with people at
-    least as often as the served one did (else the gate fails)."""
+    """With at least this many held-out judgements, a new reward model that agrees with them less often
+    than the served one is retired at once (the listener's own judgements say it got worse)."""
+    verify_ratios: tuple[float, ...] = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+    """Targets (shares of each song) of the verification round's pairs: on each verification song at each
+    of them, the new version's served edit against its parent's where they differ."""
+    verify_fraction: float = 0.25
+    """Without ``--heldout``, this share of the service's songs (at least one) is kept out of the cycle's
+    training and verifies the new version."""
+    verify_min_judgements: int = 20
+    """A new version is promoted only on at least this many verification judgements."""
+    verify_min_win_rate: float = 0.55
+    """…preferring it in at least this share (a tie half), with the Wilson interval's lower end above ½."""
+    verify_max_judgements: int = 60
+    """A round undecided after this many judgements retires the version."""
+    verify_z: float = 2.4
+    """Width of the Wilson interval. The round is looked at after every judgement, so the interval is
+    wider than a single test's 1.96: at 2.4 a listener whose judgements are coin flips promotes in < 5 %
+    of rounds (up to 60 judgements), one preferring the new version in 0.7 of pairs in ≈ 85 %
+    (simulated in tests/test_verification.py)."""
     candidates_per_song: int = 3
     """Policy edits per song among the next round's candidates (plus the baselines and section plans)."""
     section_plans: int = 2
     """Planner edits per song that favour random sections, among the next round's candidates: edits
     unlike the policy's and the search's, so a round offers the rater choices the model has not seen."""
+    windows: int = 2
+    """Windows (no cut inside) per song among the next round's candidates."""
+    one_cuts: int = 2
+    """One-cut edits keeping the opening and ending per song among the next round's candidates."""
     target_ratios: tuple[float, ...] = (0.6, 0.4, 0.8)
     """Each round's target, as a share of each song, in turn: the service's first candidates at the first,
     the round after ``vNNN`` at ``target_ratios[(NNN − 1) mod n]`` — every round judges edits of another
@@ -191,7 +219,19 @@ class CycleConfig:
         _check(self.min_labels >= 1, "cycle.min_labels", self.min_labels, "must be >= 1")
         _check(0 < self.holdout_fraction < 1, "cycle.holdout_fraction", self.holdout_fraction, "must be in (0, 1)")
         _check(self.ppo_iterations >= 1, "cycle.ppo_iterations", self.ppo_iterations, "must be >= 1")
-        _check(0 <= self.gate_min_win_rate <= 1, "cycle.gate_min_win_rate", self.gate_min_win_rate, "must be in [0, 1]")
+        _check(self.policy_update in ("expert", "ppo"), "cycle.policy_update", self.policy_update, "must be 'expert' or 'ppo'")
+        _check(self.expert_targets >= 1, "cycle.expert_targets", self.expert_targets, "must be >= 1")
+        _check(self.expert_epochs >= 1, "cycle.expert_epochs", self.expert_epochs, "must be >= 1")
+        _check(self.expert_lr > 0, "cycle.expert_lr", self.expert_lr, "must be > 0")
+        _check(bool(self.verify_ratios) and all(0 < r <= 1 for r in self.verify_ratios), "cycle.verify_ratios", list(self.verify_ratios),
+               "must be one or more shares in (0, 1]")
+        _check(0 < self.verify_fraction < 1, "cycle.verify_fraction", self.verify_fraction, "must be in (0, 1)")
+        _check(self.verify_min_judgements >= 1, "cycle.verify_min_judgements", self.verify_min_judgements, "must be >= 1")
+        _check(0.5 <= self.verify_min_win_rate <= 1, "cycle.verify_min_win_rate", self.verify_min_win_rate, "must be in [0.5, 1]")
+        _check(self.verify_max_judgements >= self.verify_min_judgements, "cycle.verify_max_judgements", self.verify_max_judgements,
+               "must be >= cycle.verify_min_judgements")
+        _check(self.verify_z > 0, "cycle.verify_z", self.verify_z, "must be > 0")
+        _check(self.windows >= 0 and self.one_cuts >= 0, "cycle.windows", (self.windows, self.one_cuts), "windows and one_cuts must be >= 0")
         _check(self.min_holdout_judgements >= 1, "cycle.min_holdout_judgements", self.min_holdout_judgements, "must be >= 1")
         _check(self.candidates_per_song >= 1, "cycle.candidates_per_song", self.candidates_per_song, "must be >= 1")
         _check(self.section_plans >= 0, "cycle.section_plans", self.section_plans, "must be >= 0")

@@ -6,7 +6,10 @@ hash of the song's content, the target, the EDL and the producing model, so an i
 same edit), **pairs** (comparison tasks between two candidates of one song and target, with the
 reward model's P(a) and uncertainty; a pair can be retired from judging), **judgements** (a rater's
 A/B/tie with strength and notes, *and the two candidates and EDLs that were shown*) and **ratings**
-(absolute 1–5 feel, quality and overall scores of one candidate).
+(absolute 1–5 feel, quality and overall scores of one candidate), and **verifications** (pairs of a
+new model version's served edit against its parent's, judged before the version may be served; see
+:mod:`editor_rl.rlhf.verification`). Verification pairs are offered apart from the active-learning
+pairs (:meth:`PreferenceStore.verification_pairs`) and are not training data (:meth:`records`).
 
 Guarantees:
 
@@ -54,6 +57,8 @@ from editor_rl.preferences.store_schema import (  # noqa: F401 (the store's rows
     CandidateRow,
     PairRow,
     Submitted,
+    Tally,
+    VerificationRow,
     candidate_row,
     redact,
     token_hash,
@@ -219,8 +224,9 @@ class PreferenceStore:
             raise StoreError(f"pair {p.pair_id!r}: unknown candidate {p.a_id!r} or {p.b_id!r}") from e
 
     def retire_pairs(self, *, keep: set[str]) -> int:
-        """Stop offering every pair not in ``keep`` for judging (their judgements stay); returns how many."""
-        live = [r[0] for r in self._rows("SELECT pair_id FROM pairs WHERE retired = 0")]
+        """Stop offering every pair not in ``keep`` for judging (their judgements stay; verification
+        pairs are retired only with their round); returns how many."""
+        live = [r[0] for r in self._rows("SELECT pair_id FROM pairs WHERE retired = 0 AND pair_id NOT IN (SELECT pair_id FROM verifications)")]
         gone = [pid for pid in live if pid not in keep]
         for k in range(0, len(gone), 500):
             part = gone[k : k + 500]
@@ -248,8 +254,44 @@ class PreferenceStore:
             f"""SELECT {", ".join("p." + c for c in PAIR_COLUMNS.split(", "))}
                FROM pairs p LEFT JOIN (SELECT pair_id, COUNT(*) AS n FROM judgements GROUP BY pair_id) j ON j.pair_id = p.pair_id
                WHERE p.retired = 0 AND p.pair_id NOT IN (SELECT pair_id FROM judgements WHERE rater_id = ?)
+                     AND p.pair_id NOT IN (SELECT pair_id FROM verifications)
                ORDER BY p.uncertainty DESC, COALESCE(j.n, 0) ASC, RANDOM() LIMIT ?""", (rater_id, int(n)))
         return [PairRow(*r) for r in rows]
+
+    # -- verification rounds ---------------------------------------------------------------------
+    def add_verification(self, pair: PairRow, row: VerificationRow) -> None:
+        """Store a verification pair (its candidates must be stored)."""
+        self.add_pair(pair)
+        self._write(("""INSERT INTO verifications (pair_id, version, parent, new_side, rater_id, created) VALUES (?,?,?,?,?,?)
+                        ON CONFLICT (pair_id) DO NOTHING""", (row.pair_id, row.version, row.parent, row.new_side, row.rater_id, time.time())))
+
+    def verification(self, pair_id: str) -> VerificationRow | None:
+        """The verification a pair belongs to, or None."""
+        r = self._rows("SELECT pair_id, version, parent, new_side, rater_id FROM verifications WHERE pair_id = ?", (pair_id,))
+        return VerificationRow(*r[0]) if r else None
+
+    def verification_pairs(self, *, rater_id: str, n: int) -> list[PairRow]:
+        """Up to ``n`` live verification pairs this rater may judge and has not, least judged first."""
+        rows = self._rows(
+            f"""SELECT {", ".join("p." + c for c in PAIR_COLUMNS.split(", "))} FROM pairs p JOIN verifications v ON v.pair_id = p.pair_id
+               WHERE p.retired = 0 AND (v.rater_id IS NULL OR v.rater_id = ?) AND p.pair_id NOT IN (SELECT pair_id FROM judgements WHERE rater_id = ?)
+               ORDER BY (SELECT COUNT(*) FROM judgements j WHERE j.pair_id = p.pair_id) ASC, RANDOM() LIMIT ?""", (rater_id, rater_id, int(n)))
+        return [PairRow(*r) for r in rows]
+
+    def verification_tally(self, version: str) -> Tally:
+        """The judgements of ``version``'s verification pairs that count (its rater's, or anyone's)."""
+        rows = self._rows("""SELECT j.preference, v.new_side FROM judgements j JOIN verifications v ON v.pair_id = j.pair_id
+                             WHERE v.version = ? AND (v.rater_id IS NULL OR v.rater_id = j.rater_id)""", (version,))
+        wins = sum(1.0 if pref == side else 0.5 if pref == "tie" else 0.0 for pref, side in rows)
+        left = self._rows("""SELECT COUNT(*) FROM verifications v JOIN pairs p ON p.pair_id = v.pair_id WHERE v.version = ? AND p.retired = 0
+                             AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.pair_id = v.pair_id AND (v.rater_id IS NULL OR j.rater_id = v.rater_id))""",
+                          (version,))[0][0]
+        return Tally(len(rows), wins, int(left) > 0)
+
+    def end_verification(self, version: str) -> int:
+        """Retire ``version``'s verification pairs (its round is settled); returns how many."""
+        return len(self._write(("UPDATE pairs SET retired = 1 WHERE pair_id IN (SELECT pair_id FROM verifications WHERE version = ?) RETURNING pair_id",
+                                (version,))))
 
     # -- feedback --------------------------------------------------------------------------------
     def submit(self, *, pair_id: str, rater_id: str, preference: str, strength: int, notes: str = "", idempotency_key: str | None = None) -> Submitted:
@@ -356,9 +398,10 @@ class PreferenceStore:
         return [{"name": n, "created": c, "judgements": int(j), "ratings": int(t)} for n, c, j, t in rows]
 
     # -- reading out ---------------------------------------------------------------------------
-    def records(self, *, since_id: int = 0, rater_id: str | None = None) -> list[PreferenceRecord]:
+    def records(self, *, since_id: int = 0, rater_id: str | None = None, verification: bool = False) -> list[PreferenceRecord]:
         """Judgements as :class:`PreferenceRecord` (``source="human"``), oldest first, each with the
-        candidates and EDLs its rater was shown (``pair_id`` is ``<pair>#<judgement id>``).
+        candidates and EDLs its rater was shown (``pair_id`` is ``<pair>#<judgement id>``); those of
+        verification pairs only with ``verification`` (they judge versions, they do not train them).
 
         Parameters
         ----------
@@ -369,8 +412,9 @@ class PreferenceStore:
         """
         rows = self._rows(
             """SELECT j.id, j.pair_id, j.rater_id, j.preference, j.strength, j.notes, p.song_id, p.target_seconds, j.a_id, j.a_edl, j.b_id, j.b_edl
-               FROM judgements j JOIN pairs p ON p.pair_id = j.pair_id WHERE j.id > ? AND (CAST(? AS TEXT) IS NULL OR j.rater_id = ?) ORDER BY j.id""",
-            (int(since_id), rater_id, rater_id))
+               FROM judgements j JOIN pairs p ON p.pair_id = j.pair_id WHERE j.id > ? AND (CAST(? AS TEXT) IS NULL OR j.rater_id = ?)
+               AND (? OR j.pair_id NOT IN (SELECT pair_id FROM verifications)) ORDER BY j.id""",
+            (int(since_id), rater_id, rater_id, bool(verification)))
         return [PreferenceRecord(pair_id=f"{r[1]}#{r[0]}", song_id=r[6], a=Candidate(r[8], json.loads(r[9])), b=Candidate(r[10], json.loads(r[11])),
                                  preference=r[3], strength=int(r[4]), rater_id=r[2], notes=r[5], source="human", target_seconds=float(r[7])) for r in rows]
 
@@ -383,9 +427,9 @@ class PreferenceStore:
             ``format`` is neither 'jsonl' nor 'parquet'.
         """
         if format == "jsonl":
-            return write_jsonl(path, self.records())
+            return write_jsonl(path, self.records(verification=True))
         if format == "parquet":
-            return write_parquet(path, self.records())
+            return write_parquet(path, self.records(verification=True))
         raise StoreError(f"format={format!r}: must be 'jsonl' or 'parquet'")
 
     def ratings(self, *, since_id: int = 0, rater_id: str | None = None) -> list[dict]:

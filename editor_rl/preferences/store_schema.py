@@ -62,6 +62,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE raters (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, created {real} NOT NULL);
     """,
+    # 4: verification rounds: pairs "a new version's served edit vs its parent's", which side is the new
+    # one, and whose judgements count (a personal version's rater; NULL: anyone's)
+    """
+    CREATE TABLE verifications (
+        pair_id TEXT PRIMARY KEY REFERENCES pairs(pair_id), version TEXT NOT NULL, parent TEXT NOT NULL,
+        new_side TEXT NOT NULL CHECK (new_side IN ('a', 'b')), rater_id TEXT, created {real} NOT NULL);
+    CREATE INDEX verifications_version ON verifications(version);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 TYPES = {"sqlite": {"real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
@@ -113,6 +121,26 @@ class PairRow(NamedTuple):
     target_seconds: float
     p_model_a: float | None
     uncertainty: float
+
+
+class VerificationRow(NamedTuple):
+    """A verification pair: ``version`` against ``parent``, the new version's edit on side ``new_side``;
+    only ``rater_id``'s judgements count (None: anyone's)."""
+
+    pair_id: str
+    version: str
+    parent: str
+    new_side: str
+    rater_id: str | None
+
+
+class Tally(NamedTuple):
+    """A verification round's judgements so far: ``n`` of them, ``wins`` for the new version (a tie ½),
+    and whether a pair is ``left`` to judge."""
+
+    n: int
+    wins: float
+    left: bool
 
 
 class Submitted(NamedTuple):

@@ -1,4 +1,6 @@
-"""Behaviour cloning: a starting policy that imitates the search baseline's edits.
+"""Behaviour cloning: a starting policy that imitates the search baseline's edits (and, with
+:func:`clone`, any demonstrated edits: the RLHF cycle's expert iteration clones the new reward
+model's favourites).
 
 The search baseline's edits (for random targets of 35–80 % of each training song) are replayed
 through :class:`~editor_rl.env.MusicEditEnv`, and the policy network is fitted to their actions by
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -20,53 +22,57 @@ from torch.nn import functional as F
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.baselines import search_edit
+from editor_rl.edit.plan import EditPlan
 from editor_rl.env import MusicEditEnv
 from editor_rl.errors import EditorRLError
 from editor_rl.preferences.records import Candidate
 from editor_rl.rl.dpo import new_module, replay
 
 
-def train_bc(
-    analyses: Mapping[str, SongAnalysis],
-    *,
-    config: Config,
-    out_dir: str | Path,
-    edits_per_song: int = 12,
-    epochs: int = 15,
-    lr: float = 1e-3,
-    batch_steps: int = 256,
-    smoothing: float = 0.05,
-    log: Callable[[str], None] | None = None,
-) -> dict:
-    """Fit a policy to the search baseline's edits; save it as an RLModule checkpoint.
+class Demonstrations(NamedTuple):
+    """Replayed edits: every step's observation, action mask and the action taken, and how many edits."""
 
-    The targets put ``1 − smoothing`` on the search's action and spread ``smoothing`` over the
-    allowed actions, so the cloned policy still tries other actions now and then: PPO can only
-    improve on the search where its samples leave it.
+    observations: torch.Tensor
+    masks: torch.Tensor
+    actions: torch.Tensor
+    edits: int
+
+
+def demonstrations(env: MusicEditEnv, demos: Sequence[tuple[int, float, EditPlan]]) -> Demonstrations:
+    """Replay ``(song index, target seconds, plan)`` demos through ``env``; those the env cannot replay are skipped.
+
+    Raises
+    ------
+    EditorRLError
+        None of them could be replayed.
+    """
+    O, M, A = [], [], []
+    for i, target, plan in demos:
+        t = replay(env, i, Candidate("demo", plan.to_edl()), target_seconds=target)
+        if t is not None:
+            O.append(t.observations)
+            M.append(t.masks)
+            A.append(t.actions)
+    if not O:
+        raise EditorRLError(f"none of {len(demos)} demonstrated edits could be replayed")
+    obs, mask, acts = (torch.from_numpy(np.concatenate(x)) for x in (O, M, A))
+    return Demonstrations(obs, mask, acts, len(O))
+
+
+def clone(module, demos: Demonstrations, *, epochs: int, lr: float, batch_steps: int, smoothing: float, seed: int,
+          say: Callable[[str], None], what: str = "bc") -> list[dict]:
+    """Fit ``module`` (in place) to the demonstrated actions by cross-entropy on the masked logits.
+
+    The targets put ``1 − smoothing`` on the demonstrated action and spread ``smoothing`` over the
+    allowed actions, so the policy still tries other actions now and then.
 
     Returns
     -------
-    dict
-        ``{"checkpoint", "steps", "history"}`` (per-epoch loss and action accuracy).
+    list of dict
+        Per epoch: ``{"epoch", "loss", "accuracy"}``.
     """
-    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    songs = list(analyses.values())
-    env = MusicEditEnv(songs, config=config.env, reward=config.reward, search=config.search)
-    rng = np.random.default_rng(config.rl.seed)
-    O, M, A = [], [], []
-    for i, a in enumerate(songs):
-        for _ in range(edits_per_song):
-            target = float(rng.uniform(0.35, 0.8)) * a.duration_s
-            plan = search_edit(a, target_seconds=target, config=config)
-            t = replay(env, i, Candidate("bc", plan.to_edl()), target_seconds=target)
-            if t is not None:
-                O.append(t.observations)
-                M.append(t.masks)
-                A.append(t.actions)
-    if not O:
-        raise EditorRLError("behaviour cloning found no replayable search edits")
-    obs, mask, acts = (torch.from_numpy(np.concatenate(x)) for x in (O, M, A))
-    module = new_module(config, env)
+    obs, mask, acts = demos.observations, demos.masks, demos.actions
+    rng = np.random.default_rng(seed)
     module.train()
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     history = []
@@ -86,8 +92,45 @@ def train_bc(
             total += loss.item() * len(idx)
             correct += int((logits.argmax(dim=1) == acts[idx]).sum())
         history.append({"epoch": epoch, "loss": total / len(acts), "accuracy": correct / len(acts)})
-        say(f"bc epoch {epoch}/{epochs}: loss {history[-1]['loss']:.4f} action accuracy {history[-1]['accuracy']:.3f} ({len(acts)} steps, {len(O)} edits)")
-    out = Path(out_dir)
+        say(f"{what} epoch {epoch}/{epochs}: loss {history[-1]['loss']:.4f} action accuracy {history[-1]['accuracy']:.3f} ({len(acts)} steps, {demos.edits} edits)")
     module.eval()
+    return history
+
+
+def train_bc(
+    analyses: Mapping[str, SongAnalysis],
+    *,
+    config: Config,
+    out_dir: str | Path,
+    edits_per_song: int = 12,
+    epochs: int = 15,
+    lr: float = 1e-3,
+    batch_steps: int = 256,
+    smoothing: float = 0.05,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Fit a fresh policy to the search baseline's edits (:func:`clone`); save it as an RLModule checkpoint.
+
+    Returns
+    -------
+    dict
+        ``{"checkpoint", "steps", "history"}`` (per-epoch loss and action accuracy).
+    """
+    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    songs = list(analyses.values())
+    env = MusicEditEnv(songs, config=config.env, reward=config.reward, search=config.search)
+    rng = np.random.default_rng(config.rl.seed)
+    demos = []
+    for i, a in enumerate(songs):
+        for _ in range(edits_per_song):
+            target = float(rng.uniform(0.35, 0.8)) * a.duration_s
+            demos.append((i, target, search_edit(a, target_seconds=target, config=config)))
+    try:
+        d = demonstrations(env, demos)
+    except EditorRLError:
+        raise EditorRLError("behaviour cloning found no replayable search edits") from None
+    module = new_module(config, env)
+    history = clone(module, d, epochs=epochs, lr=lr, batch_steps=batch_steps, smoothing=smoothing, seed=config.rl.seed, say=say)
+    out = Path(out_dir)
     module.save_to_path(str(out.resolve()))
-    return {"checkpoint": str(out), "steps": int(len(acts)), "history": history}
+    return {"checkpoint": str(out), "steps": int(len(d.actions)), "history": history}

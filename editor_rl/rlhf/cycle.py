@@ -1,26 +1,31 @@
-"""``editor-rl cycle``: one RLHF round on the service's judgements, from people's clicks to a served policy.
+"""``editor-rl cycle``: one RLHF round on the service's judgements, from people's clicks to a version its listener verifies.
 
 The seeds' cycle — candidates → listen and judge → reward fine-tune → policy fine-tune → test →
-deploy — as one command against the running service's data folder. Each step is a function below,
-in order:
+deploy — as one command against the running service's data folder, with the *test* done by the
+listener, never by the new models' opinion of themselves. Each step is a function below, in order:
 
+0. :func:`settle_pending`: a version of this line still in its verification round is settled from
+   the judgements so far (:func:`editor_rl.rlhf.verification.settle`); if it is still pending, the
+   cycle reports where it stands and stops there;
 1. :func:`open_cycle`: the service's store and model registry; the version to improve (everyone's,
    or with ``rater`` that rater's own on top of everyone's) and the judgements and ratings it has not
-   learned from yet (newer than its ``used_through``; with ``rater``, only theirs);
+   learned from yet (newer than its ``used_through``; with ``rater``, only theirs); the verification
+   songs (``--heldout``, else a share of the service's songs kept out of this cycle's training);
 2. :func:`hold_out`: a share of those judgements is set aside to measure agreement;
 3. :func:`fine_tune_reward`: the reward model fine-tuned from the served one; agreement of the old and
    the new model with the held-out judgements;
-4. :func:`fine_tune_policy`: PPO on RLlib from the served policy (KL toward it) against the new reward
-   model — ``editor-rl train``'s machinery, resumable;
-5. :func:`gate`: the new version (policy + reward model, best of N) against the served one on
-   held-out songs by the new reward model's conservative score, and by the held-out judgements when
-   there are enough; a version that fails is kept, not promoted, and the report says why;
-6. :func:`promote`: ``<data>/models/vNNN`` and, if it passed, ``models/current`` (or
-   ``current@<rater>``) naming it — the running service follows at its next request;
-7. :func:`next_candidates`: candidates for the next round — the served policy's samples, the baselines
-   and searches favouring random sections, at the round's own target length (``cycle.target_ratios``)
-   — the store's pairs re-ranked by the new reward model's uncertainty (earlier rounds' pairs retired);
-8. :func:`write_report`: ``report.md`` / ``.json`` / ``.png`` in the version folder.
+4. :func:`fine_tune_policy`: the policy learns the new reward model — expert iteration (behaviour
+   cloning of its favourites among every kind of edit; :mod:`editor_rl.rlhf.expert`) or PPO on RLlib
+   (``cycle.policy_update``);
+5. :func:`open_verification`: the new version goes into the registry *pending*; on the verification
+   songs at ``cycle.verify_ratios`` its served edit (best of N) against the served version's, where
+   they differ, become verification pairs that the service mixes into its rater's samples and
+   settles as judgements arrive (promote or retire; :mod:`editor_rl.rlhf.verification`). A new reward
+   model that agrees with the held-out judgements less often than the served one is retired at once;
+6. :func:`next_candidates`: candidates for the next round — the served policy's samples, the baselines,
+   windows, one-cut edits and searches favouring random sections, at the round's own target length
+   (``cycle.target_ratios``) — the store's pairs re-ranked by the new reward model's uncertainty;
+7. :func:`write_report`: ``report.md`` / ``.json`` / ``.png`` in the version folder.
 
 Bad input — fewer than ``min_labels`` new judgements, an unknown rater, an unreachable store, a
 corrupt model folder — is an :class:`~editor_rl.errors.EditorRLError` naming it (the CLI exits 2);
@@ -69,7 +74,9 @@ class Cycle(NamedTuple):
     songs : dict of str to SongAnalysis
         The service's songs (the judged ones among them).
     heldout : dict of str to SongAnalysis
-        Songs for the gate.
+        Songs that verify the new version (none of them trains it).
+    train_songs : dict of str to SongAnalysis
+        The songs this cycle trains on (the service's, less the verification songs).
     work : Path
         The cycle's working folder (training run, candidates).
     """
@@ -85,7 +92,21 @@ class Cycle(NamedTuple):
     ratings_through: int
     songs: dict[str, SongAnalysis]
     heldout: dict[str, SongAnalysis]
+    train_songs: dict[str, SongAnalysis]
     work: Path
+
+
+def settle_pending(data_dir: str | Path, *, rater: str | None) -> list[tuple[str, object]]:
+    """Step 0: settle this line's versions still in their verification round; (name, Verdict) of each."""
+    from editor_rl.preferences.store import PreferenceStore
+    from editor_rl.rlhf.verification import settle
+
+    registry = ModelRegistry(data_dir)
+    names = registry.pending(rater=rater)
+    if not names:
+        return []
+    store = PreferenceStore(store_location(Path(data_dir)))
+    return [(n, settle(store, registry, n)) for n in names]
 
 
 def open_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str | Path | None, min_labels: int, rater: str | None, config: Config) -> Cycle:
@@ -125,9 +146,15 @@ def open_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str 
     missing = sorted({r.song_id for r in records} - set(songs))
     if missing:
         raise EditorRLError(f"judged songs {', '.join(missing[:5])} are not in --songs {songs_dir}")
-    heldout = load_corpus(list_songs(heldout_dir), store=store_dir, config=config) if heldout_dir else {}
+    if heldout_dir:
+        heldout = load_corpus(list_songs(heldout_dir), store=store_dir, config=config)
+    else:  # a seeded share of the service's songs verifies; none of it trains
+        ids = sorted(songs)
+        k = min(len(ids) - 1, max(1, round(config.cycle.verify_fraction * len(ids))))
+        heldout = {i: songs[i] for i in np.random.default_rng(used_through).choice(ids, size=k, replace=False)} if k >= 1 else {}
+    train_songs = {i: a for i, a in songs.items() if i not in heldout}
     name = registry.next_name()
-    return Cycle(data, store, registry, base, name, rater, records, used_through, ratings_through, songs, heldout, data / "cycles" / name)
+    return Cycle(data, store, registry, base, name, rater, records, used_through, ratings_through, songs, heldout, train_songs, data / "cycles" / name)
 
 
 def hold_out(records: list[PreferenceRecord], *, fraction: float, seed: int) -> tuple[list[PreferenceRecord], list[PreferenceRecord]]:
@@ -156,7 +183,8 @@ def fine_tune_reward(c: Cycle, train: list[PreferenceRecord], held: list[Prefere
     from editor_rl.rewards.model import load_scorer
 
     old = load_scorer(c.base.reward)
-    new = train_reward_model(train, c.songs, train_config=config.reward_train, pretrained=old, log=lambda m: say("  " + m))
+    train = [r for r in train if r.song_id in c.train_songs]  # the verification songs train nothing
+    new = train_reward_model(train, c.train_songs, train_config=config.reward_train, pretrained=old, log=lambda m: say("  " + m))
     path = new.save(c.work / "reward.pt", extra={"parent": c.base.name, "judgements": len(train)})
     stats = {"train_judgements": len(train), "heldout_judgements": len(held), "agreement_before": agreement(old, held, c.songs),
              "agreement_after": agreement(new, held, c.songs), "val_accuracy": new.metrics["val_accuracy"]}
@@ -166,16 +194,25 @@ def fine_tune_reward(c: Cycle, train: list[PreferenceRecord], held: list[Prefere
 
 
 def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
-    """Step 4: PPO from the served policy (KL toward it) against the new reward model; resumable."""
+    """Step 4: the policy learns the new reward model: expert iteration or PPO (``cycle.policy_update``); resumable."""
+    from editor_rl.rewards.model import load_scorer
+
+    if config.cycle.policy_update == "expert":
+        from editor_rl.rlhf.expert import expert_iteration
+
+        out = expert_iteration(c.base.policy, scorer=load_scorer(reward), songs=c.train_songs, config=config, out_dir=c.work / "policy",
+                               seed=c.used_through, say=say)
+        say(f"cycle: policy fine-tuned by expert iteration from {c.base.name}")
+        return out
     from editor_rl.rl.train import train
 
     rl = replace(config.rl, init_policy=str(c.base.policy), reward_checkpoint=str(reward), iterations=config.cycle.ppo_iterations,
                  checkpoint_every=config.cycle.ppo_iterations)
-    run = replace(config.run, work_dir=str(c.work / "train"), heldout_dir="")  # the gate chooses: training's best is its latest
+    run = replace(config.run, work_dir=str(c.work / "train"), heldout_dir="")  # the listener chooses: training's best is its latest
     cfg = replace(config, rl=rl, run=run, corpus=replace(config.corpus, store_dir=str(c.data / "features")))
     songs = c.work / "songs"
     songs.mkdir(parents=True, exist_ok=True)
-    for a in c.songs.values():  # the training run reads a folder: link the service's songs into one
+    for a in c.train_songs.values():  # the training run reads a folder: link the service's songs into one
         link = songs / Path(a.path).name
         if not link.exists():
             link.symlink_to(Path(a.path).resolve())
@@ -184,46 +221,60 @@ def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
     return Path(out["checkpoint"])
 
 
-def gate(c: Cycle, policy: Path, reward: Path, reward_stats: dict, config: Config, say) -> dict:
-    """Step 5: should the new version be served? (see the module docstring)."""
-    from editor_rl.best_of import best_edits
-    from editor_rl.rewards.model import load_scorer
-    from editor_rl.rewards.sequence import edit_sequence
-    from editor_rl.rl.policy import load_policy
+def verification_rule(config: Config):
+    """The cycle config's :class:`~editor_rl.rlhf.verification.Rule`."""
+    from editor_rl.rlhf.verification import Rule
 
-    songs = c.heldout or c.songs
-    new_scorer, old_scorer = load_scorer(reward), load_scorer(c.base.reward)
-    jobs = [(a, t, 7 + k) for k, a in enumerate(songs.values()) for t in config.eval.targets(a.duration_s)]
-    new = best_edits(load_policy(policy), jobs, scorer=new_scorer, config=config)
-    old = best_edits(load_policy(c.base.policy), jobs, scorer=old_scorer, config=config)
-    members = new_scorer.score_members([edit_sequence(a, p, target_seconds=t) for (a, t, _), pn, po in zip(jobs, new, old) for p in (pn, po)])
-    value = members.mean(axis=1) - config.pick.uncertainty_penalty * members.std(axis=1)
-    wins = [1.0 if value[2 * i] > value[2 * i + 1] + 1e-9 else 0.5 if abs(value[2 * i] - value[2 * i + 1]) <= 1e-9 else 0.0 for i in range(len(jobs))]
-    win_rate = float(np.mean(wins))
-    reasons = []
-    if win_rate < config.cycle.gate_min_win_rate:
-        reasons.append(f"the new version wins {win_rate:.2f} of {len(jobs)} held-out edits against {c.base.name} by the new reward model (needs {config.cycle.gate_min_win_rate:.2f})")
+    cc = config.cycle
+    return Rule(cc.verify_min_judgements, cc.verify_min_win_rate, cc.verify_max_judgements, cc.verify_z)
+
+
+def open_verification(c: Cycle, policy: Path, reward: Path, reward_stats: dict, config: Config, say) -> dict:
+    """Step 5: the new version into the registry, pending, and its verification pairs into the store (see the module docstring)."""
+    from editor_rl.best_of import best_picks, job_seed
+    from editor_rl.candidates import write_candidate
+    from editor_rl.preferences.store_schema import PairRow, VerificationRow
+    from editor_rl.rewards.model import load_scorer
+    from editor_rl.rl.policy import load_policy
+    from editor_rl.rlhf.verification import Verdict
+
+    c.registry.add(policy=policy, reward=reward, name=c.name, meta={"parent": c.base.name, "rater": c.rater, "used_through": c.used_through,
+                                                                      "ratings_through": c.ratings_through})
+    jobs = [(a, round(r * a.duration_s, 2)) for a in c.heldout.values() for r in config.cycle.verify_ratios]
+    jobs = [(a, t, job_seed(a, t)) for a, t in jobs]  # the service's own seeds: the edits it would serve
+    new = best_picks(load_policy(policy), jobs, scorer=load_scorer(reward), config=config)
+    old = best_picks(load_policy(c.base.policy), jobs, scorer=load_scorer(c.base.reward), config=config)
+    changed = [k for k, (pn, po) in enumerate(zip(new, old)) if pn.plan.beat_order != po.plan.beat_order]
+    rule = verification_rule(config)
     before, after, n_held = reward_stats["agreement_before"], reward_stats["agreement_after"], reward_stats["heldout_judgements"]
     if n_held >= config.cycle.min_holdout_judgements and before is not None and after is not None and after < before:
-        reasons.append(f"the new reward model agrees with {n_held} held-out judgements less often than {c.base.name}'s ({after:.2f} < {before:.2f})")
-    changed = [i for i, (pn, po) in enumerate(zip(new, old)) if pn.beat_order != po.beat_order]
-    result = {"passed": not reasons, "reasons": reasons, "win_rate_vs_served": win_rate, "edits": len(jobs),
-              "songs": "held-out" if c.heldout else "the service's own (no --heldout given)", "changed_edits": len(changed),
-              "examples": [{"song": jobs[i][0].song_id, "target_s": round(jobs[i][1], 1), "new": new[i].to_edl()["segments"], "served": old[i].to_edl()["segments"]}
-                           for i in changed[:3]]}
-    say(f"cycle: gate {'passed' if result['passed'] else 'failed: ' + '; '.join(reasons)} (win rate vs {c.base.name} {win_rate:.2f})")
-    return result
-
-
-def promote(c: Cycle, policy: Path, reward: Path, passed: bool, say) -> None:
-    """Step 6: the new version into the registry; served (to everyone, or to the rater) if it passed."""
-    c.registry.add(policy=policy, reward=reward, name=c.name, meta={"parent": c.base.name, "rater": c.rater, "used_through": c.used_through,
-                                                                      "ratings_through": c.ratings_through, "promoted": passed})
-    if passed:
-        c.registry.promote(c.name, rater=c.rater)
-        say(f"cycle: promoted {c.name}" + (f" for {c.rater}" if c.rater else "") + " — the service serves it from its next request")
+        verdict = Verdict("retired", 0, None, None, None, f"the new reward model agrees with {n_held} held-out judgements less often than {c.base.name}'s ({after:.2f} < {before:.2f})")
+    elif not changed:
+        verdict = Verdict("retired", 0, None, None, None, f"it serves what {c.base.name} serves on every verification job")
     else:
-        say(f"cycle: kept {c.name} without promoting it; {c.base.name} is still served")
+        verdict = Verdict("pending", 0, None, None, None, f"{len(changed)} verification pairs; at least {rule.min_judgements} judgements are needed")
+        rng = np.random.default_rng(c.used_through)
+        out = c.data / "candidates" / f"{c.name}-verify"
+        for k in changed:
+            a, t, _ = jobs[k]
+            rows = {who: write_candidate(a, pick.plan, out_dir=out, target_seconds=t, source="verify", model=v, config=config)
+                    for who, pick, v in (("new", new[k], c.name), ("old", old[k], c.base.name))}
+            for row in rows.values():
+                c.store.add_candidate(row)
+            side = "a" if rng.random() < 0.5 else "b"
+            a_row, b_row = (rows["new"], rows["old"]) if side == "a" else (rows["old"], rows["new"])
+            pair_id = f"verify-{c.name}-{a_row.candidate_id}~{b_row.candidate_id}"
+            c.store.add_verification(PairRow(pair_id, a.song_id, a_row.candidate_id, b_row.candidate_id, t, None, 0.5),
+                                     VerificationRow(pair_id, c.name, c.base.name, side, c.rater))
+    c.registry.set_verdict(c.name, verdict._asdict() | {"rule": rule._asdict(), "rater": c.rater, "parent": c.base.name, "pairs": len(changed)})
+    kinds = {}
+    for p in new:
+        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    say(f"cycle: {c.name} {verdict.status}: {verdict.reason}")
+    return {"status": verdict.status, "reason": verdict.reason, "pairs": len(changed), "jobs": len(jobs), "served_kinds": kinds,
+            "songs": "held-out (--heldout)" if c.heldout and not set(c.heldout) <= set(c.songs) else "the service's own, kept out of training",
+            "examples": [{"song": jobs[k][0].song_id, "target_s": jobs[k][1], "new": new[k].plan.to_edl()["segments"], "new_kind": new[k].kind,
+                          "served": old[k].plan.to_edl()["segments"], "served_kind": old[k].kind} for k in changed[:3]]}
 
 
 def next_candidates(c: Cycle, config: Config, say) -> int:
@@ -238,7 +289,8 @@ def next_candidates(c: Cycle, config: Config, say) -> int:
     k = int(c.name[1:])  # the round after vNNN is round NNN (the service's own candidates were round 1)
     ratio = config.cycle.target_ratios[(k - 1) % len(config.cycle.target_ratios)]
     m = make_candidates(c.songs, out_dir=c.data / "candidates" / c.name, per_song=config.cycle.candidates_per_song, temperatures=(0.3, 0.7, 1.0),
-                        target_ratio=ratio, section_plans=config.cycle.section_plans, module=load_policy(served.policy),
+                        target_ratio=ratio, section_plans=config.cycle.section_plans, windows=config.cycle.windows, one_cuts=config.cycle.one_cuts,
+                        module=load_policy(served.policy),
                         model=policy_identity(served.policy), scorer=scorer, config=config, seed=k)
     load_manifest(m.path, store=c.store, retire_others=True)
     n = rescore_pairs(c.store, scorer, c.songs)
@@ -247,7 +299,7 @@ def next_candidates(c: Cycle, config: Config, say) -> int:
 
 
 def write_report(c: Cycle, result: dict) -> Path:
-    """Step 8: report.md, report.json and report.png in the version folder."""
+    """Step 7: report.md, report.json and report.png in the version folder."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,27 +307,30 @@ def write_report(c: Cycle, result: dict) -> Path:
 
     folder = c.registry.root / c.name
     (folder / "report.json").write_text(json.dumps(result, indent=1, default=str))
-    r, g = result["reward"], result["gate"]
+    r, v = result["reward"], result["verification"]
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
     ax[0].bar(["before", "after"], [r["agreement_before"] or 0, r["agreement_after"] or 0], color=["gray", "tab:blue"])
     ax[0].set_ylim(0, 1)
-    ax[0].set_title(f"agreement with {r['heldout_judgements']} held-out judgements")
-    ax[1].bar([c.base.name, c.name], [1 - g["win_rate_vs_served"], g["win_rate_vs_served"]], color=["gray", "tab:green" if g["passed"] else "tab:red"])
-    ax[1].set_ylim(0, 1)
-    ax[1].set_title("held-out edits won (new reward model)")
+    ax[0].set_title(f"agreement with {r['heldout_judgements']} held-out judgements", fontsize=9)
+    kinds = sorted(v["served_kinds"])
+    ax[1].bar(kinds, [v["served_kinds"][k] for k in kinds], color="tab:green")
+    ax[1].set_title(f"what {c.name} serves on {v['jobs']} verification jobs", fontsize=9)
+    ax[1].tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     fig.savefig(folder / "report.png", dpi=100)
     plt.close(fig)
     lines = [f"# {c.name}" + (f" for {c.rater}" if c.rater else ""), "",
-             f"From {c.base.name}, on {result['labels']} new judgements and ratings (through judgement {c.used_through}).", "",
+             f"From {c.base.name}, on {result['labels']} new judgements and ratings (through judgement {c.used_through}); "
+             f"policy update: {result['policy_update']}.", "",
              "| | before | after |", "|---|---|---|",
              f"| reward model's agreement with {r['heldout_judgements']} held-out judgements | {_fmt(r['agreement_before'])} | {_fmt(r['agreement_after'])} |", "",
-             f"Gate: **{'passed' if g['passed'] else 'failed'}** — the new version's best-of-N edits won {g['win_rate_vs_served']:.2f} of {g['edits']} edits of "
-             f"{g['songs']} songs against {c.base.name}'s (new reward model, conservative score); {g['changed_edits']} edits changed."]
-    lines += [f"- {x}" for x in g["reasons"]]
-    lines += ["", f"{'Promoted' if g['passed'] else 'Kept, not promoted'}; {result.get('candidates', 0)} new candidates for judging.", "",
-              "Edits that changed (segments in seconds of the source, new version against the served one):", ""]
-    lines += [f"- {e['song']} at {e['target_s']} s: new {json.dumps(e['new'])[:400]} — served {json.dumps(e['served'])[:400]}" for e in g["examples"]]
+             f"Verification: **{v['status']}** — {v['reason']}. It is served only once "
+             f"{'its rater' if c.rater else 'the listeners'} prefer it on songs it was not trained on ({v['songs']}); "
+             "`GET /api/models` shows the verdict as judgements arrive.", "",
+             f"{result.get('candidates', 0)} new candidates for judging.", "",
+             "Verification pairs (segments in seconds of the source, the new version's served edit against the served one's):", ""]
+    lines += [f"- {e['song']} at {e['target_s']} s: new ({e['new_kind']}) {json.dumps(e['new'])[:400]} — served ({e['served_kind']}) {json.dumps(e['served'])[:400]}"
+              for e in v["examples"]]
     lines += ["", "![report](report.png)", ""]
     (folder / "report.md").write_text("\n".join(lines))
     return folder / "report.md"
@@ -287,7 +342,8 @@ def _fmt(x: float | None) -> str:
 
 def run_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str | Path | None = None, min_labels: int | None = None,
               rater: str | None = None, config: Config = Config(), log: Callable[[str], None] = print) -> dict:
-    """One RLHF cycle (see the module docstring); returns the report dict.
+    """One RLHF cycle (see the module docstring); returns the report dict (``{"pending": …}`` when a
+    version of this line is still awaiting its listeners' verdict).
 
     Raises
     ------
@@ -296,16 +352,20 @@ def run_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str |
     """
     t0 = time.time()
     say = lambda m: log(f"[cycle {time.time() - t0:6.1f}s] {m}")  # noqa: E731
+    for name, verdict in settle_pending(data_dir, rater=rater):
+        say(f"{name}: {verdict.status} — {verdict.reason}")
+        if verdict.status == "pending":
+            return {"pending": name, "verdict": verdict._asdict()}
     c = open_cycle(data_dir, songs_dir=songs_dir, heldout_dir=heldout_dir, min_labels=config.cycle.min_labels if min_labels is None else min_labels,
                    rater=rater, config=config)
-    say(f"{len(c.records)} new judgements and rating comparisons{' by ' + rater if rater else ''} since {c.base.name}; making {c.name}")
+    say(f"{len(c.records)} new judgements and rating comparisons{' by ' + rater if rater else ''} since {c.base.name}; making {c.name}; "
+        f"{len(c.heldout)} songs verify it")
     train_records, held = hold_out(c.records, fraction=config.cycle.holdout_fraction, seed=c.used_through)
     reward, reward_stats = fine_tune_reward(c, train_records, held, config, say)
     policy = fine_tune_policy(c, reward, config, say)
-    verdict = gate(c, policy, reward, reward_stats, config, say)
-    promote(c, policy, reward, verdict["passed"], say)
+    verification = open_verification(c, policy, reward, reward_stats, config, say)
     result = {"version": c.name, "parent": c.base.name, "rater": c.rater, "labels": len(c.records), "used_through": c.used_through,
-              "reward": reward_stats, "gate": verdict}
+              "policy_update": config.cycle.policy_update, "reward": reward_stats, "verification": verification}
     result["candidates"] = next_candidates(c, config, say)
     result["seconds"] = round(time.time() - t0, 1)
     say(f"report: {write_report(c, result)}")

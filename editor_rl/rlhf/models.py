@@ -4,7 +4,9 @@ Layout under ``<data>/models/``::
 
     v001/  policy/ (an RLModule checkpoint ``editor-rl edit --checkpoint`` accepts) · reward.pt ·
            model.json (what made it: parent version, rater, the last judgement it learned from) ·
-           report.md / report.json / report.png (the cycle's report; none for v001)
+           report.md / report.json / report.png (the cycle's report; none for v001) ·
+           verdict.json (its verification round: pending / promoted / retired, the rule, the
+           judgements so far; none for v001, served from the start)
     v002/  …
     current              the version served to everyone, e.g. "v002"
     current@<rater>      a rater's own promoted version (a personal policy), if any
@@ -141,8 +143,28 @@ class ModelRegistry:
         tmp.write_text(name + "\n")
         os.replace(tmp, pointer)
 
+    def verdict(self, name: str) -> dict | None:
+        """Version ``name``'s verification verdict (``verdict.json``), or None (never verified)."""
+        try:
+            return json.loads((self.root / name / "verdict.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def set_verdict(self, name: str, verdict: dict) -> None:
+        """Write version ``name``'s verdict (atomically)."""
+        path = self.root / name / "verdict.json"
+        tmp = path.with_name(f".verdict.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(verdict, indent=1))
+        os.replace(tmp, path)
+
+    def pending(self, *, rater: str | None = None) -> list[str]:
+        """Versions awaiting verification (of ``rater``'s line, or everyone's), oldest first."""
+        return [n for n in self.versions() if (v := self.verdict(n)) and v["status"] == "pending" and v.get("rater") == rater]
+
     def listing(self) -> dict:
-        """``{"current": name, "personal": {rater: name}, "versions": [{name, meta}]}`` for ``GET /api/models``."""
+        """``{"current": name, "personal": {rater: name}, "versions": [{name, status, verdict, meta}]}`` for
+        ``GET /api/models``; a version's ``status`` is ``served`` (to everyone or a rater), ``pending``
+        (awaiting its verification round), ``retired`` (its round failed) or ``superseded``."""
         personal = {p.name.split("@", 1)[1]: p.read_text().strip() for p in self.root.glob("current@*")} if self.root.is_dir() else {}
         current = self._pointer(None).read_text().strip() if self._pointer(None).is_file() else None
         rows = []
@@ -151,5 +173,8 @@ class ModelRegistry:
                 meta = json.loads((self.root / n / "model.json").read_text())
             except (OSError, ValueError):
                 meta = {"corrupt": True}
-            rows.append({"name": n, **{k: meta.get(k) for k in ("created", "parent", "rater", "promoted", "used_through", "corrupt")}})
+            verdict = self.verdict(n)
+            status = "served" if n == current or n in personal.values() else verdict["status"] if verdict and verdict["status"] != "promoted" else "superseded"
+            rows.append({"name": n, "status": status, "verdict": verdict,
+                         **{k: meta.get(k) for k in ("created", "parent", "rater", "used_through", "corrupt")}})
         return {"current": current, "personal": personal, "versions": rows}

@@ -26,7 +26,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from editor_rl.errors import ConflictError, EditorRLError, InvalidAudioError, InvalidEditError, StoreError
+from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, InvalidAudioError, InvalidEditError, StoreError
 from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
 from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
@@ -45,6 +45,8 @@ def _error(e: Exception) -> HTTPException:
         return HTTPException(404, f"unknown id {e.args[0]!r}")
     if isinstance(e, ConflictError):
         return HTTPException(409, str(e))
+    if isinstance(e, ForbiddenError):
+        return HTTPException(403, str(e))
     if isinstance(e, (InvalidAudioError, InvalidEditError, StoreError)):
         return HTTPException(422, str(e))
     if isinstance(e, EditorRLError):
@@ -175,12 +177,14 @@ class Ingress:
     # -- feedback --------------------------------------------------------------------------------
     @api.get("/api/feedback/samples")
     async def samples(self, rater_id: Annotated[str, Query(min_length=1, max_length=200)], n: Annotated[int, Query(ge=1, le=50)] = 1) -> list[dict]:
-        """Pairs chosen by active learning (the reward model's least certain), never one this rater judged."""
+        """Pairs chosen by active learning (the reward model's least certain), never one this rater judged,
+        with a pending version's verification pairs mixed in (every other one)."""
         return await self._call(self.feedback, "samples", rater_id, n)
 
     @api.post("/api/feedback/submit", response_model=Accepted)
     async def submit(self, body: SubmitRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
-        """One A/B judgement by the token's rater."""
+        """One A/B judgement by the token's rater; on a verification pair it may settle that version's round
+        (promote or retire it), and the answer says so."""
         caller = await self._caller(authorization)
         return await self._call(self.feedback, "submit", body.model_dump() | {"rater_id": self._as(caller, body.rater_id)})
 
@@ -192,7 +196,8 @@ class Ingress:
 
     @api.get("/api/models")
     async def models(self) -> dict:
-        """The model versions, the one served to everyone and the raters' own."""
+        """The model versions with their status (served / pending / retired / superseded) and their
+        verification verdict so far, the one served to everyone and the raters' own."""
         return ModelRegistry(self.settings.data_dir).listing()
 
     @api.get("/api/feedback/stats")

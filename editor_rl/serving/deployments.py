@@ -219,14 +219,26 @@ class Feedback:
         from editor_rl.datadir import store_location
         from editor_rl.preferences.store import PreferenceStore
 
+        from editor_rl.rlhf.models import ModelRegistry
+
         self.store = PreferenceStore(settings.store or store_location(settings.data_dir))
+        self.registry = ModelRegistry(settings.data_dir)
         if settings.candidates_dir:  # idempotent: the same ids are replaced, judgements kept
             self.load_manifest(settings.candidates_dir)
 
     def samples(self, rater_id: str, n: int) -> list[dict]:
-        """Active learning: the ``n`` least certain pairs this rater has not judged, with both candidates."""
+        """The ``n`` pairs this rater judges next, with both candidates: the least certain pairs this
+        rater has not judged (active learning), every other one a pending version's verification pair
+        while there are any (:mod:`editor_rl.rlhf.verification`)."""
+        verify = self.store.verification_pairs(rater_id=rater_id, n=n)
+        learn = self.store.next_pairs(rater_id=rater_id, n=n)
+        mixed = []
+        while len(mixed) < n and (verify or learn):
+            for source in (verify, learn):
+                if source and len(mixed) < n:
+                    mixed.append(source.pop(0))
         out = []
-        for p in self.store.next_pairs(rater_id=rater_id, n=n):
+        for p in mixed:
             a, b = self.store.candidate(p.a_id), self.store.candidate(p.b_id)
             out.append({"pair_id": p.pair_id, "song_id": p.song_id, "target_seconds": p.target_seconds, "uncertainty": p.uncertainty,
                         "a": {"candidate_id": a.candidate_id, "audio_url": f"/api/audio/{a.candidate_id}", "edl": a.edl},
@@ -234,8 +246,25 @@ class Feedback:
         return out
 
     def submit(self, body: dict) -> dict:
-        """Store a judgement; KeyError for an unknown pair."""
-        return self.store.submit(**body)._asdict()
+        """Store a judgement; one of a verification pair may settle its version's round.
+
+        Raises
+        ------
+        KeyError
+            An unknown pair.
+        ForbiddenError
+            A verification pair of another rater's personal version (nothing is stored).
+        """
+        from editor_rl.errors import ForbiddenError
+        from editor_rl.rlhf.verification import settle
+
+        check = self.store.verification(body["pair_id"])
+        if check is not None and check.rater_id is not None and check.rater_id != body["rater_id"]:
+            raise ForbiddenError(f"pair {body['pair_id']!r} verifies {check.rater_id}'s own version {check.version}: only {check.rater_id} judges it")
+        out = self.store.submit(**body)._asdict()
+        if check is not None:
+            out |= {"version": check.version, "verdict": settle(self.store, self.registry, check.version).status}
+        return out
 
     def rate(self, body: dict) -> dict:
         """Store a rating; KeyError for an unknown candidate."""

@@ -58,7 +58,11 @@ class RatingRequest(BaseModel):
 
 
 class Accepted(BaseModel):
-    """A stored submit or rating: its row ``id`` and whether this request ``created`` it (False: a retry)."""
+    """A stored submit or rating: its row ``id`` and whether this request ``created`` it (False: a retry);
+    a judgement of a verification pair also says which ``version`` it verifies and where its round stands
+    (``verdict``: pending, promoted or retired)."""
 
     id: int
     created: bool
+    version: str | None = None
+    verdict: str | None = None
