@@ -148,6 +148,9 @@ def open_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str 
         raise EditorRLError(f"judged songs {', '.join(missing[:5])} are not in --songs {songs_dir}")
     if heldout_dir:
         heldout = load_corpus(list_songs(heldout_dir), store=store_dir, config=config)
+        clash = sorted(i for i in heldout if i in songs and heldout[i].content_hash != songs[i].content_hash)
+        if clash:
+            raise EditorRLError(f"--heldout {heldout_dir}: {', '.join(clash[:5])} has the name of another song the service edits; rename the held-out songs")
     else:  # a seeded share of the service's songs verifies; none of it trains
         ids = sorted(songs)
         k = min(len(ids) - 1, max(1, round(config.cycle.verify_fraction * len(ids))))

@@ -1,0 +1,269 @@
+"""Regret: how often a listener's favourite among everything the system can make beats what the
+service serves that listener — before any of its judgements, and after each cycle of them.
+
+For each listener (``--tastes``: every panel taste and the truth tastes by default), judging what it
+hears (synthetic songs by their truth files), on the session's Ray and real Serve over HTTP:
+
+1. the service starts on a fresh data folder with the quickstart's policy and final reward model as
+   ``v001``, candidates made from the quickstart's training songs;
+2. ``--cycles`` times: the listener, with a rater token of its own, judges ``--labels`` pairs through
+   ``/api/feedback/samples`` / ``/api/feedback/submit`` (the pending version's verification pairs
+   mixed in, judged like any pair: by what it hears); ``editor-rl cycle`` makes the next version
+   (verified on the quickstart's validation songs) and the listener judges until the service has
+   settled its verification round (promoted or retired), at most ``--verify-labels`` more;
+3. at every stage, on the quickstart's held-out songs at ``eval``'s targets (none of them judged by
+   anyone), with the listener's *expected* judgements (½ within its tie margin, else σ(Δu / noise)):
+
+   - **regret of the served edit**: the share of jobs where the listener's favourite among
+     everything the system can make beats what ``/api/edit`` serves (best of N of the served
+     version, the service's seeds) — a win, not a tie; the favourite is taken over the *universe*
+     of the job: every window, every one-cut edit, the baselines, 16 section searches, the
+     quickstart policy's greedy edit and 8 samples, and the edits being judged;
+   - **regret of the policy alone** (its greedy edit: one rollout);
+   - **new vs old served**: the served edit after the cycle against the one before it (ties half);
+     beside it the cycle's *candidate* version's served edit against its parent's, whether or not
+     its listener promoted it, and the verdict;
+   - **policy alone vs served** (ties half), and before any labels the served edit's regret without
+     the conservative pick (``pick.uncertainty_penalty=0``).
+
+Writes ``bench/results/regret.{json,png}`` and prints Markdown tables.
+
+    .venv/bin/editor-rl quickstart            # once: runs/quickstart
+    .venv/bin/python bench/bench_regret.py [--quickstart runs/quickstart] [--tastes all] [--labels 100] [--cycles 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_cycle import free_port, judge_over_http, rater_token  # noqa: E402
+
+from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits  # noqa: E402
+from editor_rl.best_of import best_picks, job_seed  # noqa: E402
+from editor_rl.config import load_config  # noqa: E402
+from editor_rl.corpus import FeatureStore, list_songs, load_corpus  # noqa: E402
+from editor_rl.policy_edits import policy_edits  # noqa: E402
+from editor_rl.preferences.rater import SimulatedRater  # noqa: E402
+from editor_rl.preferences.tastes import PANEL, TRUTH_TASTES  # noqa: E402
+from editor_rl.rewards.model import load_scorer  # noqa: E402
+from editor_rl.rl.policy import load_policy  # noqa: E402
+from editor_rl.rlhf.cycle import run_cycle  # noqa: E402
+from editor_rl.rlhf.models import ModelRegistry  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def distinct_names(folder: Path, out: Path) -> Path:
+    """The quickstart's validation songs linked under names of their own (``validation_song_000.wav``
+    and its truth file): the service's songs are ``song_000`` … too, and a song id names one song."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in folder.iterdir():
+        link = out / f"validation_{f.name}"
+        if f.is_file() and not link.exists():
+            link.symlink_to(f.resolve())
+    return out
+
+
+def universe(jobs, module, config) -> list[list]:
+    """Every job's edits the system can make (see the module docstring)."""
+    rollouts = [(a, t, 0.0, 0) for a, t, _ in jobs] + [(a, t, 1.0, 1 + k) for a, t, _ in jobs for k in range(8)]
+    edits = policy_edits(module, rollouts, config=config)
+    out = []
+    for j, (a, t, _) in enumerate(jobs):
+        rng = np.random.default_rng(j)
+        plans = [edits[j]] + edits[len(jobs) + 8 * j : len(jobs) + 8 * (j + 1)]
+        plans += [baseline_edit(n, a, target_seconds=t, config=config) for n in ("search", "plain_cut", "every_other_phrase")]
+        plans += [section_search_edit(a, target_seconds=t, config=config, rng=rng) for _ in range(16)]
+        plans += window_edits(a, target_seconds=t) + one_cut_edits(a, target_seconds=t)
+        out.append(plans)
+    return out
+
+
+class Judge:
+    """A listener's expected judgements of a set of jobs, with each job's favourite over its universe."""
+
+    def __init__(self, taste: str, jobs, worlds) -> None:
+        self.rater = SimulatedRater(taste, seed=707)
+        self.jobs = jobs
+        self.best = [max(self.u(j, p) for p in plans) for j, plans in enumerate(worlds)]
+
+    def u(self, j: int, plan) -> float:
+        a, t, _ = self.jobs[j]
+        return self.rater.utility(a, plan, target_seconds=t)
+
+    def regret(self, plans) -> float:
+        """Share of jobs where the favourite beats ``plans`` (a win: beyond the tie margin; expected)."""
+        t = self.rater.taste
+        out = []
+        for j, p in enumerate(plans):
+            best = max(self.best[j], self.u(j, p))
+            d = best - self.u(j, p)
+            out.append(0.0 if d < t.tie_margin else float(1 / (1 + np.exp(-d / t.noise))))
+        return float(np.mean(out))
+
+    def versus(self, new, old) -> float:
+        """Expected share of jobs ``new`` is preferred to ``old`` (ties half)."""
+        return float(np.mean([self.rater.expected(self.u(j, p), self.u(j, q)) for j, (p, q) in enumerate(zip(new, old))]))
+
+
+def edits_of(version, jobs, config, *, penalty: float | None = None) -> tuple[list, list]:
+    """(served edits, the policy's greedy edits) of a registry version on ``jobs``."""
+    cfg = config if penalty is None else replace(config, pick=replace(config.pick, uncertainty_penalty=penalty))
+    module = load_policy(version.policy)
+    served = [p.plan for p in best_picks(module, jobs, scorer=load_scorer(version.reward), config=cfg)]
+    greedy = policy_edits(module, [(a, t, 0.0, 0) for a, t, _ in jobs], config=config)
+    return served, greedy
+
+
+def settle_by_judging(url, token, rater, songs, registry, name, limit) -> tuple[str, int]:
+    """The listener judges until version ``name``'s round is settled (at most ``limit`` judgements)."""
+    done = 0
+    while (registry.verdict(name) or {}).get("status") == "pending" and done < limit:
+        n = judge_over_http(url, token, rater, songs, 10)
+        if not n:
+            break
+        done += n
+    return (registry.verdict(name) or {}).get("status", "none"), done
+
+
+def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds, say) -> list[dict]:
+    """Start the service, measure, run the cycles with the listener over HTTP, measure after each."""
+    from ray import serve
+
+    from editor_rl.serving.deployments import ServeSettings
+    from editor_rl.serving.run import start
+
+    data = work / taste
+    port = free_port()
+    settings = ServeSettings(checkpoint=qs["best"], data_dir=str(data), songs_dir=qs["songs"], reward=qs["reward"], config=config)
+    start(settings, port=port, per_song=3, temperatures=(0.5, 1.0), log=lambda m: say(f"  {m}"))
+    url = f"http://127.0.0.1:{port}"
+    store = FeatureStore(data / "features")
+    songs = load_corpus(list_songs(qs["songs"]), store=store, config=config) | load_corpus(list_songs(qs["validation"]), store=store, config=config)
+    token = rater_token(data, f"{taste}-listener")
+    rater = SimulatedRater(taste, seed=101, rater_id=f"{taste}-listener")
+    judge = Judge(taste, jobs, worlds)
+    registry = ModelRegistry(data)
+    v1 = registry.get("v001")
+    served, greedy = edits_of(v1, jobs, config)
+    bold, _ = edits_of(v1, jobs, config, penalty=0.0)
+    rows = [{"taste": taste, "stage": 0, "version": "v001", "regret_served": judge.regret(served), "regret_policy": judge.regret(greedy),
+             "regret_served_no_penalty": judge.regret(bold), "policy_vs_served": judge.versus(greedy, served)}]
+    say(f"{taste}: before any labels: regret served {rows[0]['regret_served']:.2f} (without the conservative pick "
+        f"{rows[0]['regret_served_no_penalty']:.2f}), policy alone {rows[0]['regret_policy']:.2f}")
+    try:
+        for k in range(1, args.cycles + 1):
+            t0 = time.time()
+            n = judge_over_http(url, token, rater, songs, args.labels)
+            result = run_cycle(data, songs_dir=qs["songs"], heldout_dir=qs["validation"], min_labels=min(n, 30), config=config, log=lambda m: say(f"  {m}"))
+            cycle_s = time.time() - t0
+            name = result.get("version") or result.get("pending")
+            status, verify_n = settle_by_judging(url, token, rater, songs, registry, name, args.verify_labels)
+            verdict = registry.verdict(name) or {}
+            cand = registry.get(name)
+            cand_served, cand_greedy = edits_of(cand, jobs, config)
+            now_name = registry.current_name()
+            now_served, now_greedy = (cand_served, cand_greedy) if now_name == name else (served, greedy)
+            rows.append({"taste": taste, "stage": k, "version": now_name, "candidate": name, "verdict": status, "labels": n, "verify_labels": verify_n,
+                         "verify_judgements": verdict.get("judgements"), "verify_win_rate": verdict.get("win_rate"),
+                         "candidate_vs_parent": judge.versus(cand_served, served), "candidate_policy_vs_served": judge.versus(cand_greedy, cand_served),
+                         "new_vs_old_served": judge.versus(now_served, served), "regret_served": judge.regret(now_served),
+                         "regret_policy": judge.regret(now_greedy), "policy_vs_served": judge.versus(now_greedy, now_served),
+                         "agreement_before": result.get("reward", {}).get("agreement_before"), "agreement_after": result.get("reward", {}).get("agreement_after"),
+                         "cycle_s": round(cycle_s, 1)})
+            r = rows[-1]
+            say(f"{taste} cycle {k}: {name} {status} ({verify_n} verification labels, win rate {r['verify_win_rate']}); candidate vs parent "
+                f"{r['candidate_vs_parent']:.2f}; served now {now_name}: regret {r['regret_served']:.2f}, policy alone {r['regret_policy']:.2f}, "
+                f"policy vs served {r['policy_vs_served']:.2f}")
+            served, greedy = now_served, now_greedy
+    finally:
+        serve.shutdown()
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tastes = list(dict.fromkeys(r["taste"] for r in rows))
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for t in tastes:
+        mine = [r for r in rows if r["taste"] == t]
+        line, = ax[0].plot([r["stage"] for r in mine], [r["regret_served"] for r in mine], "o-", label=t)
+        ax[1].plot([r["stage"] for r in mine], [r["regret_policy"] for r in mine], "x--", c=line.get_color(), label=t)
+    for a, title in zip(ax, ("served edit (best of N)", "policy alone (greedy)")):
+        a.set_xlabel("cycles of the listener's judgements")
+        a.set_title(f"regret: the listener's favourite beats the {title}", fontsize=9)
+        a.set_xticks(sorted({r["stage"] for r in rows}))
+        a.set_ylim(0, 1)
+    ax[0].set_ylabel("share of held-out jobs")
+    ax[1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| listener | stage | served | verdict (verification labels, win rate) | candidate vs parent | new vs old served | regret: served | "
+           "regret: policy alone | policy alone vs served |", "|---|---|---|---|---|---|---|---|---|"]
+    f = lambda x: "—" if x is None else f"{x:.2f}"  # noqa: E731
+    for r in rows:
+        v = "—" if r["stage"] == 0 else f"{r['candidate']} {r['verdict']} ({r['verify_labels']}, {f(r['verify_win_rate'])})"
+        out.append(f"| {r['taste']} | {r['stage']} | {r['version']} | {v} | {f(r.get('candidate_vs_parent'))} | {f(r.get('new_vs_old_served'))} | "
+                   f"{r['regret_served']:.2f}" + (f" (no penalty {r['regret_served_no_penalty']:.2f})" if r["stage"] == 0 else "") +
+                   f" | {r['regret_policy']:.2f} | {r['policy_vs_served']:.2f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quickstart", default=str(ROOT / "runs" / "quickstart"), help="a finished quickstart's work folder")
+    ap.add_argument("--tastes", default="all", help="comma-separated, or 'all' (the panel and the truth tastes)")
+    ap.add_argument("--labels", type=int, default=100, help="judgements per cycle")
+    ap.add_argument("--verify-labels", type=int, default=100, help="at most this many more judgements to settle a verification round")
+    ap.add_argument("--cycles", type=int, default=2)
+    ap.add_argument("--work", default=str(ROOT / "bench" / "results" / "regret_work"))
+    ap.add_argument("--suffix", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the service and the cycles")
+    args = ap.parse_args()
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    qs_dir = Path(args.quickstart)
+    if not (qs_dir / "quickstart.json").is_file():
+        sys.exit(f"bench_regret: {qs_dir / 'quickstart.json'} not found; run `editor-rl quickstart` first")
+    qs = json.loads((qs_dir / "quickstart.json").read_text())
+    config = load_config(overrides=["run.num_cpus=2"] + args.set)
+    tastes = list(PANEL) + list(TRUTH_TASTES) if args.tastes == "all" else args.tastes.split(",")
+    work = Path(args.work)
+    if work.exists():
+        sys.exit(f"bench_regret: {work} exists; remove it or pass another --work")
+    t0 = time.time()
+    qs["validation"] = str(distinct_names(qs_dir / "validation", work.with_name(work.name + "_validation")))
+    heldout = load_corpus(list_songs(qs["heldout"]), store=FeatureStore(qs_dir / "features"), config=config)
+    jobs = [(a, t, job_seed(a, t)) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
+    worlds = universe(jobs, load_policy(qs["best"]), config)
+    say(f"{len(jobs)} held-out jobs, {sum(map(len, worlds))} edits in their universes ({time.time() - t0:.0f} s)")
+    rows = []
+    for t in tastes:
+        rows += one_listener(t, qs=qs, work=work, args=args, config=config, jobs=jobs, worlds=worlds, say=say)
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"regret{args.suffix}.json").write_text(json.dumps({"rows": rows, "overrides": args.set, "labels": args.labels, "jobs": len(jobs),
+                                                                   "seconds": round(time.time() - t0, 1)}, indent=1))
+    plot(rows, out / f"regret{args.suffix}.png")
+    print(table(rows))
+    print(f"\ntotal {time.time() - t0:.0f} s; {out / f'regret{args.suffix}.png'}")
+
+
+if __name__ == "__main__":
+    main()
