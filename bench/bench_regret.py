@@ -35,7 +35,10 @@ Writes ``bench/results/regret.{json,png}`` and prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import socket
 import sys
 import time
 from dataclasses import replace
@@ -43,23 +46,54 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import requests
 
-from bench_cycle import free_port, judge_over_http, rater_token  # noqa: E402
-
-from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits  # noqa: E402
-from editor_rl.best_of import best_picks, job_seed  # noqa: E402
-from editor_rl.config import load_config  # noqa: E402
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus  # noqa: E402
-from editor_rl.policy_edits import policy_edits  # noqa: E402
-from editor_rl.preferences.rater import SimulatedRater  # noqa: E402
-from editor_rl.preferences.tastes import PANEL, TRUTH_TASTES  # noqa: E402
-from editor_rl.rewards.model import load_scorer  # noqa: E402
-from editor_rl.rl.policy import load_policy  # noqa: E402
-from editor_rl.rlhf.cycle import run_cycle  # noqa: E402
-from editor_rl.rlhf.models import ModelRegistry  # noqa: E402
+from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
+from editor_rl.best_of import best_picks, job_seed
+from editor_rl.cli import main as cli
+from editor_rl.config import load_config
+from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.edit.plan import EditPlan
+from editor_rl.policy_edits import policy_edits
+from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.preferences.tastes import PANEL, TRUTH_TASTES
+from editor_rl.rewards.model import load_scorer
+from editor_rl.rl.policy import load_policy
+from editor_rl.rlhf.cycle import run_cycle
+from editor_rl.rlhf.models import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rater_token(data: Path, name: str) -> str:
+    """``editor-rl raters add NAME --data DIR``: the one line it prints."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli(["raters", "add", name, "--data", str(data)]) == 0
+    return buf.getvalue().strip()
+
+
+def judge_over_http(url: str, token: str, rater: SimulatedRater, songs: dict, n: int) -> int:
+    """The rater judges up to ``n`` pairs the service offers it (by what it hears); returns how many it judged."""
+    done = 0
+    while done < n:
+        batch = requests.get(url + "/api/feedback/samples", params={"rater_id": rater.rater_id, "n": 10}, timeout=60).json()
+        if not batch:
+            break
+        for s in batch[: n - done]:
+            a = songs[s["song_id"]]
+            j = rater.judge(a, *(EditPlan.from_edl(s[k]["edl"], source_duration_s=a.duration_s) for k in ("a", "b")), target_seconds=s["target_seconds"])
+            r = requests.post(url + "/api/feedback/submit", headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                              json={"pair_id": s["pair_id"], "preference": j.preference, "strength": j.strength})
+            r.raise_for_status()
+            done += 1
+    return done
 
 
 def distinct_names(folder: Path, out: Path) -> Path:

@@ -181,7 +181,7 @@ class Ingress:
         with a pending version's verification pairs mixed in (every other one)."""
         return await self._call(self.feedback, "samples", rater_id, n)
 
-    @api.post("/api/feedback/submit", response_model=Accepted)
+    @api.post("/api/feedback/submit", response_model=Accepted, response_model_exclude_none=True)
     async def submit(self, body: SubmitRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
         """One A/B judgement by the token's rater; on a verification pair it may settle that version's round
         (promote or retire it), and the answer says so."""
