@@ -184,7 +184,7 @@ class CycleConfig:
     min_holdout_judgements: int = 20
     """With at least this many held-out judgements, a new reward model that agrees with them less often
     than the served one is retired at once (the listener's own judgements say it got worse)."""
-    verify_ratios: tuple[float, ...] = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+    verify_ratios: tuple[float, ...] = (0.3, 0.325, 0.35, 0.375, 0.4, 0.425, 0.45, 0.475, 0.5, 0.525, 0.55, 0.575, 0.6, 0.625, 0.65, 0.675, 0.7)
     """Targets (shares of each song) of the verification round's pairs: on each verification song at each
     of them, the new version's served edit against its parent's where they differ."""
     verify_fraction: float = 0.25
