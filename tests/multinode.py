@@ -63,7 +63,14 @@ def scenario_pool(work: Path, reward: str) -> dict:
             for p in [baseline_edit("random", a, target_seconds=0.5 * a.duration_s, config=config, seed=s, temperature=2.0)]]
     pool = RewardPool(reward, config=PoolConfig(num_actors=2, num_cpus=0.5, max_batch=2, max_wait_ms=200, timeout_s=20, max_retries=3),
                       scheduling_strategy="SPREAD")
-    where = [s["node"] for s in pool.stats()]
+    stats: list[dict] = []
+
+    def both_answer() -> bool:  # an actor still starting (slowly, on a loaded machine) answers {}
+        stats[:] = pool.stats()
+        return all("node" in s for s in stats)
+
+    wait_for(both_answer, timeout_s=120, what="both pool actors answering")
+    where = [s["node"] for s in stats]
     import threading
 
     out = {}
