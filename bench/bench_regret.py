@@ -26,10 +26,19 @@ hears (synthetic songs by their truth files), on the session's Ray and real Serv
    - **policy alone vs served** (ties half), and before any labels the served edit's regret without
      the conservative pick (``pick.uncertainty_penalty=0``).
 
-Writes ``bench/results/regret.{json,png}`` and prints Markdown tables.
+Writes ``bench/results/regret{suffix}.{json,png}`` and prints Markdown tables.
 
     .venv/bin/editor-rl quickstart            # once: runs/quickstart
     .venv/bin/python bench/bench_regret.py [--quickstart runs/quickstart] [--tastes all] [--labels 100] [--cycles 2]
+
+Real recordings: ``--songs`` (the service's), ``--validation`` (verification) and ``--heldout``
+(evaluation) folders of recordings, heard through madmom's reference bar lines cached under
+``--references`` (every song the listener judges must be there: ``python bench/reference_trackers.py
+FILES`` fills the cache), judged at ``--set eval.target_seconds=[30,60]`` by the panel's tastes (the
+truth tastes need true sections):
+
+    .venv/bin/python bench/bench_regret.py --songs S --validation V --heldout H --references .cache/madmom \
+        --tastes balanced,keeps_ending,energy_arc,bar_lines --set eval.target_seconds=[30,60] --suffix _real
 """
 
 from __future__ import annotations
@@ -107,6 +116,21 @@ def distinct_names(folder: Path, out: Path) -> Path:
     return out
 
 
+def hear_all(songs: dict, references) -> None:
+    """Every song a listener judges must be heard through its truth or its reference annotations.
+
+    Raises
+    ------
+    SystemExit
+        A song with neither (the listener would hear the analysis the model learns from).
+    """
+    from editor_rl.preferences.tastes import song_view
+
+    deaf = [i for i, a in songs.items() if song_view(a, references=references).source == "analysis"]
+    if deaf:
+        sys.exit(f"bench_regret: no truth file and no cached reference annotations for {', '.join(deaf[:5])} (--references)")
+
+
 def universe(jobs, module, config) -> list[list]:
     """Every job's edits the system can make (see the module docstring)."""
     rollouts = [(a, t, 0.0, 0) for a, t, _ in jobs] + [(a, t, 1.0, 1 + k) for a, t, _ in jobs for k in range(8)]
@@ -125,8 +149,8 @@ def universe(jobs, module, config) -> list[list]:
 class Judge:
     """A listener's expected judgements of a set of jobs, with each job's favourite over its universe."""
 
-    def __init__(self, taste: str, jobs, worlds) -> None:
-        self.rater = SimulatedRater(taste, seed=707)
+    def __init__(self, taste: str, jobs, worlds, references=None) -> None:
+        self.rater = SimulatedRater(taste, seed=707, references=references)
         self.jobs = jobs
         self.best = [max(self.u(j, p) for p in plans) for j, plans in enumerate(worlds)]
 
@@ -183,9 +207,10 @@ def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds
     url = f"http://127.0.0.1:{port}"
     store = FeatureStore(data / "features")
     songs = load_corpus(list_songs(qs["songs"]), store=store, config=config) | load_corpus(list_songs(qs["validation"]), store=store, config=config)
+    hear_all(songs, args.references)
     token = rater_token(data, f"{taste}-listener")
-    rater = SimulatedRater(taste, seed=101, rater_id=f"{taste}-listener")
-    judge = Judge(taste, jobs, worlds)
+    rater = SimulatedRater(taste, seed=101, rater_id=f"{taste}-listener", references=args.references)
+    judge = Judge(taste, jobs, worlds, args.references)
     registry = ModelRegistry(data)
     v1 = registry.get("v001")
     served, greedy = edits_of(v1, jobs, config)
@@ -232,9 +257,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
     tastes = list(dict.fromkeys(r["taste"] for r in rows))
     fig, ax = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for t in tastes:
+    colours = plt.get_cmap("tab20")
+    for k, t in enumerate(tastes):
         mine = [r for r in rows if r["taste"] == t]
-        line, = ax[0].plot([r["stage"] for r in mine], [r["regret_served"] for r in mine], "o-", label=t)
+        line, = ax[0].plot([r["stage"] for r in mine], [r["regret_served"] for r in mine], "o-", label=t, c=colours(k % 20))
         ax[1].plot([r["stage"] for r in mine], [r["regret_policy"] for r in mine], "x--", c=line.get_color(), label=t)
     for a, title in zip(ax, ("served edit (best of N)", "policy alone (greedy)")):
         a.set_xlabel("cycles of the listener's judgements")
@@ -264,6 +290,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quickstart", default=str(ROOT / "runs" / "quickstart"), help="a finished quickstart's work folder")
     ap.add_argument("--tastes", default="all", help="comma-separated, or 'all' (the panel and the truth tastes)")
+    ap.add_argument("--songs", default="", help="the service's songs (default: the quickstart's training songs)")
+    ap.add_argument("--validation", default="", help="songs that verify each version (default: the quickstart's validation songs, renamed)")
+    ap.add_argument("--heldout", default="", help="songs the regret is measured on (default: the quickstart's held-out songs)")
+    ap.add_argument("--references", default=None, help="cached reference annotations of recordings (e.g. .cache/madmom)")
     ap.add_argument("--labels", type=int, default=100, help="judgements per cycle")
     ap.add_argument("--verify-labels", type=int, default=100, help="at most this many more judgements to settle a verification round")
     ap.add_argument("--cycles", type=int, default=2)
@@ -282,8 +312,11 @@ def main() -> None:
     if work.exists():
         sys.exit(f"bench_regret: {work} exists; remove it or pass another --work")
     t0 = time.time()
-    qs["validation"] = str(distinct_names(qs_dir / "validation", work.with_name(work.name + "_validation")))
+    qs["songs"] = args.songs or qs["songs"]
+    qs["heldout"] = args.heldout or qs["heldout"]
+    qs["validation"] = args.validation or str(distinct_names(qs_dir / "validation", work.with_name(work.name + "_validation")))
     heldout = load_corpus(list_songs(qs["heldout"]), store=FeatureStore(qs_dir / "features"), config=config)
+    hear_all(heldout, args.references)
     jobs = [(a, t, job_seed(a, t)) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
     worlds = universe(jobs, load_policy(qs["best"]), config)
     say(f"{len(jobs)} held-out jobs, {sum(map(len, worlds))} edits in their universes ({time.time() - t0:.0f} s)")
