@@ -22,6 +22,9 @@ from test_serving import free_port
 SMALL = ["cycle.expert_targets=3", "cycle.expert_epochs=3", "eval.target_ratios=[0.5]", "pick.samples=2", "pick.section_plans=2", "cycle.candidates_per_song=2",
          "cycle.verify_fraction=0.4", "cycle.verify_min_judgements=6", "cycle.verify_max_judgements=18"]
 """Two of the five songs verify each version (at cycle.verify_ratios' 17 targets each); 6 judgements can settle a round."""
+PPO = ["cycle.policy_update=ppo", "cycle.ppo_iterations=2", "rl.train_batch_size=300", "rl.minibatch_size=100", "rl.num_epochs=1",
+       "rl.env_runner_cpus=0.5", "pool.num_cpus=0.25"]
+"""The cycle's other policy update: a little PPO against the new reward model (RLlib on the session's Ray)."""
 
 
 @pytest.fixture(scope="module")
@@ -236,8 +239,8 @@ def test_a_listener_whose_judgements_are_noise_promotes_nothing(service, capsys)
     token = _rater_token(service, "noisy", capsys)
     rater = SimulatedRater("balanced", seed=9, rater_id="noisy")
     assert len(_judge(service, rater, token, 30)) == 30
-    assert main(["cycle", "--data", str(service["data"]), "--rater", "noisy", "--min-labels", "30"] + [x for o in SMALL for x in ("--set", o)]) == 0
-    capsys.readouterr()
+    assert main(["cycle", "--data", str(service["data"]), "--rater", "noisy", "--min-labels", "30"] + [x for o in SMALL + PPO for x in ("--set", o)]) == 0
+    assert "PPO iterations" in capsys.readouterr().out  # this version's policy was fine-tuned by PPO
     version = requests.get(url + "/api/models", timeout=10).json()["versions"][-1]["name"]
     flips = iter(range(10**6))
 
