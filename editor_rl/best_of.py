@@ -8,8 +8,10 @@ sections, the plain cut with a fade-out, ``pick.windows`` windows (no cut inside
 length promise. A listener's favourite is often a window or the plain cut, so best of N must be able
 to serve one. The reward model scores them all (one batch) and the favourite maximises
 ``mean − pick.uncertainty_penalty × spread`` over the ensemble: a candidate the members disagree
-about (off the data they learned from) needs a clearly higher mean to win, which keeps a prior safe
-for listeners it has not met. Because the search's edit is always a candidate, the choice is never
+about (off the data they learned from) needs a clearly higher mean to win — meant to keep a prior
+safe for listeners it has not met, which it does only in part (BENCHMARKS "Regret": it lowers the
+regret of three listeners before their labels, and does not stop the pretrained reward model from
+serving windows to listeners who want the song's ending). Because the search's edit is always a candidate, the choice is never
 worse than the search *by the reward model's judgement*; whether listeners agree is what
 evaluations measure.
 
