@@ -39,11 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import baseline_edit, section_search_edit
+from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
 from editor_rl.config import load_config
 from editor_rl.corpus import FeatureStore, list_songs, load_corpus
-from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
-from editor_rl.edit.plan import EditPlan, plan_from_order
+from editor_rl.edit.plan import EditPlan
 from editor_rl.edit.promise import keeps_promise
 from editor_rl.policy_edits import policy_edits
 from editor_rl.preferences.rater import SimulatedRater
@@ -56,39 +55,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("search", "plain_cut")
 
 
-def _plan(a: SongAnalysis, order: list[int]) -> EditPlan:
-    ended = order[-1] != a.n_beats - 1
-    return plan_from_order(a, order, [ACTION_NAMES[x] for x in actions_for_order(EditGrid.of(a), order, ended=ended)], fade_out=ended)
-
-
-def windows(a: SongAnalysis, target: float) -> list[EditPlan]:
-    """Contiguous stretches from each downbeat, the length nearest the target (no cut at all)."""
-    ends = np.cumsum(a.beat_ends_s - a.beats_s)
-    out = []
-    for s in np.flatnonzero(a.bar_pos == 0):
-        before = ends[s - 1] if s else 0.0
-        e = int(np.argmin(np.abs(ends[s:] - before - target))) + s
-        out.append(_plan(a, list(range(int(s), e + 1))))
-    return out
-
-
-def one_cut(a: SongAnalysis, target: float) -> list[EditPlan]:
-    """Every edit that plays the song's start to a bar end, cuts to a downbeat and plays to the song's end."""
-    durations = a.beat_ends_s - a.beats_s
-    head = np.cumsum(durations)  # head[i]: length of beats 0..i
-    tail = np.cumsum(durations[::-1])[::-1]  # tail[j]: length of beats j..n-1
-    downbeats = np.flatnonzero(a.bar_pos == 0)
-    out = []
-    for j in downbeats[1:]:
-        # leave at the end of a bar (the beat before a downbeat), the one that makes head + tail nearest the target
-        leaves = downbeats[(downbeats > 0) & (downbeats < j)] - 1
-        if not len(leaves):
-            continue
-        i = int(leaves[np.argmin(np.abs(head[leaves] + tail[j] - target))])
-        out.append(_plan(a, list(range(i + 1)) + list(range(int(j), a.n_beats))))
-    return out
-
-
 def candidates(a: SongAnalysis, target: float, policy: list[EditPlan], *, sections: int, config) -> dict[str, list[EditPlan]]:
     """Every kind of candidate for one job, only those that keep the length promise."""
     rng = np.random.default_rng(0)
@@ -96,7 +62,7 @@ def candidates(a: SongAnalysis, target: float, policy: list[EditPlan], *, sectio
              "plain_cut": [baseline_edit("plain_cut", a, target_seconds=target, config=config)],
              "every_other_phrase": [baseline_edit("every_other_phrase", a, target_seconds=target, config=config)],
              "section searches": [section_search_edit(a, target_seconds=target, config=config, rng=rng) for _ in range(sections)],
-             "windows": windows(a, target), "one cut, opening and ending kept": one_cut(a, target), "policy": policy}
+             "windows": window_edits(a, target_seconds=target), "one cut, opening and ending kept": one_cut_edits(a, target_seconds=target), "policy": policy}
     beat = float(np.median(a.beat_ends_s - a.beats_s))
     return {k: [p for p in v if keeps_promise(p.duration_s, target, beat)] for k, v in kinds.items()}
 

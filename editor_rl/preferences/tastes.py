@@ -13,7 +13,7 @@ aspect        1 means
 tight         the length asked for (falls linearly to 0 at 30 % off)
 exact         exactly the length asked for (a Gaussian of the error, 3 % wide)
 seams         clean joins: the dense reward's transition and energy components
-phrase        whole phrases: the dense reward's phrase component
+phrase        whole phrases: the dense reward's phrase component on the heard bar and phrase grid
 few_cuts      no cuts (exp(−cuts / 2))
 on_bar        every cut leaves at a heard bar end and lands on a heard downbeat (exp(−cuts off it))
 hook          the chorus kept (its share, up to what the edit can hold)
@@ -49,7 +49,6 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_NAMES
 from editor_rl.audio.reference import Heard, heard_song
 from editor_rl.edit.plan import EditPlan
-from editor_rl.errors import EditorRLError
 from editor_rl.rewards import dense
 from editor_rl.rewards.sequence import order_of
 
@@ -124,14 +123,10 @@ class SongView(NamedTuple):
     Attributes
     ----------
     tables : dense.SongTables
-        The seams' audio (transition and energy components).
+        The seams' audio (transition and energy components) on the heard bar and phrase grid.
     chorus : np.ndarray [shape=(n_beats,), dtype=bool]
     labels : np.ndarray [shape=(n_beats,), dtype=int64]
         Section kind of each beat.
-    downbeat : np.ndarray [shape=(n_beats,), dtype=bool]
-        The beat starts a heard bar.
-    phrase_start : np.ndarray [shape=(n_beats,), dtype=bool]
-        The beat starts a heard phrase.
     section : np.ndarray [shape=(n_beats,), dtype=int64]
         Index of the (true) section each beat lies in, -1 outside any (no sections: all 0).
     section_names : tuple of str
@@ -143,11 +138,19 @@ class SongView(NamedTuple):
     tables: dense.SongTables
     chorus: np.ndarray
     labels: np.ndarray
-    downbeat: np.ndarray | None = None
-    phrase_start: np.ndarray | None = None
     section: np.ndarray | None = None
     section_names: tuple = ()
     source: str = "analysis"
+
+    @property
+    def downbeat(self) -> np.ndarray:
+        """[shape=(n_beats,), dtype=bool] The beat starts a heard bar."""
+        return self.tables.bar_pos == 0
+
+    @property
+    def phrase_start(self) -> np.ndarray:
+        """[shape=(n_beats,), dtype=bool] The beat starts a heard phrase."""
+        return self.tables.phrase_pos == 0
 
 
 def _on(beats_s: np.ndarray, marks_s: np.ndarray) -> np.ndarray:
@@ -162,10 +165,11 @@ def _on(beats_s: np.ndarray, marks_s: np.ndarray) -> np.ndarray:
 def heard_view(analysis: SongAnalysis, heard: Heard) -> SongView:
     """The view of a song heard through ``heard`` (truth or reference), on the analysis's beat grid."""
     beats = analysis.beats_s
-    downbeat, phrase = _on(beats, heard.downbeats_s), _on(beats, heard.phrase_starts_s)
+    heard_bar = np.where(_on(beats, heard.downbeats_s), 0, 1)
+    tables = dense.on_grid(dense.song_tables(analysis), bar_pos=heard_bar, phrase_pos=np.where(_on(beats, heard.phrase_starts_s), 0, 1))
     if not heard.sections:  # a reference: its bar lines, and the analysed structure for sections and chorus
         st = analysis.structure
-        return SongView(dense.song_tables(analysis), st.hook, st.label, downbeat, phrase, np.zeros(len(beats), np.int64), (), heard.source)
+        return SongView(tables, st.hook, st.label, np.zeros(len(beats), np.int64), (), heard.source)
     names = sorted({n for n, _, _ in heard.sections})
     labels = np.zeros(len(beats), np.int64)
     section = np.full(len(beats), -1, np.int64)
@@ -174,7 +178,7 @@ def heard_view(analysis: SongAnalysis, heard: Heard) -> SongView:
         labels[inside] = names.index(name)
         section[inside] = k
     chorus = np.isin(section, [k for k, (n, _, _) in enumerate(heard.sections) if n == "chorus"])
-    return SongView(dense.song_tables(analysis), chorus, labels, downbeat, phrase, section, tuple(n for n, _, _ in heard.sections), heard.source)
+    return SongView(tables, chorus, labels, section, tuple(n for n, _, _ in heard.sections), heard.source)
 
 
 def song_view(analysis: SongAnalysis, *, references: str | Path | None = None) -> SongView:
@@ -184,8 +188,7 @@ def song_view(analysis: SongAnalysis, *, references: str | Path | None = None) -
     if heard is not None:
         return heard_view(analysis, heard)
     st = analysis.structure
-    return SongView(dense.song_tables(analysis), st.hook, st.label, analysis.bar_pos == 0, analysis.phrase_pos == 0,
-                    np.zeros(analysis.n_beats, np.int64), (), "analysis")
+    return SongView(dense.song_tables(analysis), st.hook, st.label, np.zeros(analysis.n_beats, np.int64), (), "analysis")
 
 
 def _contour(x: np.ndarray, points: int = 16) -> np.ndarray:
@@ -224,8 +227,7 @@ def aspects(view: SongView, analysis: SongAnalysis, plan: EditPlan, *, target_se
     """Every aspect of one edit, each in [0, 1] (see the module docstring)."""
     order = np.asarray(order_of(analysis, plan), dtype=np.int64)
     n = analysis.n_beats
-    downbeat = view.downbeat if view.downbeat is not None else analysis.bar_pos == 0
-    phrase_start = view.phrase_start if view.phrase_start is not None else analysis.phrase_pos == 0
+    downbeat, phrase_start = view.downbeat, view.phrase_start
     want = target_seconds if target_seconds else preferred_share * analysis.duration_s
     err = abs(plan.duration_s - want) / want
     c = dense.components(view.tables, list(order), out_seconds=plan.duration_s, target_seconds=want)

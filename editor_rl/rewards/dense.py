@@ -95,9 +95,18 @@ def song_tables(analysis: SongAnalysis) -> SongTables:
     lo, hi = np.maximum(k - 3, 0), np.minimum(k + 4, len(rms))
     before = (csum[k + 1] - csum[lo]) / (k + 1 - lo)
     after = (csum[hi] - csum[k]) / (hi - k)
-    boundary = np.where(analysis.phrase_pos == 0, 1.0, np.where(analysis.bar_pos == 0, 0.7, 0.0))
     return SongTables(bpm=60.0 / np.maximum(dur, 1e-3), before_db=before, after_db=after, timbre=tim,
-                      bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos, boundary=boundary)
+                      bar_pos=analysis.bar_pos, phrase_pos=analysis.phrase_pos, boundary=_boundary(analysis.bar_pos, analysis.phrase_pos))
+
+
+def _boundary(bar_pos: np.ndarray, phrase_pos: np.ndarray) -> np.ndarray:
+    return np.where(phrase_pos == 0, 1.0, np.where(bar_pos == 0, 0.7, 0.0))
+
+
+def on_grid(tables: SongTables, *, bar_pos: np.ndarray, phrase_pos: np.ndarray) -> SongTables:
+    """``tables`` with another bar and phrase grid (0 where a bar / phrase starts), e.g. the one a
+    listener hears in a song's truth file rather than the analysed one; the boundary scores follow it."""
+    return tables._replace(bar_pos=bar_pos, phrase_pos=phrase_pos, boundary=_boundary(bar_pos, phrase_pos))
 
 
 def seam_scores(t: SongTables, i, j) -> np.ndarray:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -224,22 +225,12 @@ def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
     return Path(out["checkpoint"])
 
 
-def verification_rule(config: Config):
-    """The cycle config's :class:`~editor_rl.rlhf.verification.Rule`."""
-    from editor_rl.rlhf.verification import Rule
-
-    cc = config.cycle
-    return Rule(cc.verify_min_judgements, cc.verify_min_win_rate, cc.verify_max_judgements, cc.verify_z)
-
-
 def open_verification(c: Cycle, policy: Path, reward: Path, reward_stats: dict, config: Config, say) -> dict:
     """Step 5: the new version into the registry, pending, and its verification pairs into the store (see the module docstring)."""
     from editor_rl.best_of import best_picks, job_seed
-    from editor_rl.candidates import write_candidate
-    from editor_rl.preferences.store_schema import PairRow, VerificationRow
     from editor_rl.rewards.model import load_scorer
     from editor_rl.rl.policy import load_policy
-    from editor_rl.rlhf.verification import Verdict
+    from editor_rl.rlhf.verification import Rule, Verdict
 
     c.registry.add(policy=policy, reward=reward, name=c.name, meta={"parent": c.base.name, "rater": c.rater, "used_through": c.used_through,
                                                                       "ratings_through": c.ratings_through})
@@ -248,7 +239,7 @@ def open_verification(c: Cycle, policy: Path, reward: Path, reward_stats: dict, 
     new = best_picks(load_policy(policy), jobs, scorer=load_scorer(reward), config=config)
     old = best_picks(load_policy(c.base.policy), jobs, scorer=load_scorer(c.base.reward), config=config)
     changed = [k for k, (pn, po) in enumerate(zip(new, old)) if pn.plan.beat_order != po.plan.beat_order]
-    rule = verification_rule(config)
+    rule = Rule.of(config.cycle)
     before, after, n_held = reward_stats["agreement_before"], reward_stats["agreement_after"], reward_stats["heldout_judgements"]
     if n_held >= config.cycle.min_holdout_judgements and before is not None and after is not None and after < before:
         verdict = Verdict("retired", 0, None, None, None, f"the new reward model agrees with {n_held} held-out judgements less often than {c.base.name}'s ({after:.2f} < {before:.2f})")
@@ -256,28 +247,33 @@ def open_verification(c: Cycle, policy: Path, reward: Path, reward_stats: dict, 
         verdict = Verdict("retired", 0, None, None, None, f"it serves what {c.base.name} serves on every verification job")
     else:
         verdict = Verdict("pending", 0, None, None, None, f"{len(changed)} verification pairs; at least {rule.min_judgements} judgements are needed")
-        rng = np.random.default_rng(c.used_through)
-        out = c.data / "candidates" / f"{c.name}-verify"
-        for k in changed:
-            a, t, _ = jobs[k]
-            rows = {who: write_candidate(a, pick.plan, out_dir=out, target_seconds=t, source="verify", model=v, config=config)
-                    for who, pick, v in (("new", new[k], c.name), ("old", old[k], c.base.name))}
-            for row in rows.values():
-                c.store.add_candidate(row)
-            side = "a" if rng.random() < 0.5 else "b"
-            a_row, b_row = (rows["new"], rows["old"]) if side == "a" else (rows["old"], rows["new"])
-            pair_id = f"verify-{c.name}-{a_row.candidate_id}~{b_row.candidate_id}"
-            c.store.add_verification(PairRow(pair_id, a.song_id, a_row.candidate_id, b_row.candidate_id, t, None, 0.5),
-                                     VerificationRow(pair_id, c.name, c.base.name, side, c.rater))
+        store_pairs(c, [(jobs[k][0], jobs[k][1], new[k].plan, old[k].plan) for k in changed], config=config)
     c.registry.set_verdict(c.name, verdict._asdict() | {"rule": rule._asdict(), "rater": c.rater, "parent": c.base.name, "pairs": len(changed)})
-    kinds = {}
-    for p in new:
-        kinds[p.kind] = kinds.get(p.kind, 0) + 1
     say(f"cycle: {c.name} {verdict.status}: {verdict.reason}")
-    return {"status": verdict.status, "reason": verdict.reason, "pairs": len(changed), "jobs": len(jobs), "served_kinds": kinds,
+    return {"status": verdict.status, "reason": verdict.reason, "pairs": len(changed), "jobs": len(jobs), "served_kinds": dict(Counter(p.kind for p in new)),
             "songs": "held-out (--heldout)" if c.heldout and not set(c.heldout) <= set(c.songs) else "the service's own, kept out of training",
             "examples": [{"song": jobs[k][0].song_id, "target_s": jobs[k][1], "new": new[k].plan.to_edl()["segments"], "new_kind": new[k].kind,
                           "served": old[k].plan.to_edl()["segments"], "served_kind": old[k].kind} for k in changed[:3]]}
+
+
+def store_pairs(c: Cycle, pairs: list, *, config: Config) -> None:
+    """Render and store the verification pairs ``(analysis, target, new plan, served plan)``, the new
+    version's edit on a side drawn at random (seeded)."""
+    from editor_rl.candidates import write_candidate
+    from editor_rl.preferences.store_schema import PairRow, VerificationRow
+
+    rng = np.random.default_rng(c.used_through)
+    out = c.data / "candidates" / f"{c.name}-verify"
+    for a, t, new, old in pairs:
+        rows = {who: write_candidate(a, plan, out_dir=out, target_seconds=t, source="verify", model=v, config=config)
+                for who, plan, v in (("new", new, c.name), ("old", old, c.base.name))}
+        for row in rows.values():
+            c.store.add_candidate(row)
+        side = "a" if rng.random() < 0.5 else "b"
+        a_row, b_row = (rows["new"], rows["old"]) if side == "a" else (rows["old"], rows["new"])
+        pair_id = f"verify-{c.name}-{a_row.candidate_id}~{b_row.candidate_id}"
+        c.store.add_verification(PairRow(pair_id, a.song_id, a_row.candidate_id, b_row.candidate_id, t, None, 0.5),
+                                 VerificationRow(pair_id, c.name, c.base.name, side, c.rater))
 
 
 def next_candidates(c: Cycle, config: Config, say) -> int:

@@ -12,6 +12,7 @@ benchmark measures both.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -52,9 +53,7 @@ def expert_iteration(policy: str | Path, *, scorer, songs: Mapping[str, SongAnal
     jobs = [(a, float(rng.uniform(0.3, 0.8)) * a.duration_s, int(rng.integers(1 << 30))) for a in analyses for _ in range(cc.expert_targets)]
     module = load_policy(policy)
     picks = best_picks(module, jobs, scorer=scorer, config=config)
-    kinds = {}
-    for p in picks:
-        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    kinds = Counter(p.kind for p in picks)
     say(f"expert iteration: {len(picks)} favourites of the new reward model ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
     index = {a.song_id: i for i, a in enumerate(analyses)}
     env = MusicEditEnv(analyses, config=config.env, reward=config.reward, search=config.search)

@@ -25,6 +25,7 @@ import math
 import time
 from typing import NamedTuple
 
+from editor_rl.config import CycleConfig
 from editor_rl.preferences.store_schema import Tally
 from editor_rl.rlhf.models import ModelRegistry
 
@@ -36,6 +37,11 @@ class Rule(NamedTuple):
     min_win_rate: float = 0.55
     max_judgements: int = 60
     z: float = 2.4
+
+    @classmethod
+    def of(cls, cycle: CycleConfig) -> Rule:
+        """The rule ``cycle.verify_*`` set."""
+        return cls(cycle.verify_min_judgements, cycle.verify_min_win_rate, cycle.verify_max_judgements, cycle.verify_z)
 
 
 class Verdict(NamedTuple):
