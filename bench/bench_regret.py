@@ -173,6 +173,11 @@ class Judge:
         return float(np.mean([self.rater.expected(self.u(j, p), self.u(j, q)) for j, (p, q) in enumerate(zip(new, old))]))
 
 
+def trivial(judge: Judge, jobs, config) -> dict[str, float]:
+    """The trivial editors' regret for this listener: the plain cut with a fade-out and the search."""
+    return {f"regret_{name}": judge.regret([baseline_edit(name, a, target_seconds=t, config=config) for a, t, _ in jobs]) for name in ("plain_cut", "search")}
+
+
 def edits_of(version, jobs, config, *, penalty: float | None = None) -> tuple[list, list]:
     """(served edits, the policy's greedy edits) of a registry version on ``jobs``."""
     cfg = config if penalty is None else replace(config, pick=replace(config.pick, uncertainty_penalty=penalty))
@@ -216,7 +221,7 @@ def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds
     served, greedy = edits_of(v1, jobs, config)
     bold, _ = edits_of(v1, jobs, config, penalty=0.0)
     rows = [{"taste": taste, "stage": 0, "version": "v001", "regret_served": judge.regret(served), "regret_policy": judge.regret(greedy),
-             "regret_served_no_penalty": judge.regret(bold), "policy_vs_served": judge.versus(greedy, served)}]
+             "regret_served_no_penalty": judge.regret(bold), "policy_vs_served": judge.versus(greedy, served)} | trivial(judge, jobs, config)]
     say(f"{taste}: before any labels: regret served {rows[0]['regret_served']:.2f} (without the conservative pick "
         f"{rows[0]['regret_served_no_penalty']:.2f}), policy alone {rows[0]['regret_policy']:.2f}")
     try:
@@ -282,6 +287,7 @@ def table(rows: list[dict]) -> str:
         v = "—" if r["stage"] == 0 else f"{r['candidate']} {r['verdict']} ({r['verify_labels']}, {f(r['verify_win_rate'])})"
         out.append(f"| {r['taste']} | {r['stage']} | {r['version']} | {v} | {f(r.get('candidate_vs_parent'))} | {f(r.get('new_vs_old_served'))} | "
                    f"{r['regret_served']:.2f}" + (f" (no penalty {r['regret_served_no_penalty']:.2f})" if r["stage"] == 0 else "") +
+                   (f"; plain cut {r['regret_plain_cut']:.2f}, search {r['regret_search']:.2f}" if "regret_plain_cut" in r else "") +
                    f" | {r['regret_policy']:.2f} | {r['policy_vs_served']:.2f} |")
     return "\n".join(out)
 
@@ -297,6 +303,7 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=100, help="judgements per cycle")
     ap.add_argument("--verify-labels", type=int, default=100, help="at most this many more judgements to settle a verification round")
     ap.add_argument("--cycles", type=int, default=2)
+    ap.add_argument("--trivial", action="store_true", help="only the trivial editors' regret per listener (no service, no cycles)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "results" / "regret_work"))
     ap.add_argument("--suffix", default="")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for the service and the cycles")
@@ -309,7 +316,7 @@ def main() -> None:
     config = load_config(overrides=["run.num_cpus=2"] + args.set)
     tastes = list(PANEL) + list(TRUTH_TASTES) if args.tastes == "all" else args.tastes.split(",")
     work = Path(args.work)
-    if work.exists():
+    if work.exists() and not args.trivial:
         sys.exit(f"bench_regret: {work} exists; remove it or pass another --work")
     t0 = time.time()
     qs["songs"] = args.songs or qs["songs"]
@@ -320,6 +327,12 @@ def main() -> None:
     jobs = [(a, t, job_seed(a, t)) for a in heldout.values() for t in config.eval.targets(a.duration_s)]
     worlds = universe(jobs, load_policy(qs["best"]), config)
     say(f"{len(jobs)} held-out jobs, {sum(map(len, worlds))} edits in their universes ({time.time() - t0:.0f} s)")
+    if args.trivial:
+        print("| listener | regret: plain cut | regret: search |\n|---|---|---|")
+        for t in tastes:
+            r = trivial(Judge(t, jobs, worlds, args.references), jobs, config)
+            print(f"| {t} | {r['regret_plain_cut']:.2f} | {r['regret_search']:.2f} |")
+        return
     rows = []
     for t in tastes:
         rows += one_listener(t, qs=qs, work=work, args=args, config=config, jobs=jobs, worlds=worlds, say=say)
