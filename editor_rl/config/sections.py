@@ -181,9 +181,6 @@ class CycleConfig:
     """Expert iteration: learning rate."""
     ppo_iterations: int = 6
     """PPO iterations of the policy fine-tune with ``policy_update: ppo`` (from the served policy, KL toward it)."""
-    min_holdout_judgements: int = 20
-    """With at least this many held-out judgements, a new reward model that agrees with them less often
-    than the served one is retired at once (the listener's own judgements say it got worse)."""
     verify_ratios: tuple[float, ...] = (0.3, 0.325, 0.35, 0.375, 0.4, 0.425, 0.45, 0.475, 0.5, 0.525, 0.55, 0.575, 0.6, 0.625, 0.65, 0.675, 0.7)
     """Targets (shares of each song) of the verification round's pairs: on each verification song at each
     of them, the new version's served edit against its parent's where they differ."""
@@ -232,7 +229,6 @@ class CycleConfig:
                "must be >= cycle.verify_min_judgements")
         _check(self.verify_z > 0, "cycle.verify_z", self.verify_z, "must be > 0")
         _check(self.windows >= 0 and self.one_cuts >= 0, "cycle.windows", (self.windows, self.one_cuts), "windows and one_cuts must be >= 0")
-        _check(self.min_holdout_judgements >= 1, "cycle.min_holdout_judgements", self.min_holdout_judgements, "must be >= 1")
         _check(self.candidates_per_song >= 1, "cycle.candidates_per_song", self.candidates_per_song, "must be >= 1")
         _check(self.section_plans >= 0, "cycle.section_plans", self.section_plans, "must be >= 0")
         _check(bool(self.target_ratios) and all(0 < r <= 1 for r in self.target_ratios), "cycle.target_ratios", list(self.target_ratios),

@@ -20,8 +20,9 @@ listener, never by the new models' opinion of themselves. Each step is a functio
 5. :func:`open_verification`: the new version goes into the registry *pending*; on the verification
    songs at ``cycle.verify_ratios`` its served edit (best of N) against the served version's, where
    they differ, become verification pairs that the service mixes into its rater's samples and
-   settles as judgements arrive (promote or retire; :mod:`editor_rl.rlhf.verification`). A new reward
-   model that agrees with the held-out judgements less often than the served one is retired at once;
+   settles as judgements arrive (promote or retire; :mod:`editor_rl.rlhf.verification`). Only the
+   listener decides: the reward models' agreement with held-out judgements is reported, not a verdict
+   (on 20 judgements it is too noisy: it once retired a version its listener preferred);
 6. :func:`next_candidates`: candidates for the next round — the served policy's samples, the baselines,
    windows, one-cut edits and searches favouring random sections, at the round's own target length
    (``cycle.target_ratios``) — the store's pairs re-ranked by the new reward model's uncertainty;
@@ -225,7 +226,7 @@ def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
     return Path(out["checkpoint"])
 
 
-def open_verification(c: Cycle, policy: Path, reward: Path, reward_stats: dict, config: Config, say) -> dict:
+def open_verification(c: Cycle, policy: Path, reward: Path, config: Config, say) -> dict:
     """Step 5: the new version into the registry, pending, and its verification pairs into the store (see the module docstring)."""
     from editor_rl.best_of import best_picks, job_seed
     from editor_rl.rewards.model import load_scorer
@@ -240,10 +241,7 @@ def open_verification(c: Cycle, policy: Path, reward: Path, reward_stats: dict, 
     old = best_picks(load_policy(c.base.policy), jobs, scorer=load_scorer(c.base.reward), config=config)
     changed = [k for k, (pn, po) in enumerate(zip(new, old)) if pn.plan.beat_order != po.plan.beat_order]
     rule = Rule.of(config.cycle)
-    before, after, n_held = reward_stats["agreement_before"], reward_stats["agreement_after"], reward_stats["heldout_judgements"]
-    if n_held >= config.cycle.min_holdout_judgements and before is not None and after is not None and after < before:
-        verdict = Verdict("retired", 0, None, None, None, f"the new reward model agrees with {n_held} held-out judgements less often than {c.base.name}'s ({after:.2f} < {before:.2f})")
-    elif not changed:
+    if not changed:
         verdict = Verdict("retired", 0, None, None, None, f"it serves what {c.base.name} serves on every verification job")
     else:
         verdict = Verdict("pending", 0, None, None, None, f"{len(changed)} verification pairs; at least {rule.min_judgements} judgements are needed")
@@ -362,7 +360,7 @@ def run_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str |
     train_records, held = hold_out(c.records, fraction=config.cycle.holdout_fraction, seed=c.used_through)
     reward, reward_stats = fine_tune_reward(c, train_records, held, config, say)
     policy = fine_tune_policy(c, reward, config, say)
-    verification = open_verification(c, policy, reward, reward_stats, config, say)
+    verification = open_verification(c, policy, reward, config, say)
     result = {"version": c.name, "parent": c.base.name, "rater": c.rater, "labels": len(c.records), "used_through": c.used_through,
               "policy_update": config.cycle.policy_update, "reward": reward_stats, "verification": verification}
     result["candidates"] = next_candidates(c, config, say)
