@@ -56,6 +56,9 @@ def test_too_long_and_bad_config_exit_2(song, capsys):
     assert "too long" in capsys.readouterr().err
     assert main(["analyze", str(song), "--set", "audio.hop_length=-3"]) == 2
     assert "audio.hop_length=-3" in capsys.readouterr().err
+    assert main(["analyze", str(song), "--set", "beats.learned_weights=/nowhere/tcn.pt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no weights at /nowhere/tcn.pt" in err[0]
 
 
 def test_usage_errors_exit_2():

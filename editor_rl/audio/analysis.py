@@ -13,11 +13,11 @@ from typing import NamedTuple
 import numpy as np
 
 from editor_rl.audio import beats as beatlib
-from editor_rl.audio import downbeats, madmom_tracker
+from editor_rl.audio import downbeats, learned_tracker, madmom_tracker
 from editor_rl.audio.features import FEATURE_VERSION, Frames, beat_ends, beat_features, beat_frame_bounds, spectral_frames
 from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
 from editor_rl.audio.structure import Structure, song_structure
-from editor_rl.config import Config
+from editor_rl.config import BeatConfig, Config
 from editor_rl.errors import InvalidAudioError
 
 
@@ -83,8 +83,8 @@ class SongAnalysis:
     @functools.cached_property
     def structure(self) -> Structure:
         """Sections, repetition classes and the hook (:mod:`editor_rl.audio.structure`), computed
-        once from the features and bar positions."""
-        return song_structure(self.features, self.bar_pos)
+        once from the features and phrase positions."""
+        return song_structure(self.features, self.phrase_pos)
 
     @property
     def beat_ends_s(self) -> np.ndarray:
@@ -117,8 +117,16 @@ def analysis_version(config: Config) -> str:
     serves a stale analysis.
     """
     beats = dataclasses.asdict(config.beats)
-    if config.beats.tracker != "madmom":
-        del beats["madmom_networks"]  # madmom's settings change nothing the fast tracker makes
+    tracker = config.beats.tracker
+    if tracker not in ("madmom", "auto"):
+        del beats["madmom_networks"]  # madmom's settings change nothing the other trackers make
+    if tracker in ("learned", "auto"):  # retrained weights make new analyses
+        weights = Path(config.beats.learned_weights or learned_tracker.WEIGHTS)
+        beats["learned_weights"] = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else "missing"
+    else:
+        del beats["learned_weights"]
+    if tracker != "auto":
+        del beats["auto_min_beat_confidence"], beats["auto_min_bar_contrast"]
     payload = json.dumps({"audio": dataclasses.asdict(config.audio), "beats": beats, "features": FEATURE_VERSION}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -151,7 +159,7 @@ class BeatGrid(NamedTuple):
         Length of the analysis signal, seconds.
     bar_pos : np.ndarray [shape=(n,), dtype=int64]
         Each beat's position in its bar (0 at a bar line): the Viterbi decoding of the descriptors'
-        bar evidence, or madmom's with ``beats.tracker: madmom``.
+        bar evidence, or the learned tracker's / madmom's (``beats.tracker``).
     """
 
     frames: Frames
@@ -163,6 +171,24 @@ class BeatGrid(NamedTuple):
     bar_pos: np.ndarray
 
 
+def madmom_grid(audio: Audio, *, config: BeatConfig) -> tuple[float, np.ndarray, np.ndarray]:
+    """Tempo (BPM), beats (s) and bar positions by madmom's RNN + DBN (:mod:`editor_rl.audio.madmom_tracker`)."""
+    beats_s, bar_pos = madmom_tracker.track(to_analysis_signal(audio, sample_rate=madmom_tracker.SAMPLE_RATE), beats_per_bar=config.beats_per_bar,
+                                            networks=config.madmom_networks)
+    return (float(60.0 / np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.0), beats_s, bar_pos
+
+
+def learned_or_madmom(audio: Audio, *, config: BeatConfig) -> tuple[float, np.ndarray, np.ndarray]:
+    """Tempo (BPM), beats (s) and bar positions by the learned tracker; with ``tracker: auto``, by
+    madmom instead where the learned tracker is not sure of them (:meth:`Tracked.sure`)."""
+    got = learned_tracker.track(to_analysis_signal(audio, sample_rate=learned_tracker.SAMPLE_RATE), beats_per_bar=config.beats_per_bar,
+                                min_bpm=config.tempo_min_bpm, max_bpm=config.tempo_max_bpm, tightness=config.tightness,
+                                weights=config.learned_weights or learned_tracker.WEIGHTS)
+    if config.tracker == "auto" and not got.sure(min_beat_confidence=config.auto_min_beat_confidence, min_bar_contrast=config.auto_min_bar_contrast):
+        return madmom_grid(audio, config=config)
+    return got.tempo_bpm, got.beats_s, got.bar_pos
+
+
 def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
     """Decode-side steps of the analysis: one STFT, tempo, beats and bars, each beat's descriptors.
 
@@ -171,16 +197,16 @@ def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
     InvalidAudioError
         Fewer than ``config.beats.min_beats`` beats were found (``name`` says which file).
     ConfigError
-        ``beats.tracker`` is madmom and madmom is not installed.
+        ``beats.tracker`` is madmom and madmom is not installed, or learned and its weights are missing.
     """
     ac, bc = config.audio, config.beats
     sr = ac.sample_rate
     y = to_analysis_signal(audio, sample_rate=sr)
     frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
     if bc.tracker == "madmom":
-        beats_s, tracked_bar_pos = madmom_tracker.track(to_analysis_signal(audio, sample_rate=madmom_tracker.SAMPLE_RATE), beats_per_bar=bc.beats_per_bar,
-                                                       networks=bc.madmom_networks)
-        tempo = float(60.0 / np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.0
+        tempo, beats_s, tracked_bar_pos = madmom_grid(audio, config=bc)
+    elif bc.tracker in ("auto", "learned"):
+        tempo, beats_s, tracked_bar_pos = learned_or_madmom(audio, config=bc)
     else:
         tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
         beats_s = beatlib.refine_to_onsets(y, beat_frames * ac.hop_length / sr, sr=sr, window_s=bc.refine_window_s) if len(beat_frames) else np.zeros(0)

