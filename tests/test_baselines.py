@@ -46,7 +46,9 @@ def test_search_beats_random_on_every_quality_component(runs):
     search = np.array([r["search"][1] for r in runs])
     rand = np.array([r["random"][1] for r in runs])
     for k, name in enumerate(dense.COMPONENTS[:4]):  # duration: both keep the promise
-        assert search[:, k].mean() > rand[:, k].mean(), name
+        # tempo: with the true beats of a steady song every seam keeps the tempo, random ones too
+        assert search[:, k].mean() > rand[:, k].mean() or search[:, k].mean() == rand[:, k].mean() == 1.0, name
+    assert sum(search[:, k].mean() > rand[:, k].mean() for k in range(4)) >= 3
 
 
 def test_raw_random_edits_miss_and_the_repair_is_recorded(analyses, config):

@@ -28,7 +28,7 @@ def test_real_tracks_are_analysed_with_bars_and_phrases(real):
     train, heldout = real
     assert len(heldout) >= 8 and len({k.split("-")[0] for k in heldout}) >= 4  # several packages
     for a in list(train.values()) + list(heldout.values()):
-        assert a.n_beats >= 32 and 50 <= a.tempo_bpm <= 200
+        assert a.n_beats >= 32 and 55 <= a.tempo_bpm <= 215  # madmom's tempo range (auto hands unsure songs to it)
         assert (a.bar_pos == 0).sum() >= a.n_beats // 4 - 1 and (a.phrase_pos == 0).sum() >= 2
 
 
