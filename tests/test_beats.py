@@ -195,3 +195,24 @@ def test_learned_tracker_without_weights_says_where_and_how(song, config, tmp_pa
     missing = tmp_path / "nowhere" / "beat_tcn.pt"
     with pytest.raises(ConfigError, match=r"beats.tracker 'learned': no weights at .*nowhere/beat_tcn.pt.*scripts/train_beat_tracker.py"):
         analyze_file(song, config=replace(config, beats=replace(config.beats, learned_weights=str(missing))))
+
+
+@pytest.mark.parametrize("bpm", [75.0, 120.0, 170.0])
+def test_learned_tracker_decodes_beats_bars_and_its_own_sureness(bpm):
+    """The NumPy decoder on made-up activations: the beats on the peaks at the right octave, the
+    bar lines on the downbeat peaks, a high bar contrast; no bar evidence: a contrast near 1."""
+    from editor_rl.audio import learned_tracker as lt
+
+    fps, n = lt.FPS, int(60 * lt.FPS)
+    beats_s = np.arange(0.5, 59.0, 60.0 / bpm)
+    act = np.zeros((n, 2))
+    act[np.rint(beats_s * fps).astype(int), 0] = 0.9
+    act[np.rint(beats_s[1::4] * fps).astype(int), 1] = 0.8  # bars start on the second beat
+    got = lt.decode(act, beats_per_bar=4, min_bpm=70, max_bpm=180)
+    assert abs(got.tempo_bpm - bpm) / bpm < 0.03
+    assert len(got.beats_s) >= len(beats_s) - 2 and np.abs(got.beats_s[:, None] - beats_s[None, :]).min(axis=1).max() < 1.0 / fps
+    downbeats = got.beats_s[got.bar_pos == 0]
+    assert np.abs(downbeats[:, None] - beats_s[1::4][None, :]).min(axis=1).max() < 1.0 / fps
+    assert got.beat_confidence > 0.8 and got.bar_contrast > 10
+    act[:, 1] = 0.0
+    assert lt.decode(act, beats_per_bar=4, min_bpm=70, max_bpm=180).bar_contrast < 1.1
