@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import mir_eval
 import numpy as np
 import torch
@@ -58,8 +57,7 @@ class Track:
 
 def mel_of(path: Path) -> np.ndarray:
     """Mel magnitudes of a file at the tracker's rate, (N_MELS, T)."""
-    y = to_analysis_signal(decode_audio(path), sample_rate=lt.SAMPLE_RATE)
-    return librosa.feature.melspectrogram(y=y, sr=lt.SAMPLE_RATE, n_fft=lt.N_FFT, hop_length=lt.HOP, n_mels=lt.N_MELS, fmin=30.0, fmax=11000.0, power=1.0)
+    return lt.mel_bands(to_analysis_signal(decode_audio(path), sample_rate=lt.SAMPLE_RATE))
 
 
 def real_tracks(files: list[Path], *, cache: Path, teacher: bool, say) -> list[Track]:
@@ -96,13 +94,6 @@ def targets(times_s: np.ndarray, n: int) -> np.ndarray:
     return y
 
 
-def features(mel: np.ndarray) -> np.ndarray:
-    """:func:`lt.spectrogram`'s features from mel magnitudes (N_MELS, T) → (T, 2 N_MELS)."""
-    logmel = np.log1p(100.0 * mel)
-    flux = np.maximum(0.0, np.diff(logmel, axis=1, prepend=logmel[:, :1]))
-    return np.concatenate([logmel, flux], axis=0).T.astype(np.float32)
-
-
 def chunk(t: Track, *, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One augmented excerpt: features (frames, 2 N_MELS), label targets (frames, 2), teacher targets
     (frames, 2) and the teacher's mask (frames,) — 0 where the song has no teacher."""
@@ -136,7 +127,7 @@ def chunk(t: Track, *, frames: int, rng: np.random.Generator) -> tuple[np.ndarra
         ok = valid & (idx < len(t.teacher))
         teacher[ok] = t.teacher[idx[ok]]
         mask[ok] = 1.0
-    return features(mel), labels, teacher, mask
+    return lt.features_of(mel), labels, teacher, mask
 
 
 def scores(model: lt.TCN, tracks: list[Track]) -> dict:
@@ -145,7 +136,7 @@ def scores(model: lt.TCN, tracks: list[Track]) -> dict:
     fb, fd = [], []
     with torch.inference_mode():
         for t in tracks:
-            act = torch.sigmoid(model(torch.from_numpy(features(t.mel))[None])[0]).numpy().astype(np.float64)
+            act = torch.sigmoid(model(torch.from_numpy(lt.features_of(t.mel))[None])[0]).numpy().astype(np.float64)
             got = lt.decode(act, beats_per_bar=4)
             est_down = got.beats_s[got.bar_pos == 0]
             fb.append(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(t.beats_s), mir_eval.beat.trim_beats(got.beats_s)))

@@ -121,8 +121,7 @@ def analysis_version(config: Config) -> str:
     if tracker not in ("madmom", "auto"):
         del beats["madmom_networks"]  # madmom's settings change nothing the other trackers make
     if tracker in ("learned", "auto"):  # retrained weights make new analyses
-        weights = Path(config.beats.learned_weights or learned_tracker.WEIGHTS)
-        beats["learned_weights"] = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights.is_file() else "missing"
+        beats["learned_weights"] = learned_tracker.weights_digest(config.beats.learned_weights or learned_tracker.WEIGHTS)
     else:
         del beats["learned_weights"]
     if tracker != "auto":

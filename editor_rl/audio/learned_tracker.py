@@ -16,6 +16,7 @@ Nothing here needs madmom: it is a teacher, not a dependency.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,6 +40,19 @@ WEIGHTS = Path(__file__).with_name("models") / "beat_tcn.pt"
 RETRAIN = "python scripts/train_beat_tracker.py"
 
 
+def mel_bands(y: np.ndarray) -> np.ndarray:
+    """Mel magnitudes of a mono signal at :data:`SAMPLE_RATE`: (N_MELS, T) at :data:`FPS`."""
+    return librosa.feature.melspectrogram(y=np.asarray(y, np.float32), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS,
+                                          fmin=30.0, fmax=11000.0, power=1.0)
+
+
+def features_of(mel: np.ndarray) -> np.ndarray:
+    """The network's input from :func:`mel_bands`: log-mel bands and their positive flux, (T, 2 · N_MELS) float32."""
+    logmel = np.log1p(100.0 * mel)
+    flux = np.maximum(0.0, np.diff(logmel, axis=1, prepend=logmel[:, :1]))
+    return np.concatenate([logmel, flux], axis=0).T.astype(np.float32)
+
+
 def spectrogram(y: np.ndarray) -> np.ndarray:
     """The network's input: log-mel bands and their positive flux.
 
@@ -52,11 +66,18 @@ def spectrogram(y: np.ndarray) -> np.ndarray:
     np.ndarray [shape=(T, 2 * N_MELS), dtype=float32]
         ``T = 1 + m // HOP`` frames at :data:`FPS`.
     """
-    mel = librosa.feature.melspectrogram(y=np.asarray(y, np.float32), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS,
-                                         fmin=30.0, fmax=11000.0, power=1.0)
-    logmel = np.log1p(100.0 * mel)
-    flux = np.maximum(0.0, np.diff(logmel, axis=1, prepend=logmel[:, :1]))
-    return np.concatenate([logmel, flux], axis=0).T.astype(np.float32)
+    return features_of(mel_bands(y))
+
+
+@functools.cache
+def _digest(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def weights_digest(path: str | Path) -> str:
+    """Short hash of a weights file's bytes ("missing" when there is none), read once per file version."""
+    p = Path(path)
+    return _digest(str(p), p.stat().st_mtime_ns) if p.is_file() else "missing"
 
 
 class TCN(nn.Module):
