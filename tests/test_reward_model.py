@@ -38,11 +38,20 @@ def test_sequence_carries_tokens_flags_and_descriptors(analyses, config):
     a = analyses[0]
     plan = baseline_edit("search", a, target_seconds=0.5 * a.duration_s, config=config)
     seq = edit_sequence(a, plan, target_seconds=0.5 * a.duration_s)
-    assert seq.features.shape == (len(plan.beat_order), INPUT_DIM) == (len(plan.beat_order), 129) and len(seq.tokens) == len(plan.beat_order)
+    order = list(plan.beat_order)
+    assert seq.features.shape == (len(order), INPUT_DIM) == (len(order), 133) and len(seq.tokens) == len(order)
     seam = next(k for k in range(1, len(plan.beat_order)) if plan.beat_order[k] != plan.beat_order[k - 1] + 1)
     assert seq.tokens[seam] in (Action.CUT_TO_BAR, Action.CUT_TO_PHRASE, Action.CUT)
     assert seq.features[seam, 125] == 0 and seq.features[seam - 1, 125] == 1  # continuity flag
-    assert np.array_equal(seq.features[:, 127], a.structure.hook[list(plan.beat_order)]) and not seq.features[:, 128].any()  # hook, no replays
+    st = a.structure
+    assert np.array_equal(seq.features[:, 127], st.hook[order]) and not seq.features[:, 128].any()  # hook, no replays
+    assert np.array_equal(seq.features[:, 129], np.isin(order, st.starts))  # first beats of sections
+    counts = np.bincount(st.label[st.starts])
+    assert np.array_equal(seq.features[:, 130], counts[st.label[order]] >= 2)  # its section's class recurs
+    assert seq.features[-1, 131] == 1 and plan.beat_order[-1] == a.n_beats - 1  # the search keeps the song's final bar
+    assert seq.features[0, 132] == 0 and seq.features[-1, 132] == 1  # from the first section to the last
+    looped = edit_sequence(a, plan_from_order(a, list(range(8)) + list(range(4, 8)), [], fade_out=True))
+    assert looped.features[:8, 128].sum() == 0 and looped.features[8:, 128].all()  # the replayed bar
     d = dict(zip(DESCRIPTOR_NAMES, seq.descriptors))
     assert d["seams"] == plan.n_seams and d["abs_len_err"] == pytest.approx(abs(plan.duration_s / (0.5 * a.duration_s) - 1), abs=1e-5)
     assert d["ends_at_end"] == (plan.beat_order[-1] == a.n_beats - 1) and d["starts_at_start"] == 1.0

@@ -50,7 +50,7 @@ from editor_rl.errors import EditorRLError
 from editor_rl.rewards.descriptors import N_DESCRIPTORS
 from editor_rl.rewards.sequence import CONTEXT_DIM, INPUT_DIM, N_TOKENS, PAD_TOKEN, EditSequence
 
-CHECKPOINT_FORMAT = "editor-rl-reward/2"
+CHECKPOINT_FORMAT = "editor-rl-reward/3"
 SCORE_BOUND = 10.0
 
 
@@ -59,7 +59,7 @@ class Normalizer(NamedTuple):
 
     Attributes
     ----------
-    mean, std : np.ndarray [shape=(129,), dtype=float32]
+    mean, std : np.ndarray [shape=(133,), dtype=float32]
     desc_mean, desc_std : np.ndarray [shape=(28,), dtype=float32]
     """
 
@@ -90,7 +90,7 @@ def patches(seq: EditSequence, norm: Normalizer, beats_per_token: int) -> np.nda
 
     Returns
     -------
-    p : np.ndarray [shape=(ceil(L / beats_per_token), beats_per_token * (129 + 10)), dtype=float32]
+    p : np.ndarray [shape=(ceil(L / beats_per_token), beats_per_token * (133 + 10)), dtype=float32]
         The last token's missing beats are zero features with the padding action.
     """
     n = len(seq.tokens)
@@ -139,7 +139,7 @@ def collate_sequences(sequences: Sequence[EditSequence], norm: Normalizer, beats
     Returns
     -------
     Batch
-        ``patches`` [shape=(B, T, beats_per_token * (129 + 10))] with T the longest edit's tokens.
+        ``patches`` [shape=(B, T, beats_per_token * (133 + 10))] with T the longest edit's tokens.
     """
     p = beats_per_token
     lengths = np.array([len(s.tokens) for s in sequences])

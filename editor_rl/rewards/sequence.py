@@ -2,9 +2,10 @@
 
 Each output beat carries the source beat's 125 features, two seam descriptors (1 if it follows its
 predecessor in the source, else 0; and the look-ahead distance ``1 − cos`` between it and what
-would naturally have come next), two structure flags (the source beat is in the song's hook; it was
-already played earlier in the edit) and the token of the action that produced it
-(:func:`beat_tokens`). A context vector carries the edit's length relative to the song and to the
+would naturally have come next), six structure descriptors (:func:`structure_tokens`: in the song's
+hook, already played earlier in the edit, first beat of a section, its section's class recurs in the
+song, in the song's final bar, the section's place in the song 0…1) and the token of the action
+that produced it (:func:`beat_tokens`). A context vector carries the edit's length relative to the song and to the
 requested target, and the edit-level descriptors of :mod:`editor_rl.rewards.descriptors` travel
 along for the model's explicit path.
 """
@@ -25,7 +26,8 @@ from editor_rl.rewards.descriptors import descriptors
 
 PAD_TOKEN = N_ACTIONS  # 9
 N_TOKENS = N_ACTIONS + 1
-INPUT_DIM = FEATURE_DIM + 4
+N_STRUCTURE = 6
+INPUT_DIM = FEATURE_DIM + 2 + N_STRUCTURE
 CONTEXT_DIM = 3
 
 
@@ -34,8 +36,8 @@ class EditSequence(NamedTuple):
 
     Attributes
     ----------
-    features : np.ndarray [shape=(L, 129), dtype=float32]
-        Source-beat features, the two seam descriptors and the two structure flags, per output beat.
+    features : np.ndarray [shape=(L, 133), dtype=float32]
+        Source-beat features, the two seam descriptors and the six structure descriptors, per output beat.
     tokens : np.ndarray [shape=(L,), dtype=int64]
         Action token per output beat.
     context : np.ndarray [shape=(3,), dtype=float32]
@@ -102,6 +104,35 @@ def beat_tokens(grid: EditGrid, plan: EditPlan, order: Sequence[int]) -> np.ndar
     return out
 
 
+def structure_tokens(analysis: SongAnalysis, order: np.ndarray) -> np.ndarray:
+    """What the structure says of each output beat: where in the song's form it comes from.
+
+    Parameters
+    ----------
+    analysis : SongAnalysis
+    order : np.ndarray [shape=(L,), dtype=int64]
+        The source beat played at each output beat.
+
+    Returns
+    -------
+    tokens : np.ndarray [shape=(L, 6), dtype=float32]
+        Per output beat: the source beat is in the hook; it was already played earlier in the edit;
+        it is the first beat of a section; its section's class recurs (two sections or more); it is
+        in the song's final bar (from its last downbeat on); its section's index / (sections − 1).
+    """
+    st = analysis.structure
+    first_play = np.zeros(len(order), dtype=bool)
+    first_play[np.unique(order, return_index=True)[1]] = True
+    starts = np.zeros(analysis.n_beats, dtype=bool)
+    starts[st.starts] = True
+    section_label = st.label[st.starts]
+    recurring = np.isin(st.label, np.flatnonzero(np.bincount(section_label) >= 2))
+    downbeats = np.flatnonzero(analysis.bar_pos == 0)
+    final_bar = np.arange(analysis.n_beats) >= (downbeats[-1] if len(downbeats) else analysis.n_beats - 1)
+    place = st.section / max(1, st.n_sections - 1)
+    return np.stack([st.hook[order], ~first_play, starts[order], recurring[order], final_bar[order], place[order]], axis=1).astype(np.float32)
+
+
 def order_of(analysis: SongAnalysis, plan: EditPlan) -> list[int]:
     """The source beat played at each output beat (from the plan, or mapped from its segments)."""
     if plan.beat_order:
@@ -144,10 +175,7 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     continuous = (idx == prev + 1).astype(np.float32)
     ref = np.clip(prev + 1, 0, analysis.n_beats - 1)
     look = np.where(continuous > 0, 0.0, 1.0 - np.einsum("ld,ld->l", t.timbre[ref], t.timbre[idx])).astype(np.float32)
-    first_play = np.zeros(len(idx), dtype=bool)
-    first_play[np.unique(idx, return_index=True)[1]] = True
-    flags = np.stack([analysis.structure.hook[idx], ~first_play], axis=1).astype(np.float32)
-    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None], flags], axis=1).astype(np.float32)
+    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None], structure_tokens(analysis, idx)], axis=1).astype(np.float32)
     out_s = float(grid.durations[idx].sum())
     ctx = np.array([out_s / analysis.duration_s, out_s / target_seconds if target_seconds else 1.0, 1.0 if target_seconds else 0.0], dtype=np.float32)
     desc = descriptors(analysis, order, fade_out=plan.fade_out, target_seconds=target_seconds)
