@@ -84,29 +84,44 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_edit(args: argparse.Namespace) -> int:
-    from editor_rl.audio.analysis import analyze_audio, file_hash
-    from editor_rl.audio.io import decode_audio, write_audio
+def _edit_plan(args: argparse.Namespace, analysis, cfg: Config):
+    """The edit ``editor-rl edit`` makes: a baseline (``--policy``), a policy's own edit
+    (``--checkpoint``, best of N with ``--reward``) or the shipped model's best of N (neither)."""
     from editor_rl.baselines import baseline_edit
-    from editor_rl.edit.render import render_plan
 
-    cfg = _config(args)
-    if args.checkpoint:
-        from editor_rl.policy_edits import policy_edit
-        from editor_rl.rl.policy import load_policy
-
-        module = load_policy(args.checkpoint)
-    else:
+    if args.policy:
         kind, _, name = args.policy.partition(":")
         if kind != "baseline" or not name:
             raise EditorRLError(f"--policy {args.policy!r}: expected baseline:NAME (random, every_other_phrase, search)")
+        temperature = 1.0 if args.temperature is None else args.temperature
+        return baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=temperature)
+    from editor_rl.best_of import best_picks, job_seed
+    from editor_rl.policy_edits import policy_edit
+    from editor_rl.rewards.model import load_scorer
+    from editor_rl.rl.policy import load_policy
+    from editor_rl.rl.shipped import policy_or_shipped
+
+    policy, reward = policy_or_shipped(args.checkpoint, args.reward)
+    module = load_policy(policy)
+    if reward and not args.temperature:
+        job = (analysis, args.target_seconds, job_seed(analysis, args.target_seconds) + args.seed)
+        return best_picks(module, [job], scorer=load_scorer(reward), config=cfg)[0].plan
+    return policy_edit(module, analysis, target_seconds=args.target_seconds, config=cfg, temperature=args.temperature or 0.0, seed=args.seed)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from editor_rl.audio.analysis import analyze_audio, file_hash
+    from editor_rl.audio.io import decode_audio, write_audio
+    from editor_rl.edit.promise import check_target
+    from editor_rl.edit.render import render_plan
+
+    cfg = _config(args)
+    if args.policy and args.checkpoint:
+        raise EditorRLError(f"--policy {args.policy!r} and --checkpoint {args.checkpoint!r}: give one of them")
     audio = decode_audio(args.song, max_duration_s=cfg.audio.max_duration_s, silence_dbfs=cfg.audio.silence_dbfs, allowed_formats=cfg.audio.allowed_formats)
     analysis = analyze_audio(audio, config=cfg, song_id=Path(args.song).stem, content_hash=file_hash(args.song))
-    if args.checkpoint:
-        plan = policy_edit(module, analysis, target_seconds=args.target_seconds, config=cfg, temperature=args.temperature or 0.0, seed=args.seed)
-    else:
-        temperature = 1.0 if args.temperature is None else args.temperature
-        plan = baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=temperature)
+    check_target(analysis, args.target_seconds)
+    plan = _edit_plan(args, analysis, cfg)
     out = write_audio(args.out, render_plan(audio, plan, config=cfg.render), sample_rate=audio.sample_rate)
     edl = plan.save(args.edl) if args.edl else None
     print(f"{Path(args.song).name}: {analysis.duration_s:.1f} s → {plan.duration_s:.1f} s (target {args.target_seconds:.1f} s), "
@@ -255,6 +270,7 @@ def cmd_candidates(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from editor_rl.rl.policy import load_policy
+    from editor_rl.rl.shipped import policy_or_shipped
     from editor_rl.serving.deployments import ServeSettings
     from editor_rl.serving.run import serve_forever
 
@@ -262,8 +278,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not (1 <= args.port <= 65535):
         raise EditorRLError(f"--port {args.port}: must be in 1..65535")
     temperatures = _floats(args.temperatures, "--temperatures")
-    load_policy(args.checkpoint)  # fail early, with one line, on a wrong checkpoint
-    settings = ServeSettings(checkpoint=args.checkpoint, data_dir=args.data, songs_dir=args.songs or "", store=args.store or "", reward=args.reward or "", config=cfg)
+    checkpoint, reward = policy_or_shipped(args.checkpoint, args.reward)
+    load_policy(checkpoint)  # fail early, with one line, on a wrong checkpoint
+    settings = ServeSettings(checkpoint=checkpoint, data_dir=args.data, songs_dir=args.songs or "", store=args.store or "", reward=reward, config=cfg)
     serve_forever(settings, host=args.host, port=args.port, per_song=args.per_song, temperatures=temperatures)
     return 0
 
@@ -353,9 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-seconds", type=float, required=True, metavar="T", help="length of the edit, seconds")
     p.add_argument("--out", required=True, metavar="OUT.wav")
     p.add_argument("--edl", metavar="EDL.json", help="also write the edit decision list")
-    p.add_argument("--checkpoint", metavar="CKPT", help="a trained policy (training checkpoint folder); overrides --policy")
-    p.add_argument("--policy", default="baseline:search", metavar="baseline:NAME", help="baseline:random | baseline:every_other_phrase | baseline:search (default)")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (policy: default 0 = deterministic; random baseline: default 1)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a trained policy (training checkpoint folder); default: the model shipped in the package")
+    p.add_argument("--reward", metavar="CKPT", help="with --checkpoint: its reward model, to serve best of N as the service does")
+    p.add_argument("--policy", default="", metavar="baseline:NAME", help="a baseline instead of a model: baseline:random | baseline:every_other_phrase | baseline:search")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature (a model: default 0 = its best edit, above 0 = one sample of its policy; random baseline: default 1)")
     p.add_argument("--seed", type=int, default=0)
 
     reward = sub.add_parser("reward", help="train and use the learned reward model", description="train and use the learned reward model")
@@ -403,10 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
 
     p = add("serve", cmd_serve, "serve the policy, the feedback service and its web UI on Ray Serve (127.0.0.1 by default)")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--checkpoint", metavar="CKPT", help="the policy to serve (default: the model shipped in the package, with its reward model)")
     p.add_argument("--data", required=True, metavar="DIR", help="preference store, uploads, renders, token")
     p.add_argument("--songs", metavar="DIR", help="songs to edit by id; candidates for raters are prepared from them")
-    p.add_argument("--reward", metavar="CKPT", help="reward model (ranks pairs by uncertainty, human–model agreement)")
+    p.add_argument("--reward", metavar="CKPT", help="reward model (best of N, ranks pairs by uncertainty, human–model agreement)")
     p.add_argument("--store", metavar="URL", help="preference store: a postgresql:// URL (default: SQLite in <data>/preferences.sqlite)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

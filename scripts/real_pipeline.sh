@@ -5,6 +5,8 @@
 #   bash scripts/real_pipeline.sh [REAL_DIR] [N_SYNTHETIC]
 #   REAL_WORK=runs/real_madmom REAL_SET=beats.tracker=madmom bash scripts/real_pipeline.sh
 #                                                # another work folder, one config field set throughout
+#   SHIP=1 bash scripts/real_pipeline.sh          # and ship checkpoints/best + its reward model as the package's
+#                                                # default model (editor_rl/rl/default_model, scripts/ship_model.py)
 #
 # 1. songs: the real training tracks but the first 4 (runs/real/songs, links) plus N_SYNTHETIC
 #    synthetic songs (default 16); those 4 real tracks choose checkpoints/best (runs/real/validation);
@@ -41,3 +43,4 @@ $ER train --config "$CFG" "${SET[@]}" --songs "$W/songs" --resume --set rl.rewar
 $ER evaluate --config "$CFG" "${SET[@]}" --checkpoint "$W/checkpoints/best" --songs "$REAL/heldout" --out "$W/report" \
   --set rl.reward_checkpoint="$W/reward/reward.pt"
 echo "real_pipeline: report in $W/report/report.md"
+[ -z "${SHIP:-}" ] || .venv/bin/python scripts/ship_model.py "$W" --command "SHIP=1 bash scripts/real_pipeline.sh $REAL $N_SYNTH"

@@ -31,6 +31,7 @@ from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSetting
 from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
 from editor_rl.rlhf.models import ModelRegistry
+from editor_rl.rl.shipped import policy_or_shipped
 from editor_rl.serving.security import BodyLimit, bearer, resolve_token, token_ok
 
 STATIC = Path(__file__).with_name("static")
@@ -218,13 +219,15 @@ def build_app(settings: ServeSettings | dict):
     """The Serve application (an ``import_path`` target: ``editor_rl.serving.app:build_app``).
 
     ``settings`` may be a dict (from a Serve config file's ``args``) with the fields of
-    :class:`ServeSettings` and ``config`` (a config YAML path).
+    :class:`ServeSettings` and ``config`` (a config YAML path); without a ``checkpoint`` it serves
+    the model shipped in the package.
     """
     if isinstance(settings, dict):
         from editor_rl.config import load_config
 
         args = dict(settings)
         cfg = load_config(args.pop("config", None))
+        args["checkpoint"], args["reward"] = policy_or_shipped(args.get("checkpoint"), args.get("reward"))
         for key in ("checkpoint", "data_dir", "songs_dir", "candidates_dir", "reward"):  # relative to where `serve run` was started
             if args.get(key):
                 args[key] = str(Path(args[key]).resolve())
