@@ -27,8 +27,8 @@ from editor_rl.audio.analysis import analyze_audio
 from editor_rl.audio.io import Audio
 from editor_rl.audio.synth import synthesize_song
 from editor_rl.config import Config, EnvConfig, SynthConfig
-from editor_rl.baselines import search_edit
-from editor_rl.env import MusicEditEnv
+from editor_rl.editors.baselines import search_edit
+from editor_rl.policy.env import MusicEditEnv
 
 
 def steps_per_second(env: MusicEditEnv, seconds: float) -> tuple[float, float]:

@@ -39,17 +39,17 @@ from pathlib import Path
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
+from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
 from editor_rl.config import load_config
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
 from editor_rl.edit.plan import EditPlan
-from editor_rl.edit.promise import keeps_promise
-from editor_rl.policy_edits import policy_edits
-from editor_rl.preferences.rater import SimulatedRater
-from editor_rl.preferences.tastes import PANEL
+from editor_rl.search.promise import keeps_promise
+from editor_rl.policy.rollouts import policy_edits
+from editor_rl.raters.rater import SimulatedRater
+from editor_rl.raters.tastes import PANEL
 from editor_rl.rewards.model import load_scorer
 from editor_rl.rewards.sequence import edit_sequence
-from editor_rl.rl.policy import load_policy
+from editor_rl.policy.load import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("search", "plain_cut")

@@ -30,7 +30,7 @@ from editor_rl.audio.analysis import analyze_audio
 from editor_rl.audio.io import Audio
 from editor_rl.audio.synth import synthesize_song
 from editor_rl.config import Config, PoolConfig, RewardModelConfig, SynthConfig
-from editor_rl.baselines import baseline_edit
+from editor_rl.editors.baselines import baseline_edit
 from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, collate, collate_sequences, patches
 from editor_rl.rewards.sequence import edit_sequence
 from editor_rl.rewards.pool import RewardPool

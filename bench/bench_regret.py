@@ -57,17 +57,17 @@ import numpy as np
 
 import requests
 
-from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
-from editor_rl.best_of import best_picks, job_seed
-from editor_rl.cli import main as cli
+from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
+from editor_rl.editors.best_of import best_picks, job_seed
+from editor_rl.apps.cli import main as cli
 from editor_rl.config import load_config
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
 from editor_rl.edit.plan import EditPlan
-from editor_rl.policy_edits import policy_edits
-from editor_rl.preferences.rater import SimulatedRater
-from editor_rl.preferences.tastes import PANEL, TRUTH_TASTES
+from editor_rl.policy.rollouts import policy_edits
+from editor_rl.raters.rater import SimulatedRater
+from editor_rl.raters.tastes import PANEL, TRUTH_TASTES
 from editor_rl.rewards.model import load_scorer
-from editor_rl.rl.policy import load_policy
+from editor_rl.policy.load import load_policy
 from editor_rl.rlhf.cycle import run_cycle
 from editor_rl.rlhf.models import ModelRegistry
 
@@ -124,7 +124,7 @@ def hear_all(songs: dict, references) -> None:
     SystemExit
         A song with neither (the listener would hear the analysis the model learns from).
     """
-    from editor_rl.preferences.tastes import song_view
+    from editor_rl.raters.tastes import song_view
 
     deaf = [i for i, a in songs.items() if song_view(a, references=references).source == "analysis"]
     if deaf:

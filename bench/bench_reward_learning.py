@@ -28,10 +28,10 @@ from editor_rl.audio.analysis import analyze_audio
 from editor_rl.audio.io import Audio
 from editor_rl.audio.synth import synthesize_song
 from editor_rl.config import Config, RewardModelConfig, SynthConfig
-from editor_rl.preferences.bradley_terry import BradleyTerryLoss
-from editor_rl.preferences.rater import SimulatedRater
-from editor_rl.preferences.synthetic import make_pairs
-from editor_rl.preferences.train import encode, evaluate, prepare, train_reward_model
+from editor_rl.rewards.bradley_terry import BradleyTerryLoss
+from editor_rl.raters.rater import SimulatedRater
+from editor_rl.raters.synthetic import make_pairs
+from editor_rl.rewards.train import encode, evaluate, prepare, train_reward_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

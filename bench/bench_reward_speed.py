@@ -36,7 +36,7 @@ def epochs(stderr: str) -> list[float]:
 def train(tree: Path, prefs: Path, songs: Path, store: Path, out: Path, extra: list[str]) -> tuple[list[float], float]:
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "2"}
     t0 = time.time()
-    run = subprocess.run([str(EXE), "-m", "editor_rl.cli", "reward", "train", "--preferences", str(prefs), "--songs", str(songs), "--out", str(out),
+    run = subprocess.run([str(EXE), "-m", "editor_rl.apps.cli", "reward", "train", "--preferences", str(prefs), "--songs", str(songs), "--out", str(out),
                           "--set", f"corpus.store_dir={store}", "--set", "reward_train.max_epochs=3", "--set", "reward_train.patience=10"] + extra,
                          capture_output=True, text=True, cwd=tree, env=env)
     if run.returncode != 0:
@@ -51,11 +51,11 @@ def main() -> None:
     args = ap.parse_args()
     from editor_rl.audio.synth import write_corpus
     from editor_rl.config import Config
-    from editor_rl.corpus import FeatureStore, load_corpus
-    from editor_rl.preferences.rater import panel
+    from editor_rl.audio.corpus import FeatureStore, load_corpus
+    from editor_rl.raters.rater import panel
     from editor_rl.preferences.records import write_jsonl
-    from editor_rl.preferences.synthetic import make_pairs
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.raters.synthetic import make_pairs
+    from editor_rl.rewards.train import train_reward_model
 
     cfg = Config()
     with tempfile.TemporaryDirectory() as d:
@@ -78,7 +78,7 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
         pre = train_reward_model(records, analyses, model_config=cfg.reward_model, train_config=cfg.reward_train, log=lambda m: None)
-        from editor_rl.preferences.rater import SimulatedRater
+        from editor_rl.raters.rater import SimulatedRater
 
         tune = make_pairs(list(analyses.values()), n_pairs=400, raters=[SimulatedRater("keeps_ending", seed=9)], config=cfg, seed=9)
         t0 = time.time()

@@ -26,7 +26,7 @@ import ray
 
 from editor_rl.audio.synth import write_corpus
 from editor_rl.config import SynthConfig, load_config
-from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
 
 
 def run(cfg, songs, pool, iterations: int) -> float:
@@ -67,9 +67,9 @@ def main() -> None:
     reward = args.reward
     if not reward:
         from editor_rl.config import RewardModelConfig, RewardTrainConfig
-        from editor_rl.preferences.rater import SimulatedRater
-        from editor_rl.preferences.synthetic import make_pairs
-        from editor_rl.preferences.train import train_reward_model
+        from editor_rl.raters.rater import SimulatedRater
+        from editor_rl.raters.synthetic import make_pairs
+        from editor_rl.rewards.train import train_reward_model
 
         an = load_corpus(songs, store=FeatureStore(cfg.corpus.store_dir), config=cfg)
         recs = make_pairs(list(an.values()), n_pairs=600, raters=[SimulatedRater(cfg.rater.feedback_taste)], config=cfg)

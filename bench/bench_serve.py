@@ -9,7 +9,7 @@ cloned from the search on the bench's songs (its speed, not its taste, matters h
 song is 3 minutes long and already analysed (the feature store is warm); each upload is new bytes
 (one sample changed), so it is decoded, validated, beat-tracked and analysed before the policy runs.
 An edit at temperature 0 is what a person gets by default: with ``--reward`` (a reward model, e.g.
-the quickstart's final one) the best of N by that model (:mod:`editor_rl.best_of`: the policy's
+the quickstart's final one) the best of N by that model (:mod:`editor_rl.editors.best_of`: the policy's
 greedy edit and ``pick.samples`` samples, the search, ``pick.section_plans`` section searches, all
 scored in one batch); an edit at temperature 1 is one policy sample, measured beside it.
 Requests are sent one at a time; the table gives p50 and p99 in milliseconds.
@@ -57,7 +57,7 @@ def main() -> None:
 
     from editor_rl.audio.synth import write_corpus
     from editor_rl.config import Config, SynthConfig
-    from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
     from editor_rl.rl.bc import train_bc
     from editor_rl.serving.deployments import ServeSettings
     from editor_rl.serving.run import start

@@ -36,15 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_regret import Judge, hear_all, universe  # noqa: E402
 
 from editor_rl.audio.synth import write_corpus  # noqa: E402
-from editor_rl.baselines import baseline_edit  # noqa: E402
-from editor_rl.best_of import best_picks, job_seed  # noqa: E402
+from editor_rl.editors.baselines import baseline_edit  # noqa: E402
+from editor_rl.editors.best_of import best_picks, job_seed  # noqa: E402
 from editor_rl.config import load_config  # noqa: E402
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus  # noqa: E402
-from editor_rl.policy_edits import policy_edits  # noqa: E402
-from editor_rl.preferences.tastes import PANEL, TRUTH_TASTES  # noqa: E402
+from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus  # noqa: E402
+from editor_rl.policy.rollouts import policy_edits  # noqa: E402
+from editor_rl.raters.tastes import PANEL, TRUTH_TASTES  # noqa: E402
 from editor_rl.rewards.model import load_scorer  # noqa: E402
-from editor_rl.rl.policy import load_policy  # noqa: E402
-from editor_rl.rl.shipped import shipped_model  # noqa: E402
+from editor_rl.policy.load import load_policy  # noqa: E402
+from editor_rl.policy.shipped import shipped_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_CUT_TASTES = ("few_cuts", "no_repeats")

@@ -1,6 +1,6 @@
 """Taste transfer: does the reward model learn a listener it never saw from a few labels?
 
-For every taste T of the panel (``editor_rl.preferences.tastes``):
+For every taste T of the panel (``editor_rl.raters.tastes``):
 
 1. pretrain on ``--pretrain`` pairs of the training songs, each labelled by a rater of one of the
    *other* tastes (the mixture minus T);
@@ -37,12 +37,12 @@ from scipy.optimize import minimize
 
 from editor_rl.audio.synth import write_corpus
 from editor_rl.config import Config
-from editor_rl.corpus import FeatureStore, load_corpus
-from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.audio.corpus import FeatureStore, load_corpus
+from editor_rl.raters.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord, write_jsonl
-from editor_rl.preferences.synthetic import generators
-from editor_rl.preferences.tastes import PANEL
-from editor_rl.preferences.train import train_reward_model
+from editor_rl.raters.synthetic import generators
+from editor_rl.raters.tastes import PANEL
+from editor_rl.rewards.train import train_reward_model
 from editor_rl.rewards.sequence import edit_sequence
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@
 #   REAL_WORK=runs/real_madmom REAL_SET=beats.tracker=madmom bash scripts/real_pipeline.sh
 #                                                # another work folder, one config field set throughout
 #   SHIP=1 bash scripts/real_pipeline.sh          # and ship checkpoints/best + its reward model as the package's
-#                                                # default model (editor_rl/rl/default_model, scripts/ship_model.py)
+#                                                # default model (editor_rl/policy/default_model, scripts/ship_model.py)
 #
 # 1. songs: the real training tracks but the first 4 (runs/real/songs, links) plus N_SYNTHETIC
 #    synthetic songs (default 16); those 4 real tracks choose checkpoints/best (runs/real/validation);

@@ -1,4 +1,4 @@
-"""Ship a finished run as the package's default model (``editor_rl/rl/default_model``).
+"""Ship a finished run as the package's default model (``editor_rl/policy/default_model``).
 
     .venv/bin/python scripts/ship_model.py runs/real        # after scripts/real_pipeline.sh
     SHIP=1 bash scripts/real_pipeline.sh                     # the same, at the end of the run
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from editor_rl.errors import EditorRLError
-from editor_rl.rl.shipped import SHIPPED_DIR, ship
+from editor_rl.policy.shipped import SHIPPED_DIR, ship
 
 MAX_BYTES = 10 * 2**20
 

@@ -86,8 +86,8 @@ TINY_MODEL = dict(d_model=32, n_layers=1, n_heads=2, d_ff=64, ensemble=3)
 @pytest.fixture(scope="session")
 def synthetic_pairs(analyses, config):
     """240 synthetic pairs over the session corpus, judged by the pretraining mixture of tastes."""
-    from editor_rl.preferences.rater import panel
-    from editor_rl.preferences.synthetic import make_pairs
+    from editor_rl.raters.rater import panel
+    from editor_rl.raters.synthetic import make_pairs
 
     return make_pairs(analyses, n_pairs=240, raters=panel(config.rater.pretrain_tastes, seed=3), config=config, seed=3)
 
@@ -96,7 +96,7 @@ def synthetic_pairs(analyses, config):
 def tiny_scorer(synthetic_pairs, analyses):
     """A tiny reward model trained on the session pairs."""
     from editor_rl.config import RewardModelConfig, RewardTrainConfig
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.rewards.train import train_reward_model
 
     return train_reward_model(synthetic_pairs, {a.song_id: a for a in analyses}, model_config=RewardModelConfig(**TINY_MODEL),
                               train_config=RewardTrainConfig(max_epochs=12, patience=4, lr=2e-3, transformer_min_pairs=100), log=lambda m: None)

@@ -17,9 +17,9 @@ import ray
 from ray.cluster_utils import Cluster
 
 from editor_rl.audio.synth import write_corpus
-from editor_rl.baselines import baseline_edit
+from editor_rl.editors.baselines import baseline_edit
 from editor_rl.config import Config, PoolConfig, load_config
-from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
 from editor_rl.rewards.model import load_scorer
 from editor_rl.rewards.pool import RewardPool
 from editor_rl.rewards.sequence import edit_sequence
@@ -93,7 +93,7 @@ def scenario_ppo(work: Path, reward: str) -> dict:
     """PPO with an env runner on each worker node; one worker node removed mid-training and added back:
     training goes on, the restart is counted, every iteration keeps its learned reward."""
     from editor_rl.rl.algo import build_ppo_config
-    from editor_rl.rl.train import history_row, reward_identity
+    from editor_rl.rl.loop import history_row, reward_identity
 
     config = load_config(overrides=[f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={reward}", "rl.num_env_runners=2",
                                     "rl.envs_per_env_runner=1", "rl.env_runner_cpus=0.5", "rl.train_batch_size=300", "rl.minibatch_size=100",

@@ -139,7 +139,7 @@ def test_intact_mp3s_of_many_encodings_are_analysed_and_their_cut_copies_refused
     import json
     import shutil
 
-    from editor_rl.cli import main
+    from editor_rl.apps.cli import main
 
     intact, cut = tmp_path / "intact", tmp_path / "cut"
     intact.mkdir(), cut.mkdir()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from editor_rl.baselines import BASELINES, baseline_edit
+from editor_rl.editors.baselines import BASELINES, baseline_edit
 from editor_rl.errors import EditorRLError, InvalidEditError
 from editor_rl.rewards import dense
 
@@ -52,7 +52,7 @@ def test_search_beats_random_on_every_quality_component(runs):
 
 
 def test_raw_random_edits_miss_and_the_repair_is_recorded(analyses, config):
-    from editor_rl.baselines import random_edit
+    from editor_rl.editors.baselines import random_edit
 
     raw, kept = [], []
     for s, a in enumerate(analyses):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from editor_rl.best_of import KINDS, best_picks, candidate_edits
+from editor_rl.editors.best_of import KINDS, best_picks, candidate_edits
 from editor_rl.config import Config
-from editor_rl.edit.promise import keeps_promise
-from editor_rl.env import MusicEditEnv
+from editor_rl.search.promise import keeps_promise
+from editor_rl.policy.env import MusicEditEnv
 from editor_rl.rewards.descriptors import DESCRIPTOR_NAMES
 from editor_rl.rl.dpo import new_module
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from editor_rl.preferences.bradley_terry import PREF_A, PREF_TIE, BradleyTerryLoss
+from editor_rl.rewards.bradley_terry import PREF_A, PREF_TIE, BradleyTerryLoss
 
 
 def grad_of_delta(pref: int, strength: int, delta: float) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from editor_rl.cli import main
+from editor_rl.apps.cli import main
 from test_audio_io import make_bad
 
 EXE = Path(sys.executable).with_name("editor-rl")

@@ -133,7 +133,7 @@ def test_pool_actors_gpu_share(num_gpus, actors, cluster_gpus, want):
 def test_a_tune_trial_reserves_the_pools_gpus_and_the_learners():
     from dataclasses import replace
 
-    from editor_rl.tune import _resources
+    from editor_rl.apps.tune import _resources
 
     cfg = Config()
     cfg = replace(cfg, rl=replace(cfg.rl, reward_checkpoint="r.pt", learner_gpus=1.0), pool=replace(cfg.pool, num_gpus=0.25, num_actors=4))
@@ -145,7 +145,7 @@ def test_a_tune_trial_reserves_the_pools_gpus_and_the_learners():
 
 
 def test_bf16_falls_back_to_fp32_on_cpu(tiny_scorer, tmp_path, analyses):
-    from editor_rl.baselines import search_edit
+    from editor_rl.editors.baselines import search_edit
     from editor_rl.rewards.model import load_scorer
     from editor_rl.rewards.sequence import edit_sequence
 

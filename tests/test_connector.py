@@ -5,7 +5,7 @@ from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
 from editor_rl.config import PoolConfig
-from editor_rl.env import MusicEditEnv
+from editor_rl.policy.env import MusicEditEnv
 from editor_rl.rewards.pool import RewardPool
 from editor_rl.rl.connector import LearnedRewardConnector
 
@@ -52,7 +52,7 @@ def test_kl_penalty_toward_the_reference_policy(analyses, tmp_path):
 
     from editor_rl.config import Config
     from editor_rl.rl.dpo import new_module
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.load import load_policy
 
     env = MusicEditEnv(analyses[:2])
     ref = new_module(Config(), env)

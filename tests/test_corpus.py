@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from editor_rl.audio.analysis import analysis_version, analyze_file, file_hash
-from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, song_id
+from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, song_id
 from editor_rl.errors import EditorRLError, StoreError
 
 
@@ -81,6 +81,6 @@ def test_a_moved_copy_keeps_its_own_identity(song, config, tmp_path):
     again = store.load_song(moved, config=config)  # same bytes: the stored analysis, not a new one
     assert len(store) == 1 and again.content_hash == first.content_hash
     assert (again.song_id, again.path) == ("renamed", str(moved))
-    from editor_rl.preferences.tastes import song_view
+    from editor_rl.raters.tastes import song_view
 
     assert song_view(again).chorus.any() and np.array_equal(song_view(again).chorus, song_view(first).chorus)  # the truth file is found where the copy is

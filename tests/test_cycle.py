@@ -12,10 +12,10 @@ import time
 import pytest
 import requests
 
-from editor_rl.cli import main
+from editor_rl.apps.cli import main
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
-from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.raters.rater import SimulatedRater
 
 from test_serving import free_port
 
@@ -65,7 +65,7 @@ def _judge(service, rater: SimulatedRater, token: str, n: int, *, verify=None) -
     """The rater judges up to ``n`` pairs the service offers it; a verification pair is judged by
     ``verify(pair, store)`` ('a' / 'b' / 'tie': which side the listener hears as better), any other by
     the rater's taste. Returns the answers to the submits."""
-    from editor_rl.datadir import store_location
+    from editor_rl.rlhf.datadir import store_location
     from editor_rl.preferences.store import PreferenceStore
 
     url, answers = service["url"], []

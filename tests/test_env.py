@@ -5,8 +5,8 @@ from gymnasium.utils.env_checker import check_env
 
 from editor_rl.config import EnvConfig
 from editor_rl.edit.actions import Action
-from editor_rl.baselines import random_policy
-from editor_rl.env import MusicEditEnv, obs_dim, rollout
+from editor_rl.editors.baselines import random_policy
+from editor_rl.policy.env import MusicEditEnv, obs_dim, rollout
 from editor_rl.errors import InvalidEditError
 
 

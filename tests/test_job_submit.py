@@ -52,7 +52,7 @@ def test_ray_job_submit_trains_and_tunes(tmp_path, synth_corpus, tiny_checkpoint
         sets = [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}", "rl.iterations=2",
                 "rl.train_batch_size=600", "rl.minibatch_size=200", "rl.hidden=[64]", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"]
         def submit(*args: str) -> subprocess.CompletedProcess:
-            cmd = [str(RAY), "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--", sys.executable, "-m", "editor_rl.cli", *args]
+            cmd = [str(RAY), "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT), "--", sys.executable, "-m", "editor_rl.apps.cli", *args]
             for _ in range(10):  # the agent can still be registering: the server then asks us to try again
                 job = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
                 if "No available agent to submit job" not in job.stderr:

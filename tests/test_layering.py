@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-PURE = ["editor_rl.audio", "editor_rl.audio.synth", "editor_rl.edit", "editor_rl.edit.actions", "editor_rl.baselines", "editor_rl.env", "editor_rl.rewards.dense", "editor_rl.config", "editor_rl.errors",
-        "editor_rl.edit.planner", "editor_rl.preferences.store", "editor_rl.preferences.online", "editor_rl.candidates", "editor_rl.preferences.synthetic"]
+PURE = ["editor_rl.audio", "editor_rl.audio.synth", "editor_rl.edit", "editor_rl.edit.actions", "editor_rl.editors.baselines", "editor_rl.policy.env", "editor_rl.rewards.dense", "editor_rl.config", "editor_rl.errors",
+        "editor_rl.search.planner", "editor_rl.preferences.store", "editor_rl.raters.online", "editor_rl.rlhf.candidates", "editor_rl.raters.synthetic"]
 
 
 def test_pure_layers_do_not_import_ray():
@@ -14,6 +14,6 @@ def test_pure_layers_do_not_import_ray():
 
 
 def test_corpus_imports_ray_only_when_fanning_out():
-    code = "import sys, editor_rl.corpus, editor_rl.cli\nprint('ray' in sys.modules)"
+    code = "import sys, editor_rl.audio.corpus, editor_rl.apps.cli\nprint('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"

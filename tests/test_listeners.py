@@ -12,8 +12,8 @@ from editor_rl.audio.reference import heard_song
 from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
 from editor_rl.edit.plan import plan_from_order
 from editor_rl.errors import EditorRLError
-from editor_rl.preferences.rater import SimulatedRater
-from editor_rl.preferences.tastes import TRUTH_TASTES, song_view
+from editor_rl.raters.rater import SimulatedRater
+from editor_rl.raters.tastes import TRUTH_TASTES, song_view
 
 
 def _plan(a, order):

@@ -6,8 +6,8 @@ import numpy as np
 
 from editor_rl.config import Config, EnvConfig
 from editor_rl.edit.actions import N_ACTIONS, Action
-from editor_rl.baselines import search_edit
-from editor_rl.env import MusicEditEnv, rollout
+from editor_rl.editors.baselines import search_edit
+from editor_rl.policy.env import MusicEditEnv, rollout
 
 
 def _hint(obs: dict) -> int:

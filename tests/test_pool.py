@@ -10,7 +10,7 @@ import pytest
 import ray
 
 from editor_rl.config import PoolConfig
-from editor_rl.baselines import baseline_edit
+from editor_rl.editors.baselines import baseline_edit
 from editor_rl.rewards.model import load_scorer
 from editor_rl.rewards.sequence import edit_sequence
 from editor_rl.rewards.pool import RewardPool

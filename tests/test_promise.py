@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from editor_rl.edit.actions import Action, EditGrid, EditState, apply_action
-from editor_rl.edit.planner import Planner
-from editor_rl.edit.promise import check_target, complete_to_target, keeps_promise, plain_cut_order, tolerance_seconds
+from editor_rl.search.planner import Planner
+from editor_rl.search.promise import check_target, complete_to_target, keeps_promise, plain_cut_order, tolerance_seconds
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
 

@@ -7,8 +7,8 @@ import soundfile as sf
 from editor_rl.config import load_config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.preferences.records import read_preferences
-from editor_rl.quickstart import run_quickstart
-from editor_rl.rl.policy import load_policy
+from editor_rl.apps.quickstart import run_quickstart
+from editor_rl.policy.load import load_policy
 
 from conftest import TINY_MODEL
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from editor_rl.baselines import baseline_edit
+from editor_rl.editors.baselines import baseline_edit
 from editor_rl.config import RaterConfig
 from editor_rl.edit.plan import plan_from_order
 from editor_rl.errors import ConfigError
-from editor_rl.preferences.rater import SimulatedRater, panel
-from editor_rl.preferences.tastes import PANEL, SongView, aspects, song_view
+from editor_rl.raters.rater import SimulatedRater, panel
+from editor_rl.raters.tastes import PANEL, SongView, aspects, song_view
 from editor_rl.rewards import dense
 
 from conftest import make_analysis
@@ -18,7 +18,7 @@ from conftest import make_analysis
 def toy():
     """24 bars at 120 BPM (48 s): intro 0–15, verse 16–31, chorus 32–63 (loud), outro 64–95."""
     feats = np.random.default_rng(0).normal(size=(96, 125)).astype(np.float32)
-    from editor_rl.preferences.tastes import _RMS
+    from editor_rl.raters.tastes import _RMS
 
     feats[:, _RMS] = -20.0
     feats[32:64, _RMS] = -8.0

@@ -4,10 +4,10 @@ promise for every editor, and clean renders at the cuts."""
 import numpy as np
 import pytest
 
-from editor_rl.baselines import BASELINES, baseline_edit
+from editor_rl.editors.baselines import BASELINES, baseline_edit
 from editor_rl.config import Config
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus
-from editor_rl.edit.promise import keeps_promise
+from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.search.promise import keeps_promise
 
 TARGET_RATIOS = (0.2, 0.4, 0.6, 0.8)
 
@@ -33,11 +33,11 @@ def test_real_tracks_are_analysed_with_bars_and_phrases(real):
 
 
 def test_every_edit_keeps_the_length_promise_on_real_recordings(real, tmp_path):
-    from editor_rl.policy_edits import policy_edits
+    from editor_rl.policy.rollouts import policy_edits
     from editor_rl.rl.bc import train_bc
     from editor_rl.rl.dpo import new_module
-    from editor_rl.env import MusicEditEnv
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.env import MusicEditEnv
+    from editor_rl.policy.load import load_policy
 
     train, heldout = real
     cfg = Config()

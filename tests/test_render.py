@@ -5,7 +5,7 @@ import pytest
 
 from editor_rl.audio.analysis import analyze_file
 from editor_rl.audio.io import decode_audio
-from editor_rl.baselines import every_other_phrase
+from editor_rl.editors.baselines import every_other_phrase
 from editor_rl.edit.render import render_plan, render_segments
 
 SR = 44100

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from editor_rl.baselines import baseline_edit
+from editor_rl.editors.baselines import baseline_edit
 from editor_rl.config import RewardModelConfig
 from editor_rl.edit.actions import Action
 from editor_rl.edit.plan import plan_from_order
@@ -120,7 +120,7 @@ def test_bad_checkpoints(tmp_path):
 
 def test_long_edits_are_scored_in_chunks_in_training_and_scoring(tiny_scorer, analyses, config):
     from editor_rl.preferences.records import Candidate, PreferenceRecord
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.rewards.train import train_reward_model
 
     a = analyses[0]
     order = list(range(a.n_beats)) * 8  # a very long loop-heavy edit

@@ -5,7 +5,7 @@ import numpy as np
 
 from conftest import TINY_MODEL
 from editor_rl.config import RewardModelConfig, RewardTrainConfig
-from editor_rl.preferences.train import PairData, split, train_reward_model
+from editor_rl.rewards.train import PairData, split, train_reward_model
 
 
 def test_learns_above_chance_on_held_out_songs(tiny_scorer):
@@ -33,8 +33,8 @@ def test_fine_tuning_starts_from_the_checkpoints_accuracy(tiny_scorer, synthetic
 
 
 def _labels(analyses, config, taste, n, seed, *, songs):
-    from editor_rl.preferences.rater import SimulatedRater
-    from editor_rl.preferences.synthetic import make_pairs
+    from editor_rl.raters.rater import SimulatedRater
+    from editor_rl.raters.synthetic import make_pairs
 
     return make_pairs([a for a in analyses if a.song_id in songs], n_pairs=n, raters=[SimulatedRater(taste, seed=seed)], config=config, seed=seed)
 
@@ -78,7 +78,7 @@ def test_two_songs_and_no_target_still_fit_their_own_pairs(analyses, config):
 
 
 def test_ratings_move_the_model(tiny_scorer, analyses, config):
-    from editor_rl.baselines import baseline_edit
+    from editor_rl.editors.baselines import baseline_edit
     from editor_rl.preferences.ratings import ratings_to_records
     from editor_rl.rewards.sequence import edit_sequence
 

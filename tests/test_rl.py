@@ -82,7 +82,7 @@ def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, t
     import ray
     import torch
 
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.load import load_policy
     from editor_rl.rl.train import train
 
     work = rl_work / "resume"
@@ -101,7 +101,7 @@ def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, t
     assert killed_at["iteration"] >= 2
     saved = load_policy(killed_at["path"]).get_state()
     # Restoring that checkpoint gives the learner exactly the checkpoint's policy.
-    from editor_rl.corpus import list_songs
+    from editor_rl.audio.corpus import list_songs
     from editor_rl.rl.algo import build_ppo_config
 
     cfg = load_config(overrides=_overrides(work, tiny_checkpoint, 6))
@@ -114,7 +114,7 @@ def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, t
     stats = json.loads((Path(killed_at["path"]) / "connector.json").read_text())
     assert stats["count"] > 0 and stats["reward_id"].startswith(tiny_checkpoint.name)
     # Resuming names only the run: its own config (reward model, sizes) comes back; a conflicting field is refused.
-    from editor_rl.cli import main
+    from editor_rl.apps.cli import main
     from editor_rl.rl.train import resumed_config
 
     assert main(["train", "--resume", "--set", f"run.work_dir={work}", "--set", "rl.kl_coeff=0.5"]) == 2
@@ -133,8 +133,8 @@ def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, t
 
 
 def test_edit_with_a_trained_policy_is_deterministic_at_temperature_0(rl_work, analyses, config):
-    from editor_rl.policy_edits import policy_edit
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.rollouts import policy_edit
+    from editor_rl.policy.load import load_policy
 
     ckpt = rl_work / "short" / "checkpoints" / "best"
     module = load_policy(ckpt)
@@ -197,7 +197,7 @@ def test_killed_env_runner_and_reward_actor_mid_training(ray_session, rl_work, t
 
 
 def test_evaluate_writes_report_with_win_rates_and_curves(rl_work, tiny_checkpoint):
-    from editor_rl.evaluate import evaluate
+    from editor_rl.apps.evaluate import evaluate
 
     ckpt = rl_work / "short" / "checkpoints" / "best"
     cfg = load_config(overrides=[f"corpus.store_dir={rl_work / 'short' / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}"])
@@ -215,8 +215,8 @@ def test_evaluate_writes_report_with_win_rates_and_curves(rl_work, tiny_checkpoi
 
 def test_dpo_prefers_the_chosen_edits(tmp_path, synthetic_pairs, analyses, config):
     from editor_rl.rl.dpo import train_dpo
-    from editor_rl.policy_edits import policy_edit
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.rollouts import policy_edit
+    from editor_rl.policy.load import load_policy
 
     by_id = {a.song_id: a for a in analyses}
     res = train_dpo(synthetic_pairs, by_id, config=config, out_dir=tmp_path / "dpo", epochs=3, lr=1e-3, log=lambda m: None)
@@ -232,8 +232,8 @@ def test_behaviour_cloning_imitates_search_and_seeds_ppo(ray_session, rl_work, a
     import torch
 
     from editor_rl.rl.bc import train_bc
-    from editor_rl.policy_edits import policy_edit
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.rollouts import policy_edit
+    from editor_rl.policy.load import load_policy
     from editor_rl.rl.train import train
 
     by_id = {a.song_id: a for a in analyses[:3]}

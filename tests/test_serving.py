@@ -17,7 +17,7 @@ import requests
 
 from editor_rl.config import Config, RewardModelConfig, RewardTrainConfig
 from editor_rl.edit.plan import EditPlan
-from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.raters.rater import SimulatedRater
 from editor_rl.preferences.records import read_preferences
 from editor_rl.preferences.store import PreferenceStore
 
@@ -79,10 +79,10 @@ def test_edit_a_stored_song_and_an_upload(service):
     r = requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target}, headers=_auth(service), timeout=60)
     assert r.status_code == 200, r.text
     out = r.json()
-    from editor_rl.best_of import best_edits, job_seed
+    from editor_rl.editors.best_of import best_edits, job_seed
     from editor_rl.rewards.model import load_scorer
     from editor_rl.rewards.sequence import edit_sequence
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.load import load_policy
 
     scorer = load_scorer(service["reward"])
     (local,) = best_edits(load_policy(service["checkpoint"]), [(a, target, job_seed(a, target))], scorer=scorer, config=Config())  # the same best of N, made here
@@ -100,7 +100,7 @@ def test_edit_a_stored_song_and_an_upload(service):
 
 
 def test_feedback_end_to_end_50_judgements_then_train_on_the_export(service):
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.rewards.train import train_reward_model
 
     url, done, seen = service["url"], 0, set()
     before = requests.get(url + "/api/feedback/stats", timeout=10).json()["judgements"]
@@ -384,7 +384,7 @@ def test_prune_deletes_stale_then_least_recently_used(tmp_path):
 
 @pytest.mark.parametrize("token_file,env", [("", None), ("short", None), (None, "  ")])
 def test_serve_refuses_to_start_without_a_usable_token(tmp_path, token_file, env, service, monkeypatch):
-    from editor_rl.cli import main
+    from editor_rl.apps.cli import main
 
     data = tmp_path / "data"
     data.mkdir()

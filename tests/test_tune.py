@@ -33,7 +33,7 @@ def sweep_dir(tmp_path, synth_corpus, tiny_checkpoint):
 
 
 def test_a_tiny_sweep_writes_its_table_best_config_and_plot(ray_session, sweep_dir):
-    from editor_rl.tune import run_tune
+    from editor_rl.apps.tune import run_tune
 
     work, overrides = sweep_dir
     lines: list[str] = []
@@ -62,7 +62,7 @@ def _trial_iterations(work: Path) -> dict[str, int]:
 def test_sigkill_mid_sweep_then_resume_does_not_rerun_finished_trials(ray_session, sweep_dir):
     import ray
 
-    from editor_rl.tune import run_tune
+    from editor_rl.apps.tune import run_tune
 
     work, overrides = sweep_dir
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore"}
@@ -94,7 +94,7 @@ def test_sigkill_mid_sweep_then_resume_does_not_rerun_finished_trials(ray_sessio
 
 def test_the_reward_level_fits_the_mixture_to_held_out_judgements(ray_session, sweep_dir, synthetic_pairs, tmp_path):
     from editor_rl.preferences.records import write_jsonl
-    from editor_rl.tune import run_tune
+    from editor_rl.apps.tune import run_tune
 
     work, overrides = sweep_dir
     names = {p.stem for p in (work / "songs").iterdir()} | {p.stem for p in (work / "validation").iterdir()}
@@ -108,8 +108,8 @@ def test_the_reward_level_fits_the_mixture_to_held_out_judgements(ray_session, s
 @pytest.mark.parametrize("entry, word", [("rl.w_learned=normal(0, 1)", "normal"), ("rl.nothing=uniform(0, 1)", "rl.nothing"),
                                          ("rl.w_learned=uniform(1)", "two numbers"), ("w_learned=uniform(0, 1)", "section.field")])
 def test_a_bad_space_entry_is_a_clear_error(entry, word):
-    from editor_rl.cli import main
-    from editor_rl.tune import parse_space
+    from editor_rl.apps.cli import main
+    from editor_rl.apps.tune import parse_space
 
     with pytest.raises(ConfigError, match=word.replace(".", r"\.").replace("(", r"\(")):
         parse_space([entry])
@@ -118,7 +118,7 @@ def test_a_bad_space_entry_is_a_clear_error(entry, word):
 
 def test_relative_paths_reach_the_trials_and_a_missing_checkpoint_is_named(tmp_path, monkeypatch):
     from editor_rl.errors import EditorRLError
-    from editor_rl.tune import absolute_paths
+    from editor_rl.apps.tune import absolute_paths
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "r.pt").write_bytes(b"x")

@@ -98,7 +98,7 @@ class RewardTrainConfig:
 @dataclass(frozen=True)
 class RaterConfig:
     """Simulated raters standing in for people: tastes of the panel in
-    ``editor_rl.preferences.tastes`` (balanced, few_cuts, exact_length, keeps_hook, no_repeats,
+    ``editor_rl.raters.tastes`` (balanced, few_cuts, exact_length, keeps_hook, no_repeats,
     keeps_ending, energy_arc, bar_lines). A taste that labels training pairs never judges."""
 
     pretrain_tastes: tuple[str, ...] = ("balanced", "few_cuts", "exact_length", "keeps_hook", "no_repeats")

@@ -135,7 +135,7 @@ class PickConfig:
     """How the edit handed to a person is chosen when a reward model is at hand: best of N among every
     kind of edit raters judge — the policy's greedy edit and samples, the search and its
     section-varied edits, the plain cut, windows and one-cut edits — the reward model's conservative
-    favourite (``editor_rl.best_of``)."""
+    favourite (``editor_rl.editors.best_of``)."""
 
     samples: int = 6
     """Edits the policy samples at ``temperature`` besides its greedy one."""

@@ -67,7 +67,7 @@ class EditPlan:
         Whether the render ends with a fade-out.
     repair : str
         How the length promise was kept when the editor's own edit missed the target (empty: it
-        did not; see :mod:`editor_rl.edit.promise`).
+        did not; see :mod:`editor_rl.search.promise`).
     """
 
     source: str

@@ -3,7 +3,7 @@
 model's favourites).
 
 The search baseline's edits (for random targets of 35–80 % of each training song) are replayed
-through :class:`~editor_rl.env.MusicEditEnv`, and the policy network is fitted to their actions by
+through :class:`~editor_rl.policy.env.MusicEditEnv`, and the policy network is fitted to their actions by
 cross-entropy on the masked logits. The result is an RLModule checkpoint: PPO can start from it
 (``rl.init_policy``) and DPO can use it as its reference — the supervised stage before RL that RLHF
 pipelines use, so RL refines a competent editor instead of discovering editing from scratch.
@@ -21,9 +21,9 @@ from torch.nn import functional as F
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.baselines import search_edit
+from editor_rl.editors.baselines import search_edit
 from editor_rl.edit.plan import EditPlan
-from editor_rl.env import MusicEditEnv
+from editor_rl.policy.env import MusicEditEnv
 from editor_rl.errors import EditorRLError
 from editor_rl.preferences.records import Candidate
 from editor_rl.rl.dpo import new_module, replay

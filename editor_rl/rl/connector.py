@@ -79,7 +79,7 @@ class LearnedRewardConnector(ConnectorV2):
         import torch
 
         if self._reference is None:
-            from editor_rl.rl.policy import load_policy
+            from editor_rl.policy.load import load_policy
 
             self._reference = load_policy(self.reference_path)
         obs = e.get_observations(slice(0, n))

@@ -1,7 +1,7 @@
 """DPO: train the policy straight from preference pairs (``editor-rl train --algorithm dpo``).
 
 For each non-tie pair of edits of one song at one target, both edits are replayed through
-:class:`~editor_rl.env.MusicEditEnv` (their ``actions``, from the same start) to recover the
+:class:`~editor_rl.policy.env.MusicEditEnv` (their ``actions``, from the same start) to recover the
 observations the policy saw; an edit's log-probability is the sum over its steps of
 ``log softmax(masked logits)[action]``. The loss (Rafailov et al., 2023) is
 
@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import Action
-from editor_rl.env import MusicEditEnv
+from editor_rl.policy.env import MusicEditEnv
 from editor_rl.errors import EditorRLError, PreferenceDataError
 from editor_rl.preferences.records import Candidate, PreferenceRecord
 
@@ -124,7 +124,7 @@ def train_dpo(
     if not pairs:
         raise PreferenceDataError(f"no usable preference pairs for DPO ({skipped} ties or unreplayable pairs)")
     if init_checkpoint:
-        from editor_rl.rl.policy import load_policy
+        from editor_rl.policy.load import load_policy
 
         module = load_policy(init_checkpoint)
     else:

@@ -29,11 +29,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, NamedTuple
 
-from editor_rl.audio.analysis import file_hash
 from editor_rl.config import Config, RunConfig, build_config, config_diff, load_config, save_config
-from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
 from editor_rl.errors import ConfigError, EditorRLError
-from editor_rl.raysession import ensure_ray
+from editor_rl.config.raysession import ensure_ray
+from editor_rl.rl.loop import ppo_loop, restore_checkpoint, reward_identity
 
 RESUMABLE = frozenset({"rl.iterations", "rl.checkpoint_every", "rl.num_env_runners", "rl.envs_per_env_runner", "rl.env_runner_cpus",
                        "rl.restart_delay_s", "rl.learner_gpus", "run.num_cpus", "pool.num_actors", "pool.num_cpus", "pool.num_gpus", "pool.max_batch", "pool.gpu_max_batch",
@@ -57,11 +57,6 @@ class RunPaths(NamedTuple):
         w = Path(config.run.work_dir)
         c = w / "checkpoints"
         return cls(w, c, w / "run_config.yaml", w / "history.json", c / "latest.json", c / "best", c / "best.json")
-
-
-def reward_identity(path: str) -> str:
-    """``name@hash`` of a reward checkpoint ("" for none): what the learned reward of a history row came from."""
-    return f"{Path(path).name}@{file_hash(path)}" if path else ""
 
 
 def resolve_resume(config: Config, paths: RunPaths, *, allow_changes: Collection[str] = ()) -> None:
@@ -137,59 +132,6 @@ def _atomic_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def history_row(it: int, result: dict, seconds: float, reward_id: str) -> dict:
-    """One history row from an ``Algorithm.train()`` result."""
-    er = result.get("env_runners", {})
-    learners = result.get("learners", {})
-    module = learners.get("default_policy", {})
-    return {
-        "iteration": it,
-        "return_mean": er.get("episode_return_mean"),  # the env's (dense) return, as sampled
-        "episode_len_mean": er.get("episode_len_mean"),
-        "total_return_mean": learners.get("total_return_mean"),  # what PPO optimises: dense, learned and KL parts together
-        "dense_return_mean": learners.get("dense_return_mean"),
-        "learned_score_mean": learners.get("learned_score_raw_mean"),  # the reward model's raw score
-        "reward_checkpoint": reward_id,
-        "edits_scored": learners.get("edits_scored"),
-        "reward_stats_count": learners.get("reward_stats_count"),
-        "kl_to_reference": learners.get("kl_to_reference_mean"),
-        "policy_loss": module.get("policy_loss"),
-        "vf_loss": module.get("vf_loss"),
-        "entropy": module.get("entropy"),
-        "env_steps": er.get("num_env_steps_sampled_lifetime"),
-        "env_runner_restarts": result.get("fault_tolerance", {}).get("num_remote_worker_restarts"),
-        "heldout_win_rate": None,  # filled in at checkpoints (held-out judges, policy vs search)
-        "seconds": round(seconds, 2),
-    }
-
-
-def set_policy(algo, state: dict) -> None:
-    """Put a module state on the learners and on every EnvRunner, before the first iteration.
-
-    ``EnvRunnerGroup.sync_weights`` does not reach the EnvRunners here (RLlib 2.60: their copy stays
-    at its initial weights until the first training step's own sync; checked by comparing
-    weights), so the first iteration would sample with an untrained policy. Setting the state on
-    each EnvRunner directly does.
-    """
-    algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].set_state(state))
-    algo.env_runner_group.foreach_env_runner(lambda runner: runner.module.set_state(state), local_env_runner=True)
-
-
-def freeze_policy(algo, frozen: bool) -> None:
-    """Freeze (or thaw) the actor's encoder and head on every learner: a value-function warm-up.
-
-    A policy started from behaviour cloning comes with an untrained value head; PPO's first
-    advantages would then be noise and drag the policy away from the competent start.
-    """
-
-    def apply(learner) -> None:
-        m = learner.module["default_policy"]
-        for p in list(m.encoder.actor_encoder.parameters()) + list(m.pi.parameters()):
-            p.requires_grad_(not frozen)
-
-    algo.learner_group.foreach_learner(apply)
-
-
 def prepare_songs(config: Config, songs_dir: str | Path, say: Callable[[str], None]) -> list[Path]:
     """The training songs, analysed into the feature store (unusable ones reported and left out)."""
     songs = list_songs(songs_dir)
@@ -211,15 +153,11 @@ def heldout_songs(config: Config, paths: RunPaths, say: Callable[[str], None]) -
     return load_corpus(songs, store=FeatureStore(config.corpus.store_dir), config=config)
 
 
-def _restore(algo, latest: dict, reward_id: str, say: Callable[[str], None]) -> None:
-    """Load the latest checkpoint, give the EnvRunners its policy and the connector its statistics."""
+def _restore(algo, latest: dict, reward_id: str, say: Callable[[str], None]) -> int:
+    """Load the latest checkpoint and give the connector its statistics; returns its iteration."""
     from editor_rl.rl.connector import restore_connector_state
 
-    algo.restore_from_path(latest["path"])
-    # The EnvRunners may still hold their initial weights: give them the restored policy now,
-    # or the first iteration after a resume samples with an untrained one.
-    first = list(algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].get_state()))[0]
-    set_policy(algo, first if isinstance(first, dict) else first.get())
+    restore_checkpoint(algo, latest["path"])
     say(f"train: resumed from {latest['path']} at iteration {latest['iteration']}")
     saved = Path(latest["path"]) / "connector.json"
     if saved.is_file():
@@ -229,6 +167,7 @@ def _restore(algo, latest: dict, reward_id: str, say: Callable[[str], None]) -> 
             say(f"train: restored the learned-reward statistics ({state['count']} edits scored by {reward_id or 'no reward model'})")
         else:
             say(f"train: the reward model changed ({state.get('reward_id') or 'none'} → {reward_id or 'none'}): its statistics start afresh")
+    return int(latest["iteration"])
 
 
 def _save(algo, it: int, paths: RunPaths) -> Path:
@@ -242,14 +181,6 @@ def _save(algo, it: int, paths: RunPaths) -> Path:
     return path
 
 
-def _judge(checkpoint: Path, heldout: dict, config: Config) -> float:
-    """The held-out judges' win rate of the checkpoint's greedy edits over the search's."""
-    from editor_rl.evaluate import heldout_judges, judge_policy
-    from editor_rl.rl.policy import load_policy
-
-    return judge_policy(load_policy(checkpoint), heldout, judges=heldout_judges(config), config=config, baselines=("search",)).mean_win_rate("search")
-
-
 def _promote(path: Path, paths: RunPaths, record: dict) -> None:
     """Make ``path`` the run's ``checkpoints/best`` (copied, then swapped in atomically)."""
     tmp = paths.checkpoints / ".best.tmp"
@@ -258,6 +189,62 @@ def _promote(path: Path, paths: RunPaths, record: dict) -> None:
     shutil.rmtree(paths.best, ignore_errors=True)
     os.replace(tmp, paths.best)
     _atomic_json(paths.best_record, record)
+
+
+def _progress_line(row: dict, iterations: int) -> str:
+    fmt = lambda v: "   n/a" if v is None else f"{v:6.3f}"  # noqa: E731
+    return (f"iter {row['iteration']:4d}/{iterations}: return {fmt(row['return_mean'])} dense {fmt(row['dense_return_mean'])} "
+            f"learned {fmt(row['learned_score_mean'])} len {fmt(row['episode_len_mean'])} policy_loss {fmt(row['policy_loss'])} "
+            f"vf_loss {fmt(row['vf_loss'])} kl_ref {fmt(row['kl_to_reference'])} steps {row['env_steps']} ({row['seconds']:.1f} s)"
+            + ("" if row["heldout_win_rate"] is None else f" held-out win rate vs search {row['heldout_win_rate']:.2f} ({row['judges']})"))
+
+
+class _Run:
+    """What :func:`train` does after every PPO iteration: the history, checkpoints judged on the
+    held-out songs, ``best``, TensorBoard and a progress line."""
+
+    def __init__(self, config: Config, paths: RunPaths, *, heldout: dict, history: list[dict], latest: dict | None,
+                 stop_when: Callable[[list[dict]], bool] | None, say: Callable[[str], None]) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.config, self.paths, self.heldout, self.history, self.stop_when, self.say = config, paths, heldout, history, stop_when, say
+        self.latest_path = Path(latest["path"]) if latest else None
+        self.best = max((r["heldout_win_rate"] for r in history if r.get("heldout_win_rate") is not None), default=float("-inf"))
+        start = int(latest["iteration"]) if latest else 0
+        self.tb = SummaryWriter(str(paths.work / "tensorboard"), purge_step=start + 1 if start else None)
+
+    def after_iteration(self, algo, it: int, row: dict) -> bool:
+        self.history.append(row)
+        _atomic_json(self.paths.history, self.history)  # before the checkpoint: a resume never finds fewer rows than iterations
+        stop = self.stop_when is not None and self.stop_when(self.history)
+        if it % self.config.rl.checkpoint_every == 0 or it == self.config.rl.iterations or stop:
+            self._checkpoint(algo, it, row)
+        for key, value in row.items():
+            if key not in ("iteration", "seconds") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.tb.add_scalar(f"train/{key}", value, it)
+        self.tb.flush()
+        self.say(_progress_line(row, self.config.rl.iterations))
+        if stop:
+            self.say(f"train: stopping after iteration {it} (stop condition met)")
+        return stop
+
+    def _checkpoint(self, algo, it: int, row: dict) -> None:
+        """Save, judge on the held-out songs, and promote to ``best`` when the judges like it best so far."""
+        from editor_rl.policy.load import load_policy
+        from editor_rl.raters.judging import win_rate_vs_search
+
+        self.latest_path = _save(algo, it, self.paths)
+        if self.heldout:
+            judged = win_rate_vs_search(load_policy(self.latest_path), self.heldout, panel="heldout", config=self.config)
+            row["heldout_win_rate"], row["judges"] = judged.value, judged.panel
+            _atomic_json(self.paths.history, self.history)
+        if not self.heldout or row["heldout_win_rate"] >= self.best:
+            self.best = row["heldout_win_rate"] if self.heldout else self.best
+            _promote(self.latest_path, self.paths, {"iteration": it, "path": str(self.latest_path), "heldout_win_rate": row["heldout_win_rate"],
+                                                    "judges": row.get("judges"), "heldout_songs": sorted(self.heldout), "reward_checkpoint": row["reward_checkpoint"]})
+
+    def close(self) -> None:
+        self.tb.close()
 
 
 def train(config: Config, *, resume: bool = False, songs_dir: str | None = None, log: Callable[[str], None] | None = None,
@@ -290,69 +277,22 @@ def train(config: Config, *, resume: bool = False, songs_dir: str | None = None,
         resolve_resume(config, paths, allow_changes=allow_changes)
     paths.checkpoints.mkdir(parents=True, exist_ok=True)
     ensure_ray(num_cpus=config.run.num_cpus)
-    from editor_rl.rewards.pool import RewardPool
-    from editor_rl.rl.algo import build_ppo_config
-
     songs = prepare_songs(config, songs_dir or paths.work / "songs", say)
     heldout = heldout_songs(config, paths, say)
     latest = json.loads(paths.latest.read_text()) if resume and paths.latest.is_file() else None
     save_config(config, paths.config)
+    check_cpus(config, say)
+    history = json.loads(paths.history.read_text())[: int(latest["iteration"])] if latest and paths.history.is_file() else []
     seeded = config
     if latest:  # a resumed run draws new songs and targets, not a replay of the first iterations
         seeded = replace(config, rl=replace(config.rl, seed=config.rl.seed + 1000 * int(latest["iteration"])))
-    reward_id = reward_identity(config.rl.reward_checkpoint)
-    check_cpus(config, say)
-    pool = RewardPool(config.rl.reward_checkpoint, config=config.pool) if config.rl.reward_checkpoint else None
-    algo = build_ppo_config(seeded, songs=songs, pool=pool, reward_id=reward_id).build_algo()
-    history: list[dict] = []
-    start = 0
-    if latest:
-        _restore(algo, latest, reward_id, say)
-        start = int(latest["iteration"])
-        history = json.loads(paths.history.read_text())[:start] if paths.history.is_file() else []
     elif config.rl.init_policy:
-        from editor_rl.rl.policy import load_policy
-
-        set_policy(algo, load_policy(config.rl.init_policy).get_state())
         say(f"train: starting from the policy in {config.rl.init_policy}")
-    best = max((r["heldout_win_rate"] for r in history if r.get("heldout_win_rate") is not None), default=float("-inf"))
-    latest_path = Path(latest["path"]) if latest else None
-    from tensorboardX import SummaryWriter
-
-    tb = SummaryWriter(str(paths.work / "tensorboard"), purge_step=start + 1 if start else None)
+    run = _Run(config, paths, heldout=heldout, history=history, latest=latest, stop_when=stop_when, say=say)
+    reward_id = reward_identity(config.rl.reward_checkpoint)
     try:
-        for it in range(start + 1, config.rl.iterations + 1):
-            if config.rl.init_policy and it in (1, config.rl.vf_warmup_iterations + 1):
-                freeze_policy(algo, it <= config.rl.vf_warmup_iterations)
-            t0 = time.time()
-            row = history_row(it, algo.train(), time.time() - t0, reward_id)
-            history.append(row)
-            _atomic_json(paths.history, history)  # before the checkpoint: a resume never finds fewer rows than iterations
-            stop = stop_when is not None and stop_when(history)
-            if it % config.rl.checkpoint_every == 0 or it == config.rl.iterations or stop:
-                latest_path = _save(algo, it, paths)
-                if heldout:
-                    row["heldout_win_rate"] = _judge(latest_path, heldout, config)
-                    _atomic_json(paths.history, history)
-                if not heldout or row["heldout_win_rate"] >= best:
-                    best = row["heldout_win_rate"] if heldout else best
-                    _promote(latest_path, paths, {"iteration": it, "path": str(latest_path), "heldout_win_rate": row["heldout_win_rate"],
-                                                  "heldout_songs": sorted(heldout), "reward_checkpoint": reward_id})
-            for key, value in row.items():
-                if key not in ("iteration", "seconds") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    tb.add_scalar(f"train/{key}", value, it)
-            tb.flush()
-            fmt = lambda v: "   n/a" if v is None else f"{v:6.3f}"  # noqa: E731
-            say(f"iter {it:4d}/{config.rl.iterations}: return {fmt(row['return_mean'])} dense {fmt(row['dense_return_mean'])} "
-                f"learned {fmt(row['learned_score_mean'])} len {fmt(row['episode_len_mean'])} policy_loss {fmt(row['policy_loss'])} "
-                f"vf_loss {fmt(row['vf_loss'])} kl_ref {fmt(row['kl_to_reference'])} steps {row['env_steps']} ({row['seconds']:.1f} s)"
-                + ("" if row["heldout_win_rate"] is None else f" held-out win rate vs search {row['heldout_win_rate']:.2f}"))
-            if stop:
-                say(f"train: stopping after iteration {it} (stop condition met)")
-                break
+        ppo_loop(seeded, songs=songs, iterations=config.rl.iterations, after_iteration=run.after_iteration,
+                 restore=(lambda algo: _restore(algo, latest, reward_id, say)) if latest else None)
     finally:
-        tb.close()
-        algo.stop()
-        if pool is not None:
-            pool.shutdown()
-    return {"checkpoint": str(latest_path) if latest_path else None, "best": str(paths.best), "history": history}
+        run.close()
+    return {"checkpoint": str(run.latest_path) if run.latest_path else None, "best": str(paths.best), "history": history}

@@ -46,8 +46,8 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus
-from editor_rl.datadir import store_location
+from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.rlhf.datadir import store_location
 from editor_rl.errors import EditorRLError
 from editor_rl.preferences.records import PreferenceRecord
 from editor_rl.rlhf.models import ModelRegistry, ModelVersion
@@ -184,7 +184,7 @@ def agreement(scorer, records: list[PreferenceRecord], songs: dict[str, SongAnal
 
 def fine_tune_reward(c: Cycle, train: list[PreferenceRecord], held: list[PreferenceRecord], config: Config, say) -> tuple[Path, dict]:
     """Step 3: the reward model fine-tuned from the served one; its and the old one's agreement with people."""
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.rewards.train import train_reward_model
     from editor_rl.rewards.model import load_scorer
 
     old = load_scorer(c.base.reward)
@@ -228,9 +228,9 @@ def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
 
 def open_verification(c: Cycle, policy: Path, reward: Path, config: Config, say) -> dict:
     """Step 5: the new version into the registry, pending, and its verification pairs into the store (see the module docstring)."""
-    from editor_rl.best_of import best_picks, job_seed
+    from editor_rl.editors.best_of import best_picks, job_seed
     from editor_rl.rewards.model import load_scorer
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.load import load_policy
     from editor_rl.rlhf.verification import Rule, Verdict
 
     c.registry.add(policy=policy, reward=reward, name=c.name, meta={"parent": c.base.name, "rater": c.rater, "used_through": c.used_through,
@@ -257,7 +257,7 @@ def open_verification(c: Cycle, policy: Path, reward: Path, config: Config, say)
 def store_pairs(c: Cycle, pairs: list, *, config: Config) -> None:
     """Render and store the verification pairs ``(analysis, target, new plan, served plan)``, the new
     version's edit on a side drawn at random (seeded)."""
-    from editor_rl.candidates import write_candidate
+    from editor_rl.rlhf.candidates import write_candidate
     from editor_rl.preferences.store_schema import PairRow, VerificationRow
 
     rng = np.random.default_rng(c.used_through)
@@ -276,10 +276,10 @@ def store_pairs(c: Cycle, pairs: list, *, config: Config) -> None:
 
 def next_candidates(c: Cycle, config: Config, say) -> int:
     """Step 7: candidates for the next round at its own target length; pairs re-ranked by uncertainty."""
-    from editor_rl.candidates import load_manifest, make_candidates
-    from editor_rl.preferences.active import rescore_pairs
+    from editor_rl.rlhf.candidates import load_manifest, make_candidates
+    from editor_rl.rewards.active import rescore_pairs
     from editor_rl.rewards.model import load_scorer
-    from editor_rl.rl.policy import load_policy, policy_identity
+    from editor_rl.policy.load import load_policy, policy_identity
 
     served = c.registry.current(rater=c.rater)
     scorer = load_scorer(served.reward)

@@ -1,7 +1,7 @@
 """Expert iteration: the policy learns what the listener taught by imitating the new reward model's favourites.
 
 After a cycle's reward fine-tune, the new version *serves* best of N — the new reward model's
-conservative favourite among every kind of edit (:mod:`editor_rl.best_of`) — but the policy alone
+conservative favourite among every kind of edit (:mod:`editor_rl.editors.best_of`) — but the policy alone
 (one rollout: what makes serving fast) has not learned it. Expert iteration closes that gap: on the
 cycle's training songs at ``cycle.expert_targets`` random targets each, the favourites of the new
 reward model among the served policy's candidates are the demonstrations, and the served policy is
@@ -19,11 +19,11 @@ from typing import Callable, Mapping
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.best_of import best_picks
+from editor_rl.editors.best_of import best_picks
 from editor_rl.config import Config
-from editor_rl.env import MusicEditEnv
+from editor_rl.policy.env import MusicEditEnv
 from editor_rl.rl.bc import clone, demonstrations
-from editor_rl.rl.policy import load_policy
+from editor_rl.policy.load import load_policy
 
 
 def expert_iteration(policy: str | Path, *, scorer, songs: Mapping[str, SongAnalysis], config: Config, out_dir: str | Path, seed: int,

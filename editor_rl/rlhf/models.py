@@ -91,7 +91,7 @@ class ModelRegistry:
             No such version, or its policy, reward model or model.json is missing or unreadable.
         """
         from editor_rl.rewards.model import load_scorer
-        from editor_rl.rl.policy import policy_identity
+        from editor_rl.policy.load import policy_identity
 
         path = self.root / name
         if not VERSION.fullmatch(name) or not path.is_dir():
@@ -121,7 +121,7 @@ class ModelRegistry:
 
     def add(self, *, policy: str | Path, reward: str | Path, meta: dict, name: str | None = None) -> ModelVersion:
         """Copy a policy checkpoint and a reward model in as a new version (not promoted yet)."""
-        from editor_rl.rl.policy import MODULE_SUBDIR
+        from editor_rl.policy.load import MODULE_SUBDIR
 
         name = name or self.next_name()
         final = self.root / name

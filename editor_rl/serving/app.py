@@ -31,7 +31,7 @@ from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSetting
 from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
 from editor_rl.rlhf.models import ModelRegistry
-from editor_rl.rl.shipped import policy_or_shipped
+from editor_rl.policy.shipped import policy_or_shipped
 from editor_rl.serving.security import BodyLimit, bearer, resolve_token, token_ok
 
 STATIC = Path(__file__).with_name("static")

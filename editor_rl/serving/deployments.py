@@ -66,7 +66,7 @@ class Editor:
     def __init__(self, settings: ServeSettings) -> None:
         import torch
 
-        from editor_rl.corpus import FeatureStore, list_songs
+        from editor_rl.audio.corpus import FeatureStore, list_songs
         from editor_rl.serving.served import ServedModels
 
         torch.set_num_threads(1)
@@ -157,10 +157,10 @@ class Editor:
         of its policy.
         """
         from editor_rl.audio.io import write_audio
-        from editor_rl.best_of import best_edits, job_seed
-        from editor_rl.edit.promise import check_target
+        from editor_rl.editors.best_of import best_edits, job_seed
+        from editor_rl.search.promise import check_target
         from editor_rl.edit.render import render_plan
-        from editor_rl.policy_edits import policy_edits
+        from editor_rl.policy.rollouts import policy_edits
         from editor_rl.rewards.sequence import edit_sequence
 
         results: list[dict | Exception] = [None] * len(jobs)  # type: ignore[list-item]
@@ -216,7 +216,7 @@ class Feedback:
     """The preference store behind the feedback routes."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        from editor_rl.datadir import store_location
+        from editor_rl.rlhf.datadir import store_location
         from editor_rl.preferences.store import PreferenceStore
 
         from editor_rl.rlhf.models import ModelRegistry
@@ -289,7 +289,7 @@ class Feedback:
         return c.audio_path if c is not None and c.audio_path and Path(c.audio_path).is_file() else None
 
     def load_manifest(self, path: str) -> tuple[int, int]:
-        from editor_rl.candidates import load_manifest
+        from editor_rl.rlhf.candidates import load_manifest
 
         return load_manifest(path, store=self.store)
 

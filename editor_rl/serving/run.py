@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from editor_rl.datadir import record_service
+from editor_rl.rlhf.datadir import record_service
 from editor_rl.serving.deployments import ServeSettings
 
 APP_NAME = "editor-rl"
@@ -22,10 +22,10 @@ APP_NAME = "editor-rl"
 
 def prepare_candidates(settings: ServeSettings, *, per_song: int, temperatures: Sequence[float], log=print) -> Path:
     """Analyse ``settings.songs_dir`` and write candidates under ``<data>/candidates`` (returns the manifest)."""
-    from editor_rl.candidates import make_candidates
-    from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+    from editor_rl.rlhf.candidates import make_candidates
+    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
     from editor_rl.rewards.model import load_scorer
-    from editor_rl.rl.policy import load_policy, policy_identity
+    from editor_rl.policy.load import load_policy, policy_identity
 
     cfg = settings.config
     store = FeatureStore(Path(settings.data_dir) / "features")
@@ -59,7 +59,7 @@ def start(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000,
     """Start (or redeploy) the app on the running Ray; returns the ingress handle."""
     from ray import serve
 
-    from editor_rl.raysession import ensure_ray
+    from editor_rl.config.raysession import ensure_ray
     from editor_rl.serving.app import build_app
     from editor_rl.serving.security import resolve_token
 
@@ -84,7 +84,7 @@ def serve_forever(settings: ServeSettings, *, log=print, **kwargs) -> None:
     import ray
     from ray import serve
 
-    from editor_rl.raysession import ensure_ray
+    from editor_rl.config.raysession import ensure_ray
     from editor_rl.serving.security import resolve_token
 
     stop = threading.Event()

@@ -53,7 +53,7 @@ class ServedModels:
         import torch
 
         from editor_rl.rewards.model import load_scorer
-        from editor_rl.rl.policy import load_policy
+        from editor_rl.policy.load import load_policy
 
         torch.set_num_threads(1)
         return Loaded(name, load_policy(policy), load_scorer(reward) if reward else None)

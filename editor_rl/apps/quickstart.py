@@ -48,18 +48,18 @@ def run_quickstart(config: Config, *, out=None) -> dict:
     """
     from editor_rl.audio.io import decode_audio, write_audio
     from editor_rl.audio.synth import write_corpus
-    from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
     from editor_rl.edit.render import render_plan
-    from editor_rl.evaluate import evaluate
-    from editor_rl.preferences.online import policy_feedback
-    from editor_rl.preferences.rater import SimulatedRater, panel
+    from editor_rl.apps.evaluate import evaluate
+    from editor_rl.raters.online import policy_feedback
+    from editor_rl.raters.rater import SimulatedRater, panel
     from editor_rl.preferences.records import read_preferences, write_jsonl
-    from editor_rl.preferences.synthetic import make_pairs
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.raters.synthetic import make_pairs
+    from editor_rl.rewards.train import train_reward_model
     from editor_rl.rewards.model import load_scorer
     from editor_rl.rl.bc import train_bc
-    from editor_rl.policy_edits import policy_edit
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.rollouts import policy_edit
+    from editor_rl.policy.load import load_policy
     from editor_rl.rl.train import train
 
     from tqdm import tqdm

@@ -30,7 +30,6 @@ import json
 import re
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -113,7 +112,7 @@ def absolute_paths(config: Config) -> Config:
 def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
     """Step 1: what every trial shares (see the module docstring); the config that points at it."""
     from editor_rl.audio.synth import write_corpus
-    from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
 
     tc, work = config.tune, Path(config.run.work_dir)
     songs, validation = work / "songs", Path(config.run.heldout_dir).resolve() if config.run.heldout_dir else work / "validation"
@@ -133,9 +132,9 @@ def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
     analyses = load_corpus([p for p in list_songs(songs) if p.stem not in report.failed], store=store, config=config)
     rl = config.rl
     if not rl.reward_checkpoint and tc.pretrain_pairs:
-        from editor_rl.preferences.rater import panel
-        from editor_rl.preferences.synthetic import make_pairs
-        from editor_rl.preferences.train import train_reward_model
+        from editor_rl.raters.rater import panel
+        from editor_rl.raters.synthetic import make_pairs
+        from editor_rl.rewards.train import train_reward_model
 
         path = work / "tune" / "reward.pt"
         if not path.is_file():
@@ -156,56 +155,56 @@ def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
 
 
 def ppo_trial(params: dict, *, base: dict) -> None:
-    """One PPO trial (runs in a Tune trial actor): train, and after every iteration judge the policy on
-    the held-out songs and report, with a checkpoint (PBT and resume continue from it)."""
+    """One PPO trial (runs in a Tune trial actor): :func:`~editor_rl.rl.loop.ppo_loop`, and after every
+    iteration the policy judged on the held-out songs by the unseen panel and reported, with a
+    checkpoint (PBT and resume continue from it)."""
     import torch
-    from ray import tune
 
-    from editor_rl.corpus import FeatureStore, list_songs, load_corpus
-    from editor_rl.evaluate import judge_policy, unseen_judges
-    from editor_rl.rewards.pool import RewardPool
-    from editor_rl.rl.algo import build_ppo_config
-    from editor_rl.rl.connector import connector_state, restore_connector_state
-    from editor_rl.rl.policy import load_policy
-    from editor_rl.rl.train import freeze_policy, history_row, reward_identity, set_policy
+    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.rl.loop import ppo_loop, reward_identity
 
     torch.set_num_threads(1)
     cfg = trial_config(base, params)
-    rl = cfg.rl
     heldout = load_corpus(list_songs(cfg.run.heldout_dir)[: cfg.eval.max_songs], store=FeatureStore(cfg.corpus.store_dir), config=cfg)
-    reward_id = reward_identity(rl.reward_checkpoint)
-    pool = RewardPool(rl.reward_checkpoint, config=cfg.pool, scheduling_strategy=_pool_bundle_strategy()) if rl.reward_checkpoint else None
-    algo = build_ppo_config(cfg, songs=list_songs(Path(cfg.run.work_dir) / "songs"), pool=pool, reward_id=reward_id).build_algo()
-    start = 0
-    try:
-        checkpoint = tune.get_checkpoint()
-        if checkpoint:
-            with checkpoint.as_directory() as d:
-                algo.restore_from_path(d)
-                state = json.loads((Path(d) / "trial.json").read_text())
-                if state["connector"].get("reward_id") == reward_id:
-                    restore_connector_state(algo, state["connector"])
-                start = int(state["iteration"])
-            first = list(algo.learner_group.foreach_learner(lambda learner: learner.module["default_policy"].get_state()))[0]
-            set_policy(algo, first if isinstance(first, dict) else first.get())
-        elif rl.init_policy:
-            set_policy(algo, load_policy(rl.init_policy).get_state())
-        for it in range(start + 1, cfg.tune.iterations + 1):
-            if rl.init_policy and it in (start + 1, rl.vf_warmup_iterations + 1):
-                freeze_policy(algo, it <= rl.vf_warmup_iterations)
-            t0 = time.time()
-            row = history_row(it, algo.train(), time.time() - t0, reward_id)
-            with tempfile.TemporaryDirectory() as d:
-                algo.save_to_path(d)
-                (Path(d) / "trial.json").write_text(json.dumps({"iteration": it, "connector": connector_state(algo)}))
-                win = judge_policy(load_policy(d), heldout, judges=unseen_judges(cfg), config=cfg, baselines=("search",)).mean_win_rate("search")
-                metrics = {"heldout_win_rate": win, "iteration": it} | {k: row[k] for k in ("total_return_mean", "dense_return_mean", "learned_score_mean")
-                                                                        if row[k] is not None}
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
-    finally:
-        algo.stop()
-        if pool is not None:
-            pool.shutdown()
+    ppo_loop(cfg, songs=list_songs(Path(cfg.run.work_dir) / "songs"), iterations=cfg.tune.iterations, after_iteration=lambda algo, it, row: _report(algo, it, row, heldout, cfg),
+             restore=lambda algo: _restore_trial(algo, reward_identity(cfg.rl.reward_checkpoint)), pool_strategy=_pool_bundle_strategy())
+
+
+def _restore_trial(algo, reward_id: str) -> int:
+    """Continue from Tune's checkpoint of this trial, if any (its iteration; 0 without one); the
+    connector's statistics too when they belong to the trial's reward model."""
+    from ray import tune
+
+    from editor_rl.rl.connector import restore_connector_state
+    from editor_rl.rl.loop import restore_checkpoint
+
+    checkpoint = tune.get_checkpoint()
+    if not checkpoint:
+        return 0
+    with checkpoint.as_directory() as d:
+        restore_checkpoint(algo, d)
+        state = json.loads((Path(d) / "trial.json").read_text())
+        if state["connector"].get("reward_id") == reward_id:
+            restore_connector_state(algo, state["connector"])
+        return int(state["iteration"])
+
+
+def _report(algo, it: int, row: dict, heldout: dict, cfg: Config) -> bool:
+    """Checkpoint the trial, judge its policy by the unseen panel, report both to Tune."""
+    from ray import tune
+
+    from editor_rl.policy.load import load_policy
+    from editor_rl.raters.judging import win_rate_vs_search
+    from editor_rl.rl.connector import connector_state
+
+    with tempfile.TemporaryDirectory() as d:
+        algo.save_to_path(d)
+        (Path(d) / "trial.json").write_text(json.dumps({"iteration": it, "connector": connector_state(algo)}))
+        judged = win_rate_vs_search(load_policy(d), heldout, panel="unseen", config=cfg)
+        metrics = {METRIC["ppo"]: judged.value, "judges": judged.panel, "iteration": it} | {
+            k: row[k] for k in ("total_return_mean", "dense_return_mean", "learned_score_mean") if row[k] is not None}
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+    return False
 
 
 def reward_trial(params: dict, *, base: dict, judgements: str) -> None:
@@ -213,7 +212,7 @@ def reward_trial(params: dict, *, base: dict, judgements: str) -> None:
     dense`` agrees with held-out judgements (no PPO)."""
     from ray import tune
 
-    from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
     from editor_rl.preferences.records import read_preferences
     from editor_rl.rewards import dense
     from editor_rl.rewards.model import load_scorer
@@ -377,7 +376,7 @@ def write_outputs(results, config: Config, *, say: Callable[[str], None]) -> dic
 
 def run_tune(config: Config, *, resume: bool = False, judgements: str | None = None, log: Callable[[str], None] | None = None) -> dict:
     """A whole sweep (see the module docstring); returns what it wrote and found."""
-    from editor_rl.raysession import ensure_ray
+    from editor_rl.config.raysession import ensure_ray
 
     say = log or (lambda m: print(m, flush=True, file=sys.stdout))
     parse_space(config.tune.space)  # a bad space fails before anything starts

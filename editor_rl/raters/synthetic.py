@@ -20,10 +20,10 @@ import numpy as np
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, N_ACTIONS, EditGrid, actions_for_order
-from editor_rl.baselines import every_other_phrase, plain_cut, random_edit, search_edit, section_search_edit
+from editor_rl.editors.baselines import every_other_phrase, plain_cut, random_edit, search_edit, section_search_edit
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.env import MusicEditEnv, rollout
-from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.policy.env import MusicEditEnv, rollout
+from editor_rl.raters.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord
 
 Generator = Callable[[SongAnalysis, float, np.random.Generator], EditPlan]

@@ -1,12 +1,12 @@
 """A trained policy edits songs: lockstep rollouts of its module, the length promise kept.
 
-``policy_edit`` walks the song in :class:`~editor_rl.env.MusicEditEnv` with the module's masked
+``policy_edit`` walks the song in :class:`~editor_rl.policy.env.MusicEditEnv` with the module's masked
 logits: temperature 0 takes the most likely action (deterministic), a positive temperature samples
 from ``softmax(logits / T)``. ``policy_edits`` makes several edits at once, one forward pass per
 step for all of them (what the Serve deployment batches). Every edit is completed by the planner
 where the policy misses the target (:meth:`MusicEditEnv.promised_plan`), so whatever edits songs for
 a person — the CLI, ``/api/edit``, candidates, the RLHF cycle — keeps the length promise. Pure torch
-and NumPy: the module comes from :func:`editor_rl.rl.policy.load_policy`.
+and NumPy: the module comes from :func:`editor_rl.policy.load.load_policy`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
-from editor_rl.edit.promise import check_target
-from editor_rl.env import MusicEditEnv
+from editor_rl.search.promise import check_target
+from editor_rl.policy.env import MusicEditEnv
 from editor_rl.errors import EditorRLError
 
 
@@ -28,7 +28,7 @@ def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config
     Raises
     ------
     InvalidEditError
-        Impossible target (see :func:`editor_rl.edit.promise.check_target`).
+        Impossible target (see :func:`editor_rl.search.promise.check_target`).
     """
     return policy_edits(module, [(analysis, target_seconds, temperature, seed)], config=config)[0]
 

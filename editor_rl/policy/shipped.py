@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from editor_rl.errors import ConfigError
-from editor_rl.rl.policy import MODULE_SUBDIR
+from editor_rl.policy.load import MODULE_SUBDIR
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "default_model"
 POLICY_FILES = ("class_and_ctor_args.pkl", "module_state.pkl", "metadata.json")
@@ -30,7 +30,7 @@ class ShippedModel:
     Attributes
     ----------
     policy : Path
-        The RLModule folder (what :func:`editor_rl.rl.policy.load_policy` reads).
+        The RLModule folder (what :func:`editor_rl.policy.load.load_policy` reads).
     reward : Path
         The reward model's checkpoint.
     card : dict

@@ -10,7 +10,7 @@ one keeping the length promise — drops duplicates, renders each to ``audio/<id
 in ``edl/<id>.json``, scores them with the reward model when one is
 given, and writes ``evaluation_manifest.json``: the candidates and every pairwise comparison task
 between candidates of the same song, each with the reward model's P(a preferred) and an
-uncertainty in [0, 1] (:func:`~editor_rl.preferences.active.pair_uncertainty`: closeness of P to ½
+uncertainty in [0, 1] (:func:`~editor_rl.rewards.active.pair_uncertainty`: closeness of P to ½
 and the ensemble's disagreement) that the feedback service uses to ask raters about the least
 certain pairs first.
 
@@ -32,12 +32,12 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
+from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
-from editor_rl.policy_edits import policy_edits
-from editor_rl.preferences.active import pair_uncertainty
+from editor_rl.policy.rollouts import policy_edits
+from editor_rl.rewards.active import pair_uncertainty
 from editor_rl.preferences.store import CandidateRow, PairRow, PreferenceStore
 from editor_rl.preferences.store_schema import candidate_id
 
@@ -117,13 +117,13 @@ def make_candidates(
     target_ratio : float
         Target length as a fraction of each song.
     section_plans : int
-        Searches favouring random sections per song (:func:`~editor_rl.baselines.section_search_edit`).
+        Searches favouring random sections per song (:func:`~editor_rl.editors.baselines.section_search_edit`).
     windows, one_cuts : int
-        Windows and one-cut edits per song (:func:`~editor_rl.baselines.window_edits`, :func:`~editor_rl.baselines.one_cut_edits`).
+        Windows and one-cut edits per song (:func:`~editor_rl.editors.baselines.window_edits`, :func:`~editor_rl.editors.baselines.one_cut_edits`).
     module : RLModule or None
         The policy; None uses the random baseline at the temperature (scaled ×3).
     model : str
-        The policy's identity (:func:`editor_rl.rl.policy.policy_identity`, or a model version), part
+        The policy's identity (:func:`editor_rl.policy.load.policy_identity`, or a model version), part
         of its candidates' ids.
     scorer : RewardScorer or None
         Scores candidates (reward and ensemble spread) and so ranks the pairs.

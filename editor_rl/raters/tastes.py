@@ -34,7 +34,7 @@ they judge synthetic songs; none is a descriptor of the reward model
 
 Without a target (a judgement made with no length asked for), ``tight`` and ``exact`` measure the
 length against the taste's preferred share of the song. A taste's utility is its weighted mean of
-aspects; :class:`~editor_rl.preferences.rater.SimulatedRater` turns two utilities into a noisy
+aspects; :class:`~editor_rl.raters.rater.SimulatedRater` turns two utilities into a noisy
 judgement with ties and strengths.
 """
 

@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.edit.actions import Action, EditGrid, EditState, actions_for_order, apply_action
-from editor_rl.edit.planner import Planner, PlanStart
+from editor_rl.search.planner import Planner, PlanStart
 from editor_rl.errors import InvalidEditError
 
 TOLERANCE = 0.05

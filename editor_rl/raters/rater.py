@@ -1,8 +1,8 @@
-"""Simulated raters: one taste of the panel (:mod:`editor_rl.preferences.tastes`), reported noisily.
+"""Simulated raters: one taste of the panel (:mod:`editor_rl.raters.tastes`), reported noisily.
 
 A rater is a taste and a seed — two raters of one taste are two people who like the same things and
 disagree exactly as much as the noise says. It judges what it hears (truth files, reference
-annotations under ``references``; :func:`~editor_rl.preferences.tastes.song_view`), not the
+annotations under ``references``; :func:`~editor_rl.raters.tastes.song_view`), not the
 analysis the model learns from. Judging a pair: if ``|u_a − u_b| < tie_margin`` it is a
 tie; otherwise a is preferred with probability ``σ((u_a − u_b) / noise)``, with a strength that grows
 with ``|u_a − u_b|``.
@@ -22,7 +22,7 @@ import numpy as np
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import ConfigError, EditorRLError
-from editor_rl.preferences.tastes import LISTENERS, SongView, Taste, aspects, song_view
+from editor_rl.raters.tastes import LISTENERS, SongView, Taste, aspects, song_view
 
 
 class Judgement(NamedTuple):

@@ -179,7 +179,7 @@ def analyze_corpus(paths: Sequence[str | Path], *, store: FeatureStore, config: 
     """Analyse songs in parallel as Ray tasks into ``store``.
 
     Uses the Ray instance already running in this process, or starts a local one (see
-    :func:`editor_rl.raysession.ensure_ray`). Songs whose analysis is stored are skipped;
+    :func:`editor_rl.config.raysession.ensure_ray`). Songs whose analysis is stored are skipped;
     a song that cannot be analysed is reported in ``failed`` and the others go on.
 
     Parameters
@@ -199,7 +199,7 @@ def analyze_corpus(paths: Sequence[str | Path], *, store: FeatureStore, config: 
     import ray
     from tqdm import tqdm
 
-    from editor_rl.raysession import ensure_ray
+    from editor_rl.config.raysession import ensure_ray
 
     version = analysis_version(config)
     report = CorpusReport()

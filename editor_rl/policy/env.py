@@ -14,7 +14,7 @@ Observation, a Dict:
   (÷4), beats since the last seam (÷16), loops in a row (÷2), the last action one-hot (9) and
   the search planner's next action one-hot (9; all zero when ``env.planner_hint`` is off, when
   the hinted action is not allowed, or after ``env.max_replans`` re-plans). The planner
-  (:mod:`editor_rl.edit.planner`) plans at reset and again whenever the policy leaves its plan.
+  (:mod:`editor_rl.search.planner`) plans at reset and again whenever the policy leaves its plan.
 - ``action_mask`` [shape=(9,), float32]: 1 where an action is allowed.
 
 Reward: the dense reward of :mod:`editor_rl.rewards.dense`, at the end (``reward_mode:
@@ -35,8 +35,8 @@ from editor_rl.audio.features import FEATURE_DIM
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.edit.planner import Planner, PlanStart
-from editor_rl.edit.promise import check_target, complete_to_target
+from editor_rl.search.planner import Planner, PlanStart
+from editor_rl.search.promise import check_target, complete_to_target
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
 from editor_rl.rewards.sequence import edit_sequence
@@ -230,7 +230,7 @@ class MusicEditEnv(gym.Env):
         """The finished episode's edit, completed by the planner where it misses the target.
 
         Training episodes keep their own length (a miss is what the reward teaches); every edit
-        handed to a person goes through here (the length promise, :mod:`editor_rl.edit.promise`).
+        handed to a person goes through here (the length promise, :mod:`editor_rl.search.promise`).
         """
         song = self._song
         done = complete_to_target(song.grid, song.planner, self.state.actions, target_seconds=self.target)
@@ -244,7 +244,7 @@ class MusicEditEnv(gym.Env):
 def register() -> None:
     """Register ``editor_rl/MusicEdit-v0`` with gymnasium (idempotent)."""
     if "editor_rl/MusicEdit-v0" not in gym.registry:
-        gym.register(id="editor_rl/MusicEdit-v0", entry_point="editor_rl.env:MusicEditEnv")
+        gym.register(id="editor_rl/MusicEdit-v0", entry_point="editor_rl.policy.env:MusicEditEnv")
 
 
 register()

@@ -27,10 +27,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import one_cut_edits, plain_cut, search_edit, section_search_edit, window_edits
+from editor_rl.editors.baselines import one_cut_edits, plain_cut, search_edit, section_search_edit, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
-from editor_rl.policy_edits import policy_edits
+from editor_rl.policy.rollouts import policy_edits
 from editor_rl.rewards.sequence import edit_sequence
 
 

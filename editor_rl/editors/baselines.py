@@ -11,14 +11,14 @@
 - one-cut edits (:func:`one_cut_edits`): the song's opening to a bar end, one cut to a downbeat, and
   the song's own ending;
 - ``search``: dynamic programming over the beat graph, the method of the search-based remixers
-  (radiotool, Remixatron, Audition's Remix; :mod:`editor_rl.edit.planner`): the cheapest path from
+  (radiotool, Remixatron, Audition's Remix; :mod:`editor_rl.search.planner`): the cheapest path from
   the song's start to its own ending whose seams leave at bar ends and land on downbeats (or, at a
   cost, at a half bar), each seam costing ``1 − (weighted dense seam score) + seam_penalty``, and
   the length within a beat or two percent of the target where the song allows. It optimises exactly
   the dense seam components, so it is the strong bar to clear.
 
 Every baseline returns an :class:`~editor_rl.edit.plan.EditPlan` whose ``actions`` replay it, and
-keeps the length promise (:mod:`editor_rl.edit.promise`) unless ``keep_promise=False`` (the raw
+keeps the length promise (:mod:`editor_rl.search.promise`) unless ``keep_promise=False`` (the raw
 edit, as the synthetic pairs want it: a reward model must also see edits that miss the target).
 """
 
@@ -33,9 +33,9 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.edit.planner import Planner
-from editor_rl.edit.promise import check_target, complete_to_target, keeps_promise, plain_cut_order
-from editor_rl.env import MusicEditEnv, rollout
+from editor_rl.search.planner import Planner
+from editor_rl.search.promise import check_target, complete_to_target, keeps_promise, plain_cut_order
+from editor_rl.policy.env import MusicEditEnv, rollout
 from editor_rl.errors import EditorRLError, InvalidEditError
 from editor_rl.rewards import dense
 
@@ -159,7 +159,7 @@ def random_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
 
 def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), bonus: np.ndarray | None = None,
                 keep_promise: bool = True, **_: object) -> EditPlan:
-    """The cheapest bar-aligned path through the song that hits the target (:mod:`editor_rl.edit.planner`).
+    """The cheapest bar-aligned path through the song that hits the target (:mod:`editor_rl.search.planner`).
 
     Parameters
     ----------

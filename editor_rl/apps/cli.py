@@ -39,7 +39,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from editor_rl.audio.analysis import analyze_file
-    from editor_rl.corpus import FeatureStore, analyze_corpus, list_songs
+    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs
 
     cfg = _config(args)
     target = Path(args.path)
@@ -87,7 +87,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _edit_plan(args: argparse.Namespace, analysis, cfg: Config):
     """The edit ``editor-rl edit`` makes: a baseline (``--policy``), a policy's own edit
     (``--checkpoint``, best of N with ``--reward``) or the shipped model's best of N (neither)."""
-    from editor_rl.baselines import baseline_edit
+    from editor_rl.editors.baselines import baseline_edit
 
     if args.policy:
         kind, _, name = args.policy.partition(":")
@@ -95,11 +95,11 @@ def _edit_plan(args: argparse.Namespace, analysis, cfg: Config):
             raise EditorRLError(f"--policy {args.policy!r}: expected baseline:NAME (random, every_other_phrase, search)")
         temperature = 1.0 if args.temperature is None else args.temperature
         return baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=temperature)
-    from editor_rl.best_of import best_picks, job_seed
-    from editor_rl.policy_edits import policy_edit
+    from editor_rl.editors.best_of import best_picks, job_seed
+    from editor_rl.policy.rollouts import policy_edit
     from editor_rl.rewards.model import load_scorer
-    from editor_rl.rl.policy import load_policy
-    from editor_rl.rl.shipped import policy_or_shipped
+    from editor_rl.policy.load import load_policy
+    from editor_rl.policy.shipped import policy_or_shipped
 
     policy, reward = policy_or_shipped(args.checkpoint, args.reward)
     module = load_policy(policy)
@@ -112,7 +112,7 @@ def _edit_plan(args: argparse.Namespace, analysis, cfg: Config):
 def cmd_edit(args: argparse.Namespace) -> int:
     from editor_rl.audio.analysis import analyze_audio, file_hash
     from editor_rl.audio.io import decode_audio, write_audio
-    from editor_rl.edit.promise import check_target
+    from editor_rl.search.promise import check_target
     from editor_rl.edit.render import render_plan
 
     cfg = _config(args)
@@ -130,7 +130,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def _song_analyses(songs_dir: str, cfg: Config) -> dict:
-    from editor_rl.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
 
     paths = list_songs(songs_dir)
     if not paths:
@@ -147,10 +147,10 @@ def _report_reward(scorer, out: Path) -> None:
 def cmd_reward_pretrain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from editor_rl.preferences.rater import panel
+    from editor_rl.raters.rater import panel
     from editor_rl.preferences.records import write_jsonl
-    from editor_rl.preferences.synthetic import make_pairs
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.raters.synthetic import make_pairs
+    from editor_rl.rewards.train import train_reward_model
 
     cfg = _config(args)
     if args.pairs < 2:
@@ -169,7 +169,7 @@ def cmd_reward_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_reward_train(args: argparse.Namespace) -> int:
     from editor_rl.preferences.records import read_preferences
-    from editor_rl.preferences.train import train_reward_model
+    from editor_rl.rewards.train import train_reward_model
     from editor_rl.rewards.model import load_scorer
 
     cfg = _config(args)
@@ -232,7 +232,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from editor_rl.evaluate import evaluate
+    from editor_rl.apps.evaluate import evaluate
 
     cfg = _config(args)
     out = Path(args.out or Path(args.checkpoint).resolve().parent.parent / "report")
@@ -253,9 +253,9 @@ def _floats(text: str, name: str) -> list[float]:
 
 
 def cmd_candidates(args: argparse.Namespace) -> int:
-    from editor_rl.candidates import make_candidates
+    from editor_rl.rlhf.candidates import make_candidates
     from editor_rl.rewards.model import load_scorer
-    from editor_rl.rl.policy import load_policy, policy_identity
+    from editor_rl.policy.load import load_policy, policy_identity
 
     cfg = _config(args)
     temperatures = _floats(args.temperatures, "--temperatures")
@@ -269,8 +269,8 @@ def cmd_candidates(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from editor_rl.rl.policy import load_policy
-    from editor_rl.rl.shipped import policy_or_shipped
+    from editor_rl.policy.load import load_policy
+    from editor_rl.policy.shipped import policy_or_shipped
     from editor_rl.serving.deployments import ServeSettings
     from editor_rl.serving.run import serve_forever
 
@@ -286,7 +286,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
-    from editor_rl.datadir import service_songs
+    from editor_rl.rlhf.datadir import service_songs
     from editor_rl.rlhf.cycle import run_cycle
 
     cfg = _config(args)
@@ -306,7 +306,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
 
 
 def cmd_raters_add(args: argparse.Namespace) -> int:
-    from editor_rl.datadir import store_location
+    from editor_rl.rlhf.datadir import store_location
     from editor_rl.preferences.store import PreferenceStore
 
     print(PreferenceStore(store_location(args.data)).add_rater(args.name))
@@ -314,7 +314,7 @@ def cmd_raters_add(args: argparse.Namespace) -> int:
 
 
 def cmd_raters_list(args: argparse.Namespace) -> int:
-    from editor_rl.datadir import store_location
+    from editor_rl.rlhf.datadir import store_location
     from editor_rl.preferences.store import PreferenceStore
 
     for r in PreferenceStore(store_location(args.data)).raters():
@@ -323,7 +323,7 @@ def cmd_raters_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from editor_rl.tune import run_tune
+    from editor_rl.apps.tune import run_tune
 
     cfg = _config(args)
     out = run_tune(cfg, resume=args.resume, judgements=args.judgements)
@@ -332,7 +332,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from editor_rl.quickstart import run_quickstart
+    from editor_rl.apps.quickstart import run_quickstart
 
     run_quickstart(_config(args))
     return 0

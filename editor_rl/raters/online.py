@@ -2,7 +2,7 @@
 
 A reward model trained only on baseline candidates is off its data on the edits a policy learns
 to make, and PPO finds its mistakes. So between PPO rounds the rater (a person through the
-feedback service, or a :class:`~editor_rl.preferences.rater.SimulatedRater` standing in for one)
+feedback service, or a :class:`~editor_rl.raters.rater.SimulatedRater` standing in for one)
 judges the current policy's edits — sampled at several temperatures — against the search
 baseline's and against each other; the new pairs are added to the preference set and the reward
 model is fine-tuned on it. The share of greedy policy edits the rater prefers to the search's is
@@ -18,10 +18,10 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.baselines import search_edit
+from editor_rl.editors.baselines import search_edit
 from editor_rl.edit.plan import EditPlan
-from editor_rl.policy_edits import policy_edits
-from editor_rl.preferences.rater import SimulatedRater
+from editor_rl.policy.rollouts import policy_edits
+from editor_rl.raters.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord
 
 
@@ -50,7 +50,7 @@ def policy_feedback(
     Parameters
     ----------
     module : RLModule
-        The policy (:func:`editor_rl.rl.policy.load_policy`).
+        The policy (:func:`editor_rl.policy.load.load_policy`).
     analyses : mapping of song id to SongAnalysis
     rater : SimulatedRater
     config : Config

@@ -1,11 +1,7 @@
-"""Judging a trained policy on songs it never trained on, and ``editor-rl evaluate``'s report.
+"""``editor-rl evaluate``: a trained policy judged on songs it never trained on, and its report.
 
-:func:`judge_policy` is the one place a policy is compared with the baselines: for every song and
-every target of ``eval`` (``target_ratios``, or ``target_seconds``) the policy (temperature 0) and each baseline make an edit —
-every one keeping the length promise, with the planner's repairs counted — and each judge (a
-simulated rater that labelled none of the reward model's training pairs) says which of the
-policy's edit and the baseline's it prefers; a tie counts half. Training uses it to choose
-``checkpoints/best`` on held-out songs; :func:`evaluate` writes the report.
+The judging is :func:`editor_rl.raters.judging.judge_policy` (the one place a policy is compared
+with the baselines); the judges are both panels, the unseen tastes named as such.
 
 The report (Markdown, JSON, PNG) gives, per method: keep ratio, duration error, planner repairs,
 each dense component and the learned reward (when ``rl.reward_checkpoint`` is set); the policy's
@@ -17,93 +13,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.baselines import BASELINES, baseline_edit
-from editor_rl.best_of import best_edits
+from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
 from editor_rl.config import Config
-from editor_rl.corpus import FeatureStore, list_songs, load_corpus
-from editor_rl.edit.plan import EditPlan
-from editor_rl.policy_edits import policy_edits
-from editor_rl.preferences.rater import SimulatedRater, panel
+from editor_rl.editors.baselines import BASELINES
+from editor_rl.raters.judging import heldout_judges, judge_policy, unseen_judges
 from editor_rl.rewards import dense
 from editor_rl.rewards.sequence import edit_sequence, order_of
 
 BASELINE_NAMES = tuple(BASELINES)
-
-
-def heldout_judges(config: Config) -> list[SimulatedRater]:
-    """Fresh raters of the tastes the reward model learns (``rater.pretrain_tastes``) who labelled no
-    training pair: they choose ``checkpoints/best``, as held-out judgements of the same listeners would."""
-    return panel(config.rater.pretrain_tastes, seed=config.rater.seed + config.eval.judge_seed)
-
-
-def unseen_judges(config: Config) -> list[SimulatedRater]:
-    """Raters of tastes the model never learns from (``rater.judge_tastes``): the evaluation's judges."""
-    return panel(config.rater.judge_tastes, seed=config.rater.seed + 2 * config.eval.judge_seed)
-
-
-class Judged(NamedTuple):
-    """What :func:`judge_policy` found.
-
-    Attributes
-    ----------
-    jobs : list of (SongAnalysis, float)
-        Each judged song and target, seconds.
-    plans : dict of str to list of EditPlan
-        Per method ("policy", "best_of" when a reward model chose among candidates, and each
-        baseline), its edit of every job.
-    win_rate : dict of str to dict of str to dict of str to float
-        Per method, per baseline, per judge id: the share of jobs where the judge preferred the
-        method's edit to the baseline's (a tie counts half).
-    """
-
-    jobs: list[tuple[SongAnalysis, float]]
-    plans: dict[str, list[EditPlan]]
-    win_rate: dict[str, dict[str, dict[str, float]]]
-
-    def mean_win_rate(self, baseline: str, judges: Sequence[str] | None = None, *, method: str = "policy") -> float:
-        """``method``'s win rate against ``baseline``, averaged over the judges (or the ones named)."""
-        return float(np.mean([w for j, w in self.win_rate[method][baseline].items() if judges is None or j in judges]))
-
-    def repairs(self, method: str) -> int:
-        """How many of ``method``'s edits the planner had to complete to keep the length promise."""
-        return sum(1 for p in self.plans[method] if p.repair)
-
-
-def judge_policy(module, analyses: Mapping[str, SongAnalysis], *, judges: Sequence[SimulatedRater], config: Config,
-                 baselines: Sequence[str] = ("search", "plain_cut"), scorer=None, seed: int = 0) -> Judged:
-    """The policy's greedy edits (and, with ``scorer``, its best-of-N edits) against the baselines',
-    judged by ``judges`` (see the module docstring).
-
-    Parameters
-    ----------
-    module : RLModule
-    analyses : mapping of song id to SongAnalysis
-        Songs the policy never trained on.
-    judges : sequence of SimulatedRater
-    config : Config
-        ``eval.targets`` gives each song's targets; ``pick`` shapes best of N.
-    baselines : sequence of str
-        Names in :data:`editor_rl.baselines.BASELINES`.
-    scorer : RewardScorer or None
-        A reward model to choose the best of N candidates (:mod:`editor_rl.best_of`).
-    seed : int
-        Seed of the random baseline and the sampled candidates.
-    """
-    jobs = [(a, t) for a in analyses.values() for t in config.eval.targets(a.duration_s)]
-    plans = {"policy": policy_edits(module, [(a, t, 0.0, seed) for a, t in jobs], config=config)}  # one lockstep batch
-    if scorer is not None:
-        plans["best_of"] = best_edits(module, [(a, t, seed + 17 * k) for k, (a, t) in enumerate(jobs)], scorer=scorer, config=config)
-    methods = list(plans)
-    for b in baselines:
-        plans[b] = [baseline_edit(b, a, target_seconds=t, config=config, seed=seed) for a, t in jobs]
-    win = {m: {b: {j.rater_id: float(np.mean([j.judge(a, p, q, target_seconds=t).for_a for (a, t), p, q in zip(jobs, plans[m], plans[b])]))
-                   for j in judges} for b in baselines} for m in methods}
-    return Judged(jobs, plans, win)
 
 
 def _training_curves(history: list[dict], out: Path) -> Path:
@@ -139,7 +59,7 @@ def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Pa
     With ``rl.reward_checkpoint`` set, the report also has the best-of-N edits ("best_of") and every
     edit's learned score. ``progress``: a progress bar on stderr while songs are analysed.
     """
-    from editor_rl.rl.policy import load_policy
+    from editor_rl.policy.load import load_policy
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

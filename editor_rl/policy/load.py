@@ -1,7 +1,7 @@
 """Loading a trained policy: only the RLModule (no Algorithm, no cluster).
 
 ``load_policy(CKPT)`` accepts an Algorithm checkpoint folder (``checkpoints/best``, ``iter_NNNN``)
-or the RLModule folder inside it. Editing songs with it is :mod:`editor_rl.policy_edits`.
+or the RLModule folder inside it. Editing songs with it is :mod:`editor_rl.policy.rollouts`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ The pipeline, fit for 30 judgements as for 5 000:
    penalty anchored at their starting values (the prior's, in a fine-tune) or at zero, anchor and
    strength chosen by how well they rank validation pairs — a logistic regression on the descriptors
    with the transformer's score as one more feature, which few labels can already pin down;
-5. **then fit everything**: AdamW on :class:`~editor_rl.preferences.bradley_terry.BradleyTerryLoss`,
+5. **then fit everything**: AdamW on :class:`~editor_rl.rewards.bradley_terry.BradleyTerryLoss`,
    the explicit path, the mixing scalars and θ ``head_lr_factor`` times faster than the transformers;
    the learning rate halves when validation stalls and training stops when it has not improved for
    ``patience`` epochs (after at least ``min_steps`` steps). The best state of either phase is kept
@@ -46,7 +46,7 @@ import torch
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import RewardModelConfig, RewardTrainConfig
 from editor_rl.errors import PreferenceDataError
-from editor_rl.preferences.bradley_terry import PREF_CODES, PREF_TIE, BradleyTerryLoss
+from editor_rl.rewards.bradley_terry import PREF_CODES, PREF_TIE, BradleyTerryLoss
 from editor_rl.preferences.records import PreferenceRecord
 from editor_rl.rewards import dense
 from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, collate, patches

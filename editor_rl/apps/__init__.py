@@ -1,0 +1,1 @@
+"""The drivers people run: the CLI, the quickstart, evaluation, Tune sweeps."""

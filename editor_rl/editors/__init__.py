@@ -1,0 +1,1 @@
+"""Every editor the system has: the baselines (random, every other phrase, the plain cut, the search, section searches, windows, one-cut edits) and best of N over them and the policy's edits. No Ray."""

@@ -1,0 +1,1 @@
+"""Simulated listeners: tastes defined on what a song's truth (or reference) says, raters that judge pairs by them, synthetic pairs, feedback on a policy's edits, judging a policy against the baselines. No Ray."""
