@@ -81,6 +81,11 @@ def beat_dp(onset: np.ndarray, *, period: float, tightness: float) -> np.ndarray
             cum[i] = local[i] + best
             back[i] = lo[ok][j]
         first = first and local[i] < thresh
+    return _trace_back(cum, back, local)
+
+
+def _trace_back(cum: np.ndarray, back: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """The beat chain ending at the last strong peak of the cumulative score, weak edge beats trimmed."""
     # The last beat: the latest local maximum of the cumulative score above half their median.
     peaks = np.flatnonzero((cum[1:-1] >= cum[:-2]) & (cum[1:-1] > cum[2:])) + 1
     if len(peaks) == 0:

@@ -175,6 +175,24 @@ def _analyze_and_store(path: str, store_root: str, config: Config) -> tuple[str,
         return "failed", str(exc)
 
 
+def _to_analyse(paths: Sequence[str | Path], *, store: FeatureStore, version: str, report: "CorpusReport") -> list[tuple[str, str]]:
+    """(song id, absolute path) of the songs not stored yet; unreadable ones go to ``report.failed``,
+    stored ones to ``report.skipped``."""
+    todo = []
+    for p in paths:
+        sid = song_id(p)
+        try:
+            h = file_hash(p)
+        except OSError as exc:
+            report.failed[sid] = f"{Path(p).name}: cannot read ({exc.strerror})"
+            continue
+        if store.has(h, version):
+            report.skipped.append(sid)
+        else:
+            todo.append((sid, str(Path(p).resolve())))
+    return todo
+
+
 def analyze_corpus(paths: Sequence[str | Path], *, store: FeatureStore, config: Config, progress: bool = True) -> CorpusReport:
     """Analyse songs in parallel as Ray tasks into ``store``.
 
@@ -201,20 +219,8 @@ def analyze_corpus(paths: Sequence[str | Path], *, store: FeatureStore, config: 
 
     from editor_rl.config.raysession import ensure_ray
 
-    version = analysis_version(config)
     report = CorpusReport()
-    todo: list[tuple[str, str]] = []
-    for p in paths:
-        sid = song_id(p)
-        try:
-            h = file_hash(p)
-        except OSError as exc:
-            report.failed[sid] = f"{Path(p).name}: cannot read ({exc.strerror})"
-            continue
-        if store.has(h, version):
-            report.skipped.append(sid)
-        else:
-            todo.append((sid, str(Path(p).resolve())))
+    todo = _to_analyse(paths, store=store, version=analysis_version(config), report=report)
     if not todo:
         return report
     ensure_ray(num_cpus=config.run.num_cpus)

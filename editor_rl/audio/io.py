@@ -87,19 +87,7 @@ def decode_audio(
     """
     p = Path(path)
     ext = p.suffix.lower().lstrip(".")
-    if ext not in allowed_formats:
-        raise _fail(p, f"unsupported format {ext or '(no extension)'!r}; expected one of {', '.join(allowed_formats)}")
-    if not p.exists():
-        raise _fail(p, "file does not exist")
-    if not p.is_file():
-        raise _fail(p, "is not a regular file")
-    size = p.stat().st_size
-    if size == 0:
-        raise _fail(p, "file is empty (0 bytes)")
-    # Container-level truncation first: decoders are lenient with cut files (see containers.py).
-    problem = truncation(p, ext)
-    if problem:
-        raise _fail(p, f"truncated: {problem}")
+    _check_file(p, ext, allowed_formats)
     try:
         with sf.SoundFile(str(p)) as f:
             declared, rate = f.frames, f.samplerate
@@ -112,6 +100,28 @@ def decode_audio(
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise _fail(p, f"not decodable as {ext.upper()} audio ({str(exc).strip() or exc.__class__.__name__})") from None
+    _check_decoded(p, ext, data, error=error, declared=declared, rate=rate, max_duration_s=max_duration_s, silence_dbfs=silence_dbfs)
+    return Audio(samples=np.ascontiguousarray(data), sample_rate=int(rate), path=str(p))
+
+
+def _check_file(p: Path, ext: str, allowed_formats: tuple[str, ...]) -> None:
+    """Before decoding: the format is allowed, the file exists, is not empty and its container is whole."""
+    if ext not in allowed_formats:
+        raise _fail(p, f"unsupported format {ext or '(no extension)'!r}; expected one of {', '.join(allowed_formats)}")
+    if not p.exists():
+        raise _fail(p, "file does not exist")
+    if not p.is_file():
+        raise _fail(p, "is not a regular file")
+    if p.stat().st_size == 0:
+        raise _fail(p, "file is empty (0 bytes)")
+    # Container-level truncation first: decoders are lenient with cut files (see containers.py).
+    problem = truncation(p, ext)
+    if problem:
+        raise _fail(p, f"truncated: {problem}")
+
+
+def _check_decoded(p: Path, ext: str, data: np.ndarray, *, error: str | None, declared: int, rate: int, max_duration_s: float, silence_dbfs: float) -> None:
+    """After decoding: every frame the header declares, within the length limit, finite, not silence."""
     n = data.shape[0]
     if error is not None:
         if 0 < declared and n < declared:
@@ -130,7 +140,6 @@ def decode_audio(
     level = 20 * np.log10(max(rms, 1e-12))
     if level < silence_dbfs:
         raise _fail(p, f"digital silence (RMS {level:.1f} dBFS is below {silence_dbfs:.0f} dBFS)")
-    return Audio(samples=np.ascontiguousarray(data), sample_rate=int(rate), path=str(p))
 
 
 def _read_blocks(f: sf.SoundFile, block: int = 1 << 16) -> tuple[np.ndarray, str | None]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -150,6 +151,150 @@ def _midi_hz(m: float) -> float:
     return 440.0 * 2 ** ((m - 69) / 12)
 
 
+class _Timeline(NamedTuple):
+    """When every beat falls: tempo, swing, drift and the beat grid (``n_beats + 1`` edges, seconds)."""
+
+    bpm: float
+    swing: float
+    drift: float
+    grid: np.ndarray
+    n_phrases: int
+    duration: float
+
+    @property
+    def n_beats(self) -> int:
+        return 8 * self.n_phrases
+
+    @property
+    def ibis(self) -> np.ndarray:
+        return np.diff(self.grid)
+
+
+class _Score(NamedTuple):
+    """What is played: key, the section of each phrase, chord progressions and lead motifs."""
+
+    scale: tuple
+    root: int
+    key: str
+    plan: list[str]
+    progressions: dict
+    motif: np.ndarray
+
+
+def _timeline(rng: np.random.Generator, config: SynthConfig) -> _Timeline:
+    bpm = float(rng.uniform(config.min_bpm, config.max_bpm))
+    seconds = float(rng.uniform(config.min_seconds, config.max_seconds))
+    n_phrases = max(4, int(round(seconds * bpm / 60 / 8)))
+    n_beats = n_phrases * 8
+    swing = float(rng.uniform(0.6, 0.67)) if rng.random() < config.swing_probability else 0.5
+    drift = float(rng.uniform(-0.04, 0.04)) if rng.random() < config.drift_probability else 0.0
+    bpms = bpm * (1 + drift * np.arange(n_beats + 1) / n_beats)
+    lead_in = float(rng.uniform(0.1, 0.5))
+    grid = lead_in + np.concatenate([[0.0], np.cumsum(60.0 / bpms[:-1])])
+    return _Timeline(bpm, swing, drift, grid, n_phrases, float(grid[-1] + 1.5))
+
+
+def _score(rng: np.random.Generator, n_phrases: int) -> _Score:
+    minor = bool(rng.random() < 0.5)
+    root = int(rng.integers(0, 12))
+    plan = _plan_sections(n_phrases, rng)
+    progressions = {name: opts[int(rng.integers(len(opts)))] for name, opts in _PROGRESSIONS.items()}
+    motif = rng.integers(0, 7, size=(len(SECTION_NAMES), 8))
+    return _Score(_MINOR if minor else _MAJOR, root, f"{_NOTE_NAMES[root]} {'minor' if minor else 'major'}", plan, progressions, motif)
+
+
+class _Mix:
+    """A stereo buffer the instruments are added into, at beat positions of a timeline."""
+
+    def __init__(self, tl: _Timeline, sr: int) -> None:
+        self.tl, self.sr = tl, sr
+        self.out = np.zeros((int(tl.duration * sr) + sr, 2))
+        self.ibis = tl.ibis
+
+    def at(self, beat: int, frac: float = 0.0) -> int:
+        return int(round((self.tl.grid[beat] + frac * self.ibis[beat]) * self.sr))
+
+    def add(self, sig: np.ndarray, start: int, pan: float = 0.0) -> None:
+        end = min(start + len(sig), self.out.shape[0])
+        if end <= start:
+            return
+        left, right = np.sqrt(0.5 * (1 - pan)), np.sqrt(0.5 * (1 + pan))
+        self.out[start:end, 0] += left * sig[: end - start]
+        self.out[start:end, 1] += right * sig[: end - start]
+
+
+def _drums(mix: _Mix, beat: int, name: str, rng: np.random.Generator) -> None:
+    """Kick on 1 and 3 (accent on 1), snare on 2 and 4, hats, a crash on loud phrase starts."""
+    sr, bar_pos, loud, hats, crash = mix.sr, beat % 4, _STYLE[name][0], _STYLE[name][1], _STYLE[name][3]
+    if bar_pos in (0, 2):
+        mix.add(_kick(sr, loud * (1.0 if bar_pos == 0 else 0.75)), mix.at(beat))
+    else:
+        mix.add(_snare(sr, loud * 0.55, rng), mix.at(beat), pan=0.1)
+    if hats >= 1:
+        mix.add(_hat(sr, loud * 0.16, rng), mix.at(beat), pan=-0.3)
+    if hats >= 2:
+        mix.add(_hat(sr, loud * 0.1, rng), mix.at(beat, mix.tl.swing), pan=-0.3)
+    if beat % 8 == 0 and (crash or name == "bridge"):
+        mix.add(_hat(sr, loud * 0.35, rng, decay_s=0.6), mix.at(beat), pan=0.4)
+
+
+def _harmony(mix: _Mix, beat: int, name: str, score: _Score) -> None:
+    """One chord per bar, changing on the downbeat; the bass on 1 and 3."""
+    sr, bar_pos, loud, bright, ibi = mix.sr, beat % 4, _STYLE[name][0], _STYLE[name][4], mix.ibis[beat]
+    scale, root = score.scale, score.root
+    if bar_pos == 0:
+        degree = score.progressions[name][(beat // 4) % 4]
+        bar_len = float(mix.tl.grid[min(beat + 4, mix.tl.n_beats)] - mix.tl.grid[beat])
+        chord = [scale[(degree + k) % 7] + 12 * ((degree + k) // 7) for k in (0, 2, 4)]
+        for k, step in enumerate(chord):
+            f = _midi_hz(60 + root + step - (12 if root > 6 else 0))
+            mix.add(0.09 * loud * _tone(f, bar_len, sr, harmonics=6, brightness=bright, attack_s=0.01, decay_s=3.0), mix.at(beat), pan=-0.5 + 0.5 * k)
+        bass_f = _midi_hz(36 + root + scale[degree % 7])
+        mix.add(0.35 * loud * _tone(bass_f, 1.6 * ibi, sr, harmonics=4, brightness=0.5, attack_s=0.005, decay_s=0.5), mix.at(beat))
+    elif bar_pos == 2:
+        degree = score.progressions[name][(beat // 4) % 4]
+        bass_f = _midi_hz(36 + root + scale[(degree + 4) % 7])
+        mix.add(0.25 * loud * _tone(bass_f, 0.9 * ibi, sr, harmonics=4, brightness=0.5, attack_s=0.005, decay_s=0.4), mix.at(beat))
+
+
+def _lead(mix: _Mix, beat: int, name: str, score: _Score) -> None:
+    """A per-section motif, one note per beat, an eighth pickup on some beats."""
+    pos, loud, lead_on, ibi = beat % 8, _STYLE[name][0], _STYLE[name][2], mix.ibis[beat]
+    if not lead_on or pos >= 7:
+        return
+    note = int(score.motif[SECTION_NAMES.index(name), pos])
+    f = _midi_hz(72 + score.root % 12 + score.scale[note % 7])
+    mix.add(0.11 * loud * _tone(f, 0.8 * ibi, mix.sr, harmonics=3, brightness=0.6, attack_s=0.015, decay_s=0.4, vibrato=0.004), mix.at(beat), pan=0.3)
+    if pos % 2 == 1:
+        f2 = _midi_hz(72 + score.root % 12 + score.scale[(note + 2) % 7])
+        mix.add(0.07 * loud * _tone(f2, 0.4 * ibi, mix.sr, harmonics=3, brightness=0.6, attack_s=0.01, decay_s=0.2), mix.at(beat, mix.tl.swing), pan=0.3)
+
+
+def _truth(tl: _Timeline, score: _Score, *, sr: int, seed: int) -> SongTruth:
+    beats = tl.grid[: tl.n_beats]
+    sections: list[Section] = []
+    for phrase, name in enumerate(score.plan):
+        start = float(tl.grid[phrase * 8])
+        end = float(tl.grid[(phrase + 1) * 8]) if phrase + 1 < tl.n_phrases else tl.duration
+        if sections and sections[-1].name == name:
+            sections[-1] = Section(name, sections[-1].start_s, end)
+        else:
+            sections.append(Section(name, start, end))
+    return SongTruth(
+        tempo_bpm=round(tl.bpm, 3),
+        beats_s=[round(float(b), 5) for b in beats],
+        downbeats_s=[round(float(b), 5) for b in beats[::4]],
+        phrase_starts_s=[round(float(b), 5) for b in beats[::8]],
+        sections=[asdict(s) for s in sections],
+        swing=round(tl.swing, 4),
+        drift=round(tl.drift, 4),
+        key=score.key,
+        duration_s=round(tl.duration, 5),
+        sample_rate=sr,
+        seed=seed,
+    )
+
+
 def synthesize_song(*, seed: int, config: SynthConfig = SynthConfig()) -> tuple[np.ndarray, SongTruth]:
     """Make one song and its ground truth.
 
@@ -167,107 +312,18 @@ def synthesize_song(*, seed: int, config: SynthConfig = SynthConfig()) -> tuple[
     """
     rng = np.random.default_rng(seed)
     sr = config.sample_rate
-    bpm = float(rng.uniform(config.min_bpm, config.max_bpm))
-    seconds = float(rng.uniform(config.min_seconds, config.max_seconds))
-    n_phrases = max(4, int(round(seconds * bpm / 60 / 8)))
-    n_beats = n_phrases * 8
-    swing = float(rng.uniform(0.6, 0.67)) if rng.random() < config.swing_probability else 0.5
-    drift = float(rng.uniform(-0.04, 0.04)) if rng.random() < config.drift_probability else 0.0
-    bpms = bpm * (1 + drift * np.arange(n_beats + 1) / n_beats)
-    lead_in = float(rng.uniform(0.1, 0.5))
-    grid = lead_in + np.concatenate([[0.0], np.cumsum(60.0 / bpms[:-1])])  # n_beats + 1 edges
-    beats = grid[:n_beats]
-    ibis = np.diff(grid)
-    duration = float(grid[-1] + 1.5)
-    out = np.zeros((int(duration * sr) + sr, 2))
-
-    def at(beat: int, frac: float = 0.0) -> int:
-        return int(round((grid[beat] + frac * ibis[beat]) * sr))
-
-    def add(sig: np.ndarray, start: int, pan: float = 0.0) -> None:
-        end = min(start + len(sig), out.shape[0])
-        if end <= start:
-            return
-        left, right = np.sqrt(0.5 * (1 - pan)), np.sqrt(0.5 * (1 + pan))
-        out[start:end, 0] += left * sig[: end - start]
-        out[start:end, 1] += right * sig[: end - start]
-
-    minor = bool(rng.random() < 0.5)
-    scale = _MINOR if minor else _MAJOR
-    root = int(rng.integers(0, 12))
-    key = f"{_NOTE_NAMES[root]} {'minor' if minor else 'major'}"
-    plan = _plan_sections(n_phrases, rng)
-    progressions = {name: opts[int(rng.integers(len(opts)))] for name, opts in _PROGRESSIONS.items()}
-    motif = rng.integers(0, 7, size=(len(SECTION_NAMES), 8))
-
-    for beat in range(n_beats):
-        phrase, pos = divmod(beat, 8)
-        bar_pos = beat % 4
-        name = plan[phrase]
-        loud, hats, lead_on, crash, bright = _STYLE[name]
-        ibi = ibis[beat]
-        # Drums: kick on 1 and 3 (accent on 1), snare on 2 and 4, hats, crash on loud phrase starts.
-        if bar_pos in (0, 2):
-            add(_kick(sr, loud * (1.0 if bar_pos == 0 else 0.75)), at(beat))
-        else:
-            add(_snare(sr, loud * 0.55, rng), at(beat), pan=0.1)
-        if hats >= 1:
-            add(_hat(sr, loud * 0.16, rng), at(beat), pan=-0.3)
-        if hats >= 2:
-            add(_hat(sr, loud * 0.1, rng), at(beat, swing), pan=-0.3)
-        if pos == 0 and (crash or name == "bridge"):
-            add(_hat(sr, loud * 0.35, rng, decay_s=0.6), at(beat), pan=0.4)
-        # Harmony: one chord per bar, changing on the downbeat.
-        if bar_pos == 0:
-            bar_in_prog = (beat // 4) % 4
-            degree = progressions[name][bar_in_prog]
-            bar_len = float(grid[min(beat + 4, n_beats)] - grid[beat])
-            chord = [scale[(degree + k) % 7] + 12 * ((degree + k) // 7) for k in (0, 2, 4)]
-            for k, step in enumerate(chord):
-                f = _midi_hz(60 + root + step - (12 if root > 6 else 0))
-                add(0.09 * loud * _tone(f, bar_len, sr, harmonics=6, brightness=bright, attack_s=0.01, decay_s=3.0), at(beat), pan=-0.5 + 0.5 * k)
-            bass_f = _midi_hz(36 + root + scale[degree % 7])
-            add(0.35 * loud * _tone(bass_f, 1.6 * ibi, sr, harmonics=4, brightness=0.5, attack_s=0.005, decay_s=0.5), at(beat))
-        elif bar_pos == 2:
-            degree = progressions[name][(beat // 4) % 4]
-            bass_f = _midi_hz(36 + root + scale[(degree + 4) % 7])
-            add(0.25 * loud * _tone(bass_f, 0.9 * ibi, sr, harmonics=4, brightness=0.5, attack_s=0.005, decay_s=0.4), at(beat))
-        # Lead: a per-section motif, one note per beat, an eighth pickup on some beats.
-        if lead_on and pos < 7:
-            step = scale[int(motif[SECTION_NAMES.index(name), pos]) % 7]
-            f = _midi_hz(72 + root % 12 + step)
-            add(0.11 * loud * _tone(f, 0.8 * ibi, sr, harmonics=3, brightness=0.6, attack_s=0.015, decay_s=0.4, vibrato=0.004), at(beat), pan=0.3)
-            if pos % 2 == 1:
-                f2 = _midi_hz(72 + root % 12 + scale[(int(motif[SECTION_NAMES.index(name), pos]) + 2) % 7])
-                add(0.07 * loud * _tone(f2, 0.4 * ibi, sr, harmonics=3, brightness=0.6, attack_s=0.01, decay_s=0.2), at(beat, swing), pan=0.3)
-
-    out = out[: int(duration * sr)]
+    tl = _timeline(rng, config)
+    score = _score(rng, tl.n_phrases)
+    mix = _Mix(tl, sr)
+    for beat in range(tl.n_beats):
+        name = score.plan[beat // 8]
+        _drums(mix, beat, name, rng)
+        _harmony(mix, beat, name, score)
+        _lead(mix, beat, name, score)
+    out = mix.out[: int(tl.duration * sr)]
     out *= 0.9 / max(1e-9, float(np.abs(out).max()))
     samples = out.astype(np.float32) if config.channels == 2 else out.mean(axis=1, keepdims=True).astype(np.float32)
-
-    phrase_starts = beats[::8]
-    sections: list[Section] = []
-    for phrase, name in enumerate(plan):
-        start = float(grid[phrase * 8])
-        end = float(grid[(phrase + 1) * 8]) if phrase + 1 < n_phrases else duration
-        if sections and sections[-1].name == name:
-            sections[-1] = Section(name, sections[-1].start_s, end)
-        else:
-            sections.append(Section(name, start, end))
-    truth = SongTruth(
-        tempo_bpm=round(bpm, 3),
-        beats_s=[round(float(b), 5) for b in beats],
-        downbeats_s=[round(float(b), 5) for b in beats[::4]],
-        phrase_starts_s=[round(float(b), 5) for b in phrase_starts],
-        sections=[asdict(s) for s in sections],
-        swing=round(swing, 4),
-        drift=round(drift, 4),
-        key=key,
-        duration_s=round(duration, 5),
-        sample_rate=sr,
-        seed=seed,
-    )
-    return samples, truth
+    return samples, _truth(tl, score, sr=sr, seed=seed)
 
 
 def write_corpus(out_dir: str | Path, *, n: int, seed: int, config: SynthConfig = SynthConfig()) -> list[Path]:

@@ -94,22 +94,40 @@ def render_segments(
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim == 1:
         samples = samples[:, None]
-    n = len(samples)
-    mono = samples.mean(axis=1)
-    zc = int(round(zero_cross_window_ms * 1e-3 * sample_rate))
-    half = int(round(crossfade_ms * 1e-3 * sample_rate / 2))
+    cuts = _snapped_cuts(samples, spans_s, sample_rate=sample_rate, window=int(round(zero_cross_window_ms * 1e-3 * sample_rate)))
+    out = _joined(samples, cuts, half=int(round(crossfade_ms * 1e-3 * sample_rate / 2)))
+    total = len(out)
+    edge = min(int(round(edge_fade_ms * 1e-3 * sample_rate)), total // 4)
+    if edge > 0:
+        ramp = np.sin(0.5 * np.pi * (np.arange(edge) + 0.5) / edge).astype(np.float32)
+        if cuts and cuts[0][0] > 0:
+            out[:edge] *= ramp[:, None]
+        out[-edge:] *= ramp[::-1, None]
+    fade = min(int(round(fade_out_s * sample_rate)), total // 2)
+    if fade > 0:
+        out[-fade:] *= np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)[:, None]
+    return out
+
+
+def _snapped_cuts(samples: np.ndarray, spans_s: Sequence[tuple[float, float]], *, sample_rate: int, window: int) -> list[tuple[int, int]]:
+    """The spans in samples, clipped to the source, each inner cut point moved to the nearest rising
+    zero crossing within ``window`` samples; empty spans dropped."""
+    n, mono = len(samples), samples.mean(axis=1)
     cuts = [[int(round(s * sample_rate)), int(round(e * sample_rate))] for s, e in spans_s]
     for i in range(len(cuts)):
         cuts[i][0], cuts[i][1] = min(max(cuts[i][0], 0), n), min(max(cuts[i][1], 0), n)
         if i > 0:
-            cuts[i][0] = _nearest_rising_zero(mono, cuts[i][0], zc)
+            cuts[i][0] = _nearest_rising_zero(mono, cuts[i][0], window)
         if i < len(cuts) - 1:
-            cuts[i][1] = _nearest_rising_zero(mono, cuts[i][1], zc)
-    cuts = [(s, e) for s, e in cuts if e > s]
+            cuts[i][1] = _nearest_rising_zero(mono, cuts[i][1], window)
+    return [(s, e) for s, e in cuts if e > s]
+
+
+def _joined(samples: np.ndarray, cuts: list[tuple[int, int]], *, half: int) -> np.ndarray:
+    """The cuts laid end to end, each seam crossfaded over up to ``2 · half`` samples."""
     total = sum(e - s for s, e in cuts)
     out = np.zeros((total, samples.shape[1]), dtype=np.float32)
-    # Gains for each seam between cuts[i] and cuts[i + 1].
-    seams = []
+    seams = []  # gains for each seam between cuts[i] and cuts[i + 1]
     for (s0, e0), (s1, e1) in zip(cuts, cuts[1:]):
         h = min(half, (e0 - s0) // 2, (e1 - s1) // 2)
         go, gi = _crossfade_gains(_take(samples, e0 - h, e0 + h), _take(samples, s1 - h, s1 + h)) if h > 0 else (np.ones(0, np.float32), np.ones(0, np.float32))
@@ -126,15 +144,6 @@ def render_segments(
         a = pos - h_in
         out[max(a, 0) : a + len(chunk)] += chunk[max(0, -a) : max(0, -a) + min(len(chunk), total - max(a, 0))]
         pos += e - s
-    edge = min(int(round(edge_fade_ms * 1e-3 * sample_rate)), total // 4)
-    if edge > 0:
-        ramp = np.sin(0.5 * np.pi * (np.arange(edge) + 0.5) / edge).astype(np.float32)
-        if cuts and cuts[0][0] > 0:
-            out[:edge] *= ramp[:, None]
-        out[-edge:] *= ramp[::-1, None]
-    fade = min(int(round(fade_out_s * sample_rate)), total // 2)
-    if fade > 0:
-        out[-fade:] *= np.cos(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)[:, None]
     return out
 
 

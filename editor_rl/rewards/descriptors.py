@@ -118,11 +118,6 @@ def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_second
     loud = a.features[:, _RMS].astype(np.float64)
     bar_loud = np.convolve(loud, np.ones(4) / 4, mode="full")[3:]  # mean of the 4 beats from each beat on
     peak = bar_loud >= np.quantile(bar_loud, 2 / 3)
-    timbre, harmony = _unit(a.features[:, _MFCC].astype(np.float64)), _unit(a.features[:, _CHROMA].astype(np.float64))
-    ref = np.minimum(i + 1, n - 1)  # what would have come next
-    t_sim = (timbre[ref] * timbre[j]).sum(axis=1) if len(jumps) else np.ones(1)
-    h_sim = (harmony[ref] * harmony[j]).sum(axis=1) if len(jumps) else np.ones(1)
-    l_jump = np.abs(loud[j] - loud[ref]) / 10.0 if len(jumps) else np.zeros(1)
     last = o[-1]
     vals = {
         "len_err": err, "abs_len_err": abs(err), "len_ratio": out_s / a.duration_s, "keep_ratio": float(seen.mean()),
@@ -135,7 +130,17 @@ def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_second
         "hook_kept": min(1.0, hook_kept), "loud_kept": min(1.0, float(peak[seen].sum()) / max(1, min(int(peak.sum()), len(o)))), "sections_kept": len(np.unique(st.section[seen])) / st.n_sections,
         "labels_kept": len(np.unique(st.label[seen])) / len(np.unique(st.label)),
         "energy_arc": _corr(_contour(loud[o]), _contour(loud)), "end_loudness": float(loud[o[-4:]].mean() - loud[-4:].mean()) / 10.0,
-        "seam_timbre": float(t_sim.mean()), "seam_timbre_min": float(t_sim.min()), "seam_harmony": float(h_sim.mean()),
-        "seam_loudness": float(l_jump.mean()), "seam_loudness_max": float(l_jump.max()),
-    }
+    } | _seam_likeness(a, i, j, loud)
     return np.array([vals[k] for k in DESCRIPTOR_NAMES], dtype=np.float32)
+
+
+def _seam_likeness(a, i: np.ndarray, j: np.ndarray, loud: np.ndarray) -> dict[str, float]:
+    """How alike each seam's two sides are — timbre, harmony, loudness — between the beat jumped to
+    (``j``) and the one that would have come next (after ``i``); a seamless edit scores as alike."""
+    timbre, harmony = _unit(a.features[:, _MFCC].astype(np.float64)), _unit(a.features[:, _CHROMA].astype(np.float64))
+    ref = np.minimum(i + 1, a.n_beats - 1)
+    t_sim = (timbre[ref] * timbre[j]).sum(axis=1) if len(j) else np.ones(1)
+    h_sim = (harmony[ref] * harmony[j]).sum(axis=1) if len(j) else np.ones(1)
+    l_jump = np.abs(loud[j] - loud[ref]) / 10.0 if len(j) else np.zeros(1)
+    return {"seam_timbre": float(t_sim.mean()), "seam_timbre_min": float(t_sim.min()), "seam_harmony": float(h_sim.mean()),
+            "seam_loudness": float(l_jump.mean()), "seam_loudness_max": float(l_jump.max())}

@@ -127,6 +127,19 @@ def pool_bundle(config: PoolConfig) -> dict[str, float]:
     return bundle
 
 
+class _Job:
+    """One :meth:`RewardPool.score` call's state: its chunks, the answers so far, what is in flight
+    (ref → chunk id, actor index, answer deadline, attempt) and what waits to be re-sent
+    (send at, chunk id, last actor, attempt)."""
+
+    def __init__(self, seqs: list, chunks: dict[int, list[int]]) -> None:
+        self.seqs, self.chunks = seqs, chunks
+        self.rewards, self.stds = np.zeros(len(seqs)), np.zeros(len(seqs))
+        self.inflight: dict = {}
+        self.waiting: list[tuple[float, int, int, int]] = []
+        self.done: set[int] = set()
+
+
 class RewardPool:
     """Client of M :class:`RewardWorker` actors (see the module docstring).
 
@@ -190,58 +203,67 @@ class RewardPool:
         """
         cfg = self.config
         seqs = list(sequences)
-        rewards, stds = np.zeros(len(seqs)), np.zeros(len(seqs))
         by_len = np.argsort([len(x.tokens) for x in seqs], kind="stable")  # similar lengths share a chunk: less padding
-        chunks = {i: by_len[i : i + self.chunk].tolist() for i in range(0, len(seqs), self.chunk)}
-        give_up = {cid: time.monotonic() + (cfg.max_retries + 1) * cfg.timeout_s for cid in chunks}
-        inflight: dict = {}  # ref -> (chunk id, actor index, answer deadline, attempt)
-        waiting: list[tuple[float, int, int, int]] = []  # (send at, chunk id, last actor, attempt)
-        for cid, idx in chunks.items():
+        job = _Job(seqs, {i: by_len[i : i + self.chunk].tolist() for i in range(0, len(seqs), self.chunk)})
+        give_up = {cid: time.monotonic() + (cfg.max_retries + 1) * cfg.timeout_s for cid in job.chunks}
+        for cid, idx in job.chunks.items():
             ref, k = self._submit([seqs[i] for i in idx])
-            inflight[ref] = (cid, k, time.monotonic() + cfg.timeout_s, 0)
-        done: set[int] = set()
-        while len(done) < len(chunks):
-            ready = ray.wait(list(inflight), num_returns=1, timeout=0.1)[0] if inflight else []
-            if not inflight:
+            job.inflight[ref] = (cid, k, time.monotonic() + cfg.timeout_s, 0)
+        while len(job.done) < len(job.chunks):
+            ready = ray.wait(list(job.inflight), num_returns=1, timeout=0.1)[0] if job.inflight else []
+            if not job.inflight:
                 time.sleep(0.05)
             now = time.monotonic()
             for ref in ready:
-                cid, k, _, attempt = inflight.pop(ref)
-                if cid in done:
-                    continue  # a late duplicate of a chunk already answered
-                try:
-                    version, r, s = ray.get(ref)
-                except ray.exceptions.ActorUnavailableError:
-                    waiting.append((now + 0.5, cid, k, attempt))  # restarting: try again, no retry used
-                    continue
-                except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
-                    if attempt + 1 > cfg.max_retries:
-                        raise EditorRLError(f"reward pool: a chunk of {len(chunks[cid])} sequences failed {attempt + 1} times ({exc})") from None
-                    waiting.append((now + 0.1 * 2**attempt, cid, k, attempt + 1))
-                    continue
-                if version < self.version:  # a restarted actor with old weights: update it, score again
-                    self.actors[k].swap.remote(self._ckpt_ref, self.version)
-                    waiting.append((now, cid, k, attempt))
-                    continue
-                rewards[chunks[cid]], stds[chunks[cid]] = r, s
-                done.add(cid)
-            for ref, (cid, k, deadline, attempt) in list(inflight.items()):
-                if deadline < now and cid not in done:
-                    del inflight[ref]  # stop waiting; a late answer is ignored
-                    if attempt + 1 > cfg.max_retries:
-                        raise EditorRLError(f"reward pool: a chunk of {len(chunks[cid])} sequences got no answer in {cfg.timeout_s} s, {attempt + 1} times")
-                    waiting.append((now, cid, k, attempt + 1))
-            for item in sorted(waiting):
-                send_at, cid, k, attempt = item
-                if send_at > now:
-                    continue
-                waiting.remove(item)
-                if now > give_up[cid]:
-                    raise EditorRLError(f"reward pool: a chunk of {len(chunks[cid])} sequences was not scored within {(cfg.max_retries + 1) * cfg.timeout_s:.0f} s")
-                self.resent += 1
-                ref, k2 = self._submit([seqs[i] for i in chunks[cid]], avoid=k)
-                inflight[ref] = (cid, k2, now + cfg.timeout_s, attempt)
-        return rewards, stds
+                self._collect(job, ref, now)
+            self._expire(job, now)
+            self._resend(job, now, give_up)
+        return job.rewards, job.stds
+
+    def _collect(self, job: "_Job", ref, now: float) -> None:
+        """Take one answer: store it, or queue its chunk again (actor restarting, failed, stale weights)."""
+        cid, k, _, attempt = job.inflight.pop(ref)
+        if cid in job.done:
+            return  # a late duplicate of a chunk already answered
+        try:
+            version, r, s = ray.get(ref)
+        except ray.exceptions.ActorUnavailableError:
+            job.waiting.append((now + 0.5, cid, k, attempt))  # restarting: try again, no retry used
+            return
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            if attempt + 1 > self.config.max_retries:
+                raise EditorRLError(f"reward pool: a chunk of {len(job.chunks[cid])} sequences failed {attempt + 1} times ({exc})") from None
+            job.waiting.append((now + 0.1 * 2**attempt, cid, k, attempt + 1))
+            return
+        if version < self.version:  # a restarted actor with old weights: update it, score again
+            self.actors[k].swap.remote(self._ckpt_ref, self.version)
+            job.waiting.append((now, cid, k, attempt))
+            return
+        job.rewards[job.chunks[cid]], job.stds[job.chunks[cid]] = r, s
+        job.done.add(cid)
+
+    def _expire(self, job: "_Job", now: float) -> None:
+        """Stop waiting for chunks past their answer deadline (a late answer is ignored); queue them again."""
+        for ref, (cid, k, deadline, attempt) in list(job.inflight.items()):
+            if deadline < now and cid not in job.done:
+                del job.inflight[ref]
+                if attempt + 1 > self.config.max_retries:
+                    raise EditorRLError(f"reward pool: a chunk of {len(job.chunks[cid])} sequences got no answer in {self.config.timeout_s} s, {attempt + 1} times")
+                job.waiting.append((now, cid, k, attempt + 1))
+
+    def _resend(self, job: "_Job", now: float, give_up: dict[int, float]) -> None:
+        """Send the queued chunks that are due to another actor, within each chunk's overall deadline."""
+        for item in sorted(job.waiting):
+            send_at, cid, k, attempt = item
+            if send_at > now:
+                continue
+            job.waiting.remove(item)
+            if now > give_up[cid]:
+                raise EditorRLError(f"reward pool: a chunk of {len(job.chunks[cid])} sequences was not scored within "
+                                    f"{(self.config.max_retries + 1) * self.config.timeout_s:.0f} s")
+            self.resent += 1
+            ref, k2 = self._submit([job.seqs[i] for i in job.chunks[cid]], avoid=k)
+            job.inflight[ref] = (cid, k2, now + self.config.timeout_s, attempt)
 
     def swap(self, checkpoint: str | Path) -> int:
         """Install a new checkpoint in every actor without restarting them; returns the new version."""

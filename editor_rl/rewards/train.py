@@ -206,63 +206,135 @@ def fit_explicit_path(model: RewardModel, loss_fn: BradleyTerryLoss, enc: Encode
     another choice ranks clearly better), after which it is fit on all of them (few labels: none is wasted on a tiny
     validation set). Returns the best state (as ``train_reward_model``'s ``best``).
     """
-    learned, desc = _trunk_scores(model, enc), torch.from_numpy(enc.descriptors)
-    start_state, start_theta = copy.deepcopy(model.state_dict()), float(loss_fn.log_theta.item())
-    anchors = {"start": [p.detach().clone() for p in model.head_parameters()], "zero": [torch.zeros_like(p) for p in model.head_parameters()]}
-    choices = [(name, lam) for name in anchors for lam in RIDGE]
+    ex = _Explicit(model, loss_fn, enc, pairs, boot)
+    if cross_validate:
+        val, how = _cross_validated(ex, np.concatenate([tr, va]), folds=folds, repeats=repeats, seed=seed)
+    else:
+        val, how = _validated(ex, tr, va)
+    return {"loss": val["log_loss"], "state": copy.deepcopy(model.state_dict()), "theta": loss_fn.theta.item(), "epoch": 0, "val": val, "phase": how}
 
-    def solve(fit: np.ndarray, choice: tuple[str, float]) -> None:
-        model.load_state_dict(start_state)
-        loss_fn.log_theta.data.fill_(start_theta)
-        anchor, lam = anchors[choice[0]], choice[1]
+
+class _Explicit:
+    """The explicit path's problem (:func:`fit_explicit_path`): the frozen transformers' scores, the
+    anchors of the ridge penalty, and its solver."""
+
+    def __init__(self, model: RewardModel, loss_fn: BradleyTerryLoss, enc: Encoded, pairs: PairData, boot: torch.Tensor) -> None:
+        self.model, self.loss_fn, self.pairs, self.boot = model, loss_fn, pairs, boot
+        self.learned, self.desc = _trunk_scores(model, enc), torch.from_numpy(enc.descriptors)
+        self.start_state, self.start_theta = copy.deepcopy(model.state_dict()), float(loss_fn.log_theta.item())
+        self.anchors = {"start": [p.detach().clone() for p in model.head_parameters()], "zero": [torch.zeros_like(p) for p in model.head_parameters()]}
+        self.choices = [(name, lam) for name in self.anchors for lam in RIDGE]
+
+    def solve(self, fit: np.ndarray, choice: tuple[str, float]) -> None:
+        """Fit the head and θ on pairs ``fit`` under the ridge ``choice`` (anchor name, λ), from the start."""
+        model, loss_fn, pairs = self.model, self.loss_fn, self.pairs
+        model.load_state_dict(self.start_state)
+        loss_fn.log_theta.data.fill_(self.start_theta)
+        anchor, lam = self.anchors[choice[0]], choice[1]
         params = model.head_parameters() + list(loss_fn.parameters())
         a, b, pref, strength = (torch.as_tensor(x[fit]) for x in (pairs.a, pairs.b, pairs.preference, pairs.strength))
         opt = torch.optim.LBFGS(params, lr=1.0, max_iter=200, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
 
         def closure():
             opt.zero_grad()
-            scores = model.mix(learned, desc)
-            loss = loss_fn(scores[a], scores[b], pref, strength, boot[fit])
+            scores = model.mix(self.learned, self.desc)
+            loss = loss_fn(scores[a], scores[b], pref, strength, self.boot[fit])
             loss = loss + lam / max(1, len(fit)) * sum(((p - q) ** 2).sum() for p, q in zip(model.head_parameters(), anchor))
             loss.backward()
             return loss
 
         opt.step(closure)
 
-    def val_metrics(val: np.ndarray) -> dict:
+    def metrics(self, val: np.ndarray) -> dict:
         with torch.no_grad():
-            return pair_metrics(model.mix(learned, desc).mean(dim=1), loss_fn, pairs, val)
+            return pair_metrics(self.model.mix(self.learned, self.desc).mean(dim=1), self.loss_fn, self.pairs, val)
 
-    rank = lambda m: (-np.nan_to_num(m["accuracy"], nan=0.0), m["log_loss"])  # noqa: E731 - best ranking first, then calibration
-    if cross_validate:
-        every = np.concatenate([tr, va])
-        rng = np.random.default_rng(seed)
-        splits = [f for _ in range(repeats) for f in np.array_split(rng.permutation(every), folds)]  # repeated: less noise with few pairs
-        scores, folds_acc = {}, {}
-        for choice in choices:
-            per_fold = []
-            for f in splits:
-                solve(np.setdiff1d(every, f), choice)
-                per_fold.append(val_metrics(f))
-            scores[choice] = {k: float(np.nanmean([m[k] for m in per_fold])) for k in ("accuracy", "log_loss", "ece")} | {"pairs": int(len(every))}
-            folds_acc[choice] = np.nan_to_num(np.array([m["accuracy"] for m in per_fold]), nan=0.5)
-        best = min(choices, key=lambda c: rank(scores[c]))
-        gain = folds_acc[best] - folds_acc[DEFAULT_RIDGE]
-        # one-standard-error rule: leave the plain ridge only for a clearly better choice (selection among noisy folds over-fits)
-        choice = best if gain.mean() > gain.std() / np.sqrt(folds) else DEFAULT_RIDGE
-        solve(every, choice)
-        val, how = scores[choice], f"explicit (ridge toward the {choice[0]}, λ = {choice[1]:g}, by {repeats}×{folds}-fold cross-validation; then fit on all pairs)"
-    else:
-        results = {}
-        for choice in choices:
-            solve(tr, choice)
-            results[choice] = (val_metrics(va), copy.deepcopy(model.state_dict()), float(loss_fn.log_theta.item()))
-        choice = min(choices, key=lambda c: rank(results[c][0]))
-        val, state, theta = results[choice]
-        model.load_state_dict(state)
-        loss_fn.log_theta.data.fill_(theta)
-        how = f"explicit (ridge toward the {choice[0]}, λ = {choice[1]:g}, by validation)"
-    return {"loss": val["log_loss"], "state": copy.deepcopy(model.state_dict()), "theta": loss_fn.theta.item(), "epoch": 0, "val": val, "phase": how}
+
+def _rank(m: dict) -> tuple:
+    """Best ranking first, then calibration."""
+    return (-np.nan_to_num(m["accuracy"], nan=0.0), m["log_loss"])
+
+
+def _cross_validated(ex: _Explicit, every: np.ndarray, *, folds: int, repeats: int, seed: int) -> tuple[dict, str]:
+    """Choose the ridge by repeated k-fold cross-validation (one-standard-error rule), then fit on all pairs."""
+    rng = np.random.default_rng(seed)
+    splits = [f for _ in range(repeats) for f in np.array_split(rng.permutation(every), folds)]  # repeated: less noise with few pairs
+    scores, folds_acc = {}, {}
+    for choice in ex.choices:
+        per_fold = []
+        for f in splits:
+            ex.solve(np.setdiff1d(every, f), choice)
+            per_fold.append(ex.metrics(f))
+        scores[choice] = {k: float(np.nanmean([m[k] for m in per_fold])) for k in ("accuracy", "log_loss", "ece")} | {"pairs": int(len(every))}
+        folds_acc[choice] = np.nan_to_num(np.array([m["accuracy"] for m in per_fold]), nan=0.5)
+    best = min(ex.choices, key=lambda c: _rank(scores[c]))
+    gain = folds_acc[best] - folds_acc[DEFAULT_RIDGE]
+    # one-standard-error rule: leave the plain ridge only for a clearly better choice (selection among noisy folds over-fits)
+    choice = best if gain.mean() > gain.std() / np.sqrt(folds) else DEFAULT_RIDGE
+    ex.solve(every, choice)
+    return scores[choice], f"explicit (ridge toward the {choice[0]}, λ = {choice[1]:g}, by {repeats}×{folds}-fold cross-validation; then fit on all pairs)"
+
+
+def _validated(ex: _Explicit, tr: np.ndarray, va: np.ndarray) -> tuple[dict, str]:
+    """Choose the ridge by the validation pairs; the model is left at that choice's fit."""
+    results = {}
+    for choice in ex.choices:
+        ex.solve(tr, choice)
+        results[choice] = (ex.metrics(va), copy.deepcopy(ex.model.state_dict()), float(ex.loss_fn.log_theta.item()))
+    choice = min(ex.choices, key=lambda c: _rank(results[c][0]))
+    val, state, theta = results[choice]
+    ex.model.load_state_dict(state)
+    ex.loss_fn.log_theta.data.fill_(theta)
+    return val, f"explicit (ridge toward the {choice[0]}, λ = {choice[1]:g}, by validation)"
+
+
+def _starting_model(seqs: list, pairs: PairData, tr: np.ndarray, *, model_config: RewardModelConfig, tc: RewardTrainConfig,
+                    pretrained: RewardScorer | None) -> tuple[RewardModel, Normalizer, BradleyTerryLoss]:
+    """The model to train, its feature normaliser and its loss: the pretrained ones (a fine-tune)
+    or fresh ones, the normaliser fit on the training pairs' edits."""
+    if pretrained is not None:
+        model, norm = copy.deepcopy(pretrained.model).train(), pretrained.normalizer
+        return model, norm, BradleyTerryLoss(margin_per_strength=tc.margin_per_strength, tie_threshold=pretrained.tie_threshold)
+    norm = Normalizer.fit([seqs[i] for i in np.unique(np.concatenate([pairs.a[tr], pairs.b[tr]]))])
+    return RewardModel(model_config), norm, BradleyTerryLoss(margin_per_strength=tc.margin_per_strength, tie_threshold=tc.tie_threshold)
+
+
+def _fit_all(model: RewardModel, loss_fn: BradleyTerryLoss, enc: Encoded, pairs: PairData, tr: np.ndarray, va: np.ndarray, boot: torch.Tensor, *,
+             best: dict, history: list[dict], fine_tune: bool, tc: RewardTrainConfig, rng: np.random.Generator, say: Callable[[str], None]) -> dict:
+    """Phase 2: every parameter, epoch by epoch, early-stopped on the validation pairs; returns the
+    best state so far (the explicit path's ``best`` unless an epoch beats it) and appends to ``history``."""
+    opt = _optimizer(model, loss_fn, tc, fine_tune=fine_tune)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, tc.patience // 2))
+    since_best, steps = 0, 0
+    for epoch in range(1, tc.max_epochs + 1):
+        t0 = time.time()
+        model.train()
+        total = 0.0
+        for sel in length_batches(tr, pairs, enc, tc.batch_pairs, rng):
+            out = _scores(model, enc, np.concatenate([pairs.a[sel], pairs.b[sel]]))
+            loss = loss_fn(out[: len(sel)], out[len(sel) :], torch.as_tensor(pairs.preference[sel]), torch.as_tensor(pairs.strength[sel]), boot[sel])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            total += loss.item() * len(sel)
+            steps += 1
+        val = evaluate(model, loss_fn, enc, pairs, va)
+        plateau.step(val["log_loss"])
+        row = {"epoch": epoch, "train_loss": total / max(1, len(tr)), "val_loss": val["log_loss"], "val_accuracy": val["accuracy"], "val_ece": val["ece"],
+               "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
+        history.append(row)
+        say(f"reward epoch {epoch:3d}: train_loss {row['train_loss']:.4f} val_loss {val['log_loss']:.4f} val_acc {val['accuracy']:.3f} "
+            f"ece {val['ece']:.3f} θ {loss_fn.theta.item():.3f} ({row['seconds']:.2f} s)")
+        if val["log_loss"] < best["loss"] - 1e-4:
+            best = {"loss": val["log_loss"], "state": copy.deepcopy(model.state_dict()), "theta": loss_fn.theta.item(), "epoch": epoch, "val": val, "phase": "all"}
+            since_best = 0
+        else:
+            since_best += 1
+            if since_best >= tc.patience and steps >= tc.min_steps:
+                say(f"reward: validation stopped improving; stopping after epoch {epoch} (best: {best['phase']} phase, epoch {best['epoch']})")
+                break
+    return best
 
 
 def _optimizer(model: RewardModel, loss_fn: BradleyTerryLoss, tc: RewardTrainConfig, *, fine_tune: bool) -> torch.optim.Optimizer:
@@ -305,8 +377,7 @@ def train_reward_model(
     RewardScorer
         The best epoch's model; ``metrics`` holds the validation figures and the history.
     """
-    tc = train_config
-    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    tc, say = train_config, log or (lambda m: print(m, file=sys.stderr, flush=True))
     if not records:
         raise PreferenceDataError("no preference records to train on")
     torch.manual_seed(tc.seed)
@@ -314,15 +385,8 @@ def train_reward_model(
     rng = np.random.default_rng(tc.seed)
     seqs, pairs = prepare(records, analyses)
     tr, va, split_by = split(pairs, val_fraction=tc.val_fraction, min_val_songs=tc.min_val_songs, seed=tc.seed)
-    if pretrained is not None:
-        model, norm = copy.deepcopy(pretrained.model).train(), pretrained.normalizer
-        loss_fn = BradleyTerryLoss(margin_per_strength=tc.margin_per_strength, tie_threshold=pretrained.tie_threshold)
-    else:
-        model = RewardModel(model_config)
-        norm = Normalizer.fit([seqs[i] for i in np.unique(np.concatenate([pairs.a[tr], pairs.b[tr]]))])
-        loss_fn = BradleyTerryLoss(margin_per_strength=tc.margin_per_strength, tie_threshold=tc.tie_threshold)
-    enc = encode(seqs, norm, model.config.beats_per_token)
-    E = model.config.ensemble
+    model, norm, loss_fn = _starting_model(seqs, pairs, tr, model_config=model_config, tc=tc, pretrained=pretrained)
+    enc, E = encode(seqs, norm, model.config.beats_per_token), model.config.ensemble
     boot = torch.from_numpy(rng.exponential(1.0, size=(len(pairs.a), E)).astype(np.float32)) if E > 1 else torch.ones(len(pairs.a), 1)
     initial = evaluate(model, loss_fn, enc, pairs, va)
     say(f"reward: {len(tr)} train pairs, {len(va)} validation pairs (held-out {split_by}); start: val_acc {initial['accuracy']:.3f} val_loss {initial['log_loss']:.3f}")
@@ -330,46 +394,16 @@ def train_reward_model(
     best = fit_explicit_path(model, loss_fn, enc, pairs, tr, va, boot, cross_validate=few, seed=tc.seed)
     explicit = best["val"]
     say(f"reward: explicit path (transformers frozen): val_acc {explicit['accuracy']:.3f} val_loss {explicit['log_loss']:.3f} — {best['phase']}")
+    history: list[dict] = []
     if few:
         say(f"reward: {len(pairs.a)} pairs (fewer than reward_train.transformer_min_pairs={tc.transformer_min_pairs}): the explicit path alone")
         tr, va, split_by = np.concatenate([tr, va]), np.zeros(0, dtype=np.int64), "pairs, 5-fold cross-validation"
-    opt = _optimizer(model, loss_fn, tc, fine_tune=pretrained is not None)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, tc.patience // 2))
-    history, since_best, steps = [], 0, 0
-    for epoch in range(1, 0 if few else tc.max_epochs + 1):
-        t0 = time.time()
-        model.train()
-        total = 0.0
-        for sel in length_batches(tr, pairs, enc, tc.batch_pairs, rng):
-            out = _scores(model, enc, np.concatenate([pairs.a[sel], pairs.b[sel]]))
-            loss = loss_fn(out[: len(sel)], out[len(sel) :], torch.as_tensor(pairs.preference[sel]), torch.as_tensor(pairs.strength[sel]), boot[sel])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            total += loss.item() * len(sel)
-            steps += 1
-        val = evaluate(model, loss_fn, enc, pairs, va)
-        plateau.step(val["log_loss"])
-        row = {"epoch": epoch, "train_loss": total / max(1, len(tr)), "val_loss": val["log_loss"], "val_accuracy": val["accuracy"], "val_ece": val["ece"],
-               "lr": opt.param_groups[0]["lr"], "seconds": time.time() - t0}
-        history.append(row)
-        say(f"reward epoch {epoch:3d}: train_loss {row['train_loss']:.4f} val_loss {val['log_loss']:.4f} val_acc {val['accuracy']:.3f} "
-            f"ece {val['ece']:.3f} θ {loss_fn.theta.item():.3f} ({row['seconds']:.2f} s)")
-        if val["log_loss"] < best["loss"] - 1e-4:
-            best = {"loss": val["log_loss"], "state": copy.deepcopy(model.state_dict()), "theta": loss_fn.theta.item(), "epoch": epoch, "val": val, "phase": "all"}
-            since_best = 0
-        else:
-            since_best += 1
-            if since_best >= tc.patience and steps >= tc.min_steps:
-                say(f"reward: validation stopped improving; stopping after epoch {epoch} (best: {best['phase']} phase, epoch {best['epoch']})")
-                break
+    else:
+        best = _fit_all(model, loss_fn, enc, pairs, tr, va, boot, best=best, history=history, fine_tune=pretrained is not None, tc=tc, rng=rng, say=say)
     model.load_state_dict(best["state"])
     metrics = {
         "train_pairs": int(len(tr)), "val_pairs": int(best["val"]["pairs"]), "split": split_by, "train_songs": sorted(set(pairs.song[tr].tolist())),
         "val_songs": sorted(set(pairs.song[va].tolist())), "initial_val_accuracy": initial["accuracy"], "val_accuracy": best["val"]["accuracy"],
         "val_log_loss": best["val"]["log_loss"], "val_ece": best["val"]["ece"], "best_epoch": best["epoch"], "best_phase": best["phase"],
-        "explicit_val_accuracy": explicit["accuracy"], "history": history,
-        "fine_tuned": pretrained is not None, "train_config": asdict(tc),
-    }
+        "explicit_val_accuracy": explicit["accuracy"], "history": history, "fine_tuned": pretrained is not None, "train_config": asdict(tc)}
     return RewardScorer(model, norm, metrics=metrics, tie_threshold=best["theta"])

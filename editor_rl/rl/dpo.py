@@ -85,6 +85,46 @@ def new_module(config: Config, env: MusicEditEnv):
     return spec.build()
 
 
+def _replayed_pairs(records: Sequence[PreferenceRecord], env: MusicEditEnv) -> tuple[list[tuple], int]:
+    """(chosen trajectory, rejected trajectory, strength) of every record the env can replay, and
+    how many it skipped (ties, unknown songs, edits it cannot replay)."""
+    index = {a.song_id: i for i, a in enumerate(env.songs)}
+    pairs, skipped = [], 0
+    for r in records:
+        if r.preference == "tie" or r.song_id not in index:
+            skipped += 1
+            continue
+        target = r.target_seconds or r.a.plan().duration_s
+        ta, tb = replay(env, index[r.song_id], r.a, target_seconds=target), replay(env, index[r.song_id], r.b, target_seconds=target)
+        if ta is None or tb is None:
+            skipped += 1
+            continue
+        chosen, rejected = (ta, tb) if r.preference == "a" else (tb, ta)
+        pairs.append((chosen, rejected, float(r.strength)))
+    return pairs, skipped
+
+
+def _dpo_epoch(module, opt, pairs: list[tuple], ref: tuple[torch.Tensor, torch.Tensor], *, beta: float, batch_pairs: int,
+               rng: np.random.Generator) -> dict:
+    """One pass over the pairs in random minibatches: the strength-weighted DPO loss against the
+    frozen reference's log-probabilities ``ref`` (chosen, rejected)."""
+    perm = rng.permutation(len(pairs))
+    total, correct = 0.0, 0
+    for k in range(0, len(perm), batch_pairs):
+        sel = perm[k : k + batch_pairs]
+        lc = _logp(module, [pairs[i][0] for i in sel])
+        lr_ = _logp(module, [pairs[i][1] for i in sel])
+        margin = beta * ((lc - ref[0][sel]) - (lr_ - ref[1][sel]))
+        w = torch.tensor([pairs[i][2] for i in sel])
+        loss = (w * -F.logsigmoid(margin)).sum() / w.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(sel)
+        correct += int((margin > 0).sum())
+    return {"loss": total / len(pairs), "preference_accuracy": correct / len(pairs)}
+
+
 def train_dpo(
     records: Sequence[PreferenceRecord],
     analyses: Mapping[str, SongAnalysis],
@@ -106,21 +146,8 @@ def train_dpo(
         ``{"checkpoint", "pairs", "skipped", "history"}`` (per-epoch loss and preference accuracy).
     """
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    songs = list(analyses.values())
-    index = {a.song_id: i for i, a in enumerate(songs)}
-    env = MusicEditEnv(songs, config=config.env, reward=config.reward, search=config.search)
-    pairs, skipped = [], 0
-    for r in records:
-        if r.preference == "tie" or r.song_id not in index:
-            skipped += 1
-            continue
-        target = r.target_seconds or r.a.plan().duration_s
-        ta, tb = replay(env, index[r.song_id], r.a, target_seconds=target), replay(env, index[r.song_id], r.b, target_seconds=target)
-        if ta is None or tb is None:
-            skipped += 1
-            continue
-        chosen, rejected = (ta, tb) if r.preference == "a" else (tb, ta)
-        pairs.append((chosen, rejected, float(r.strength)))
+    env = MusicEditEnv(list(analyses.values()), config=config.env, reward=config.reward, search=config.search)
+    pairs, skipped = _replayed_pairs(records, env)
     if not pairs:
         raise PreferenceDataError(f"no usable preference pairs for DPO ({skipped} ties or unreplayable pairs)")
     if init_checkpoint:
@@ -136,25 +163,10 @@ def train_dpo(
     opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=lr)
     rng = np.random.default_rng(config.rl.seed)
     with torch.no_grad():
-        ref_c = _logp(reference, [p[0] for p in pairs])
-        ref_r = _logp(reference, [p[1] for p in pairs])
+        ref = (_logp(reference, [p[0] for p in pairs]), _logp(reference, [p[1] for p in pairs]))
     history = []
     for epoch in range(1, epochs + 1):
-        perm = rng.permutation(len(pairs))
-        total, correct = 0.0, 0
-        for k in range(0, len(perm), batch_pairs):
-            sel = perm[k : k + batch_pairs]
-            lc = _logp(module, [pairs[i][0] for i in sel])
-            lr_ = _logp(module, [pairs[i][1] for i in sel])
-            margin = beta * ((lc - ref_c[sel]) - (lr_ - ref_r[sel]))
-            w = torch.tensor([pairs[i][2] for i in sel])
-            loss = (w * -F.logsigmoid(margin)).sum() / w.sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(sel)
-            correct += int((margin > 0).sum())
-        row = {"epoch": epoch, "loss": total / len(pairs), "preference_accuracy": correct / len(pairs)}
+        row = {"epoch": epoch} | _dpo_epoch(module, opt, pairs, ref, beta=beta, batch_pairs=batch_pairs, rng=rng)
         history.append(row)
         say(f"dpo epoch {epoch}/{epochs}: loss {row['loss']:.4f} chosen-over-rejected {row['preference_accuracy']:.3f} ({len(pairs)} pairs)")
     out = Path(out_dir)

@@ -113,9 +113,7 @@ def make_candidates(
     per_song : int
         Policy (or random-baseline) edits per song, before duplicates are dropped.
     temperatures : sequence of float
-        Sampling temperatures, used in turn.
-    target_ratio : float
-        Target length as a fraction of each song.
+        Sampling temperatures, used in turn. ``target_ratio``: target length / song length.
     section_plans : int
         Searches favouring random sections per song (:func:`~editor_rl.editors.baselines.section_search_edit`).
     windows, one_cuts : int
@@ -127,16 +125,40 @@ def make_candidates(
         of its candidates' ids.
     scorer : RewardScorer or None
         Scores candidates (reward and ensemble spread) and so ranks the pairs.
-    config : Config
-    seed : int
 
     Raises
     ------
     EditorRLError
         ``per_song`` < 1, no temperatures, or a ratio outside (0, 1].
     """
-    from editor_rl.rewards.sequence import edit_sequence
+    _check(per_song=per_song, temperatures=temperatures, target_ratio=target_ratio, section_plans=section_plans)
+    out = Path(out_dir)
+    for sub in ("audio", "edl"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    temps = [float(temperatures[k % len(temperatures)]) for k in range(per_song)]
+    all_rows: list[CandidateRow] = []
+    all_pairs: list[PairRow] = []
+    for a in analyses.values():
+        target = round(target_ratio * a.duration_s, 2)
+        plans = _song_plans(a, target=target, temps=temps, rng=rng, module=module, section_plans=section_plans, windows=windows, one_cuts=one_cuts, config=config)
+        rows, pairs = _write_song(a, plans, out=out, target=target, model=model, scorer=scorer, config=config)
+        all_rows, all_pairs = all_rows + rows, all_pairs + pairs
+    manifest = {"target_ratio": target_ratio, "temperatures": list(temperatures), "per_song": per_song,
+                "candidates": [r._asdict() | {"edl": f"edl/{r.candidate_id}.json"} for r in all_rows],
+                "pairs": [p._asdict() for p in sorted(all_pairs, key=lambda p: -p.uncertainty)]}
+    return Manifest(all_rows, all_pairs, _write_json(out / MANIFEST, manifest))
 
+
+def _write_json(path: Path, data: dict) -> Path:
+    """Write ``data`` to ``path`` atomically (a reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def _check(*, per_song: int, temperatures: Sequence[float], target_ratio: float, section_plans: int) -> None:
     if per_song < 1:
         raise EditorRLError(f"per_song={per_song}: must be at least 1")
     if not temperatures or any(t < 0 for t in temperatures):
@@ -145,54 +167,47 @@ def make_candidates(
         raise EditorRLError(f"target_ratio={target_ratio}: must be in (0, 1]")
     if section_plans < 0:
         raise EditorRLError(f"section_plans={section_plans}: must be >= 0")
-    out = Path(out_dir)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
-    (out / "edl").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    all_rows: list[CandidateRow] = []
-    all_pairs: list[PairRow] = []
-    for song_id, a in analyses.items():
-        target = round(target_ratio * a.duration_s, 2)
-        temps = [float(temperatures[k % len(temperatures)]) for k in range(per_song)]
-        seeds = [int(rng.integers(1 << 31)) for _ in temps]
-        plans: list[tuple[str, float | None, EditPlan]]
-        if module is not None:  # the song's K policy edits in one lockstep batch
-            edits = policy_edits(module, [(a, target, t, s) for t, s in zip(temps, seeds)], config=config)
-            plans = [("policy", t, p) for t, p in zip(temps, edits)]
-        else:
-            plans = [("random", t, baseline_edit("random", a, target_seconds=target, config=config, seed=s, temperature=max(3 * t, 0.05)))
-                     for t, s in zip(temps, seeds)]
-        for name in ("search", "plain_cut", "every_other_phrase"):
-            plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
-        plans += [("section", None, section_search_edit(a, target_seconds=target, config=config, rng=rng)) for _ in range(section_plans)]
-        plans += [("window", None, p) for p in window_edits(a, target_seconds=target, count=windows)] if windows else []
-        plans += [("one_cut", None, p) for p in one_cut_edits(a, target_seconds=target, count=one_cuts)] if one_cuts else []
-        seen, unique = set(), []
-        for source, t, p in plans:
-            key = tuple(p.beat_order)
-            if key not in seen:
-                seen.add(key)
-                unique.append((source, t, p))
-        members: list[np.ndarray | None] = [None] * len(unique)
-        if scorer is not None:
-            members = list(scorer.score_members([edit_sequence(a, p, target_seconds=target) for _, _, p in unique]))
-        rewards = [None if m is None else float(m.mean()) for m in members]
-        stds = [None if m is None else float(m.std()) for m in members]
-        rows = []
-        for (source, t, p), r, sd in zip(unique, rewards, stds):
-            made_by = (model or "policy") if source == "policy" else f"baseline:{source}" + ("" if t is None else f"@t{t:g}")
-            rows.append(write_candidate(a, p, out_dir=out, target_seconds=target, source=source, model=made_by, temperature=t, reward=r, reward_std=sd,
-                                        config=config))
-        all_rows += rows
-        all_pairs += _pairs(rows, members)
-    manifest = {"target_ratio": target_ratio, "temperatures": list(temperatures), "per_song": per_song,
-                "candidates": [r._asdict() | {"edl": f"edl/{r.candidate_id}.json"} for r in all_rows],
-                "pairs": [p._asdict() for p in sorted(all_pairs, key=lambda p: -p.uncertainty)]}
-    path = out / MANIFEST
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
-    return Manifest(all_rows, all_pairs, path)
+
+
+def _song_plans(a: SongAnalysis, *, target: float, temps: list[float], rng: np.random.Generator, module, section_plans: int, windows: int,
+                one_cuts: int, config: Config) -> list[tuple[str, float | None, EditPlan]]:
+    """One song's candidate edits as (source, temperature, plan), duplicates (the same beat order) dropped."""
+    seeds = [int(rng.integers(1 << 31)) for _ in temps]
+    plans: list[tuple[str, float | None, EditPlan]]
+    if module is not None:  # the song's K policy edits in one lockstep batch
+        edits = policy_edits(module, [(a, target, t, s) for t, s in zip(temps, seeds)], config=config)
+        plans = [("policy", t, p) for t, p in zip(temps, edits)]
+    else:
+        plans = [("random", t, baseline_edit("random", a, target_seconds=target, config=config, seed=s, temperature=max(3 * t, 0.05)))
+                 for t, s in zip(temps, seeds)]
+    for name in ("search", "plain_cut", "every_other_phrase"):
+        plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
+    plans += [("section", None, section_search_edit(a, target_seconds=target, config=config, rng=rng)) for _ in range(section_plans)]
+    plans += [("window", None, p) for p in window_edits(a, target_seconds=target, count=windows)] if windows else []
+    plans += [("one_cut", None, p) for p in one_cut_edits(a, target_seconds=target, count=one_cuts)] if one_cuts else []
+    seen, unique = set(), []
+    for source, t, p in plans:
+        key = tuple(p.beat_order)
+        if key not in seen:
+            seen.add(key)
+            unique.append((source, t, p))
+    return unique
+
+
+def _write_song(a: SongAnalysis, plans: list[tuple[str, float | None, EditPlan]], *, out: Path, target: float, model: str, scorer,
+                config: Config) -> tuple[list[CandidateRow], list[PairRow]]:
+    """Score (when a reward model is given), render and write one song's candidates; their pairs."""
+    from editor_rl.rewards.sequence import edit_sequence
+
+    members: list[np.ndarray | None] = [None] * len(plans)
+    if scorer is not None:
+        members = list(scorer.score_members([edit_sequence(a, p, target_seconds=target) for _, _, p in plans]))
+    rows = []
+    for (source, t, p), m in zip(plans, members):
+        made_by = (model or "policy") if source == "policy" else f"baseline:{source}" + ("" if t is None else f"@t{t:g}")
+        rows.append(write_candidate(a, p, out_dir=out, target_seconds=target, source=source, model=made_by, temperature=t,
+                                    reward=None if m is None else float(m.mean()), reward_std=None if m is None else float(m.std()), config=config))
+    return rows, _pairs(rows, members)
 
 
 def load_manifest(path: str | Path, *, store: PreferenceStore, retire_others: bool = False) -> tuple[int, int]:
