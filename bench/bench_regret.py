@@ -69,7 +69,7 @@ from editor_rl.raters.tastes import PANEL, TRUTH_TASTES
 from editor_rl.rewards.model import load_scorer
 from editor_rl.policy.load import load_policy
 from editor_rl.rlhf.cycle import run_cycle
-from editor_rl.rlhf.models import ModelRegistry
+from editor_rl.rlhf.registry import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 

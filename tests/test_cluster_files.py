@@ -1,5 +1,5 @@
 """cluster/: every launcher YAML passes Ray's validator, every KubeRay manifest the strict v1.7.0
-schemas; a misspelled field fails them; the RayService serves the app of serve/local.yaml; the GPU
+schemas; a misspelled field fails them; the RayService serves the app of cluster/serve-local.yaml; the GPU
 requests are computed right without a GPU."""
 
 import copy
@@ -15,7 +15,7 @@ from editor_rl.config import Config, PoolConfig, RLConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "tests" / "data" / "kuberay"  # KubeRay v1.7.0 strict schemas (see its README)
-LAUNCHERS = sorted(p for p in (ROOT / "cluster").glob("*.yaml") if p.name != "runtime_env.yaml")  # that one is `ray job submit`'s
+LAUNCHERS = sorted(p for p in (ROOT / "cluster").glob("*.yaml") if p.name not in ("runtime_env.yaml", "serve-local.yaml"))  # `ray job submit`'s and `serve run`'s
 MANIFESTS = sorted((ROOT / "cluster" / "kuberay").glob("*.yaml"))
 KINDS = ("RayJob", "RayService", "RayCluster")
 
@@ -91,7 +91,7 @@ def test_manifests_keep_token_auth_the_ray_version_and_no_secret_in_the_file():
 def test_the_rayservice_serves_the_app_of_serve_local_yaml():
     (service,) = [d for d in _docs(ROOT / "cluster" / "kuberay" / "rayservice.yaml") if d["kind"] == "RayService"]
     served = yaml.safe_load(service["spec"]["serveConfigV2"])  # KubeRay does not check this string: we do
-    local = yaml.safe_load((ROOT / "serve" / "local.yaml").read_text())
+    local = yaml.safe_load((ROOT / "cluster" / "serve-local.yaml").read_text())
     (app,), (mine,) = served["applications"], local["applications"]
     assert {k: app[k] for k in ("name", "route_prefix", "import_path")} == {k: mine[k] for k in ("name", "route_prefix", "import_path")}
     assert set(mine["args"]) <= set(app["args"])

@@ -301,7 +301,7 @@ def test_serve_config_file_builds_the_same_app(tmp_path, monkeypatch):
 
     from editor_rl.serving.app import build_app
 
-    cfg = yaml.safe_load((Path(__file__).parents[1] / "serve" / "local.yaml").read_text())
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "cluster" / "serve-local.yaml").read_text())
     app = cfg["applications"][0]
     assert app["import_path"] == "editor_rl.serving.app:build_app" and cfg["http_options"]["host"] == "127.0.0.1"
     monkeypatch.chdir(tmp_path)

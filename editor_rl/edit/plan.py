@@ -2,7 +2,7 @@
 
 An :class:`EditPlan` is built from the order in which source beats are played (a beat played
 right after its predecessor continues a segment; anything else starts a new one, i.e. a seam).
-Its EDL form (see DESIGN.md) is what ``editor-rl edit`` writes and ``editor-rl render`` reads::
+Its EDL form (see docs/design.md) is what ``editor-rl edit`` writes and ``editor-rl render`` reads::
 
     {"source": "song.wav", "sample_rate": 44100, "duration_s": 31.9, "source_duration_s": 60.2,
      "segments": [{"src_start_s": 0.0, "src_end_s": 8.2, "out_start_s": 0.0}, ...],

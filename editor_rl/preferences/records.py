@@ -1,4 +1,4 @@
-"""Preference records (DESIGN.md's contract) and their JSONL / Parquet files.
+"""Preference records (docs/design.md's contract) and their JSONL / Parquet files.
 
 A record says which of two edits of one song a rater preferred::
 

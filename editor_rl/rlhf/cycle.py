@@ -50,7 +50,7 @@ from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
 from editor_rl.rlhf.datadir import store_location
 from editor_rl.errors import EditorRLError
 from editor_rl.preferences.records import PreferenceRecord
-from editor_rl.rlhf.models import ModelRegistry, ModelVersion
+from editor_rl.rlhf.registry import ModelRegistry, ModelVersion
 
 
 class Cycle(NamedTuple):

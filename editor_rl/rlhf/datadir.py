@@ -3,7 +3,7 @@
 ``<data>/`` holds ``token`` (the admin token), ``service.json`` (the preference store the service was
 started with — a PostgreSQL URL, or empty for SQLite — and its songs folder), ``preferences.sqlite``, ``features/``,
 ``uploads/``, ``renders/``, ``candidates/`` and the model registry ``models/``
-(:mod:`editor_rl.rlhf.models`).
+(:mod:`editor_rl.rlhf.registry`).
 """
 
 from __future__ import annotations

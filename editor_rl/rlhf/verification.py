@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from editor_rl.config import CycleConfig
 from editor_rl.preferences.store_schema import Tally
-from editor_rl.rlhf.models import ModelRegistry
+from editor_rl.rlhf.registry import ModelRegistry
 
 
 class Rule(NamedTuple):

@@ -1,6 +1,6 @@
-"""The FastAPI ingress on Ray Serve: the routes of DESIGN.md and the web UI.
+"""The FastAPI ingress on Ray Serve: the routes of docs/design.md and the web UI.
 
-Build the application with :func:`build_app` (``serve run serve/local.yaml`` or ``editor-rl
+Build the application with :func:`build_app` (``serve run cluster/serve-local.yaml`` or ``editor-rl
 serve``). Routes that write or export need ``Authorization: Bearer <token>`` (401 without one, 403
 for a wrong one): a rater's own token (``editor-rl raters add``) for ``/api/edit``,
 ``/api/feedback/submit`` and ``/rating`` — the judgement's rater is the token's, and a body naming
@@ -30,7 +30,7 @@ from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, Inval
 from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
 from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
-from editor_rl.rlhf.models import ModelRegistry
+from editor_rl.rlhf.registry import ModelRegistry
 from editor_rl.policy.shipped import policy_or_shipped
 from editor_rl.serving.security import BodyLimit, bearer, resolve_token, token_ok
 

@@ -219,7 +219,7 @@ class Feedback:
         from editor_rl.rlhf.datadir import store_location
         from editor_rl.preferences.store import PreferenceStore
 
-        from editor_rl.rlhf.models import ModelRegistry
+        from editor_rl.rlhf.registry import ModelRegistry
 
         self.store = PreferenceStore(settings.store or store_location(settings.data_dir))
         self.registry = ModelRegistry(settings.data_dir)

@@ -1,4 +1,4 @@
-"""``editor-rl serve``: start the Serve application (the same one ``serve run serve/local.yaml`` starts).
+"""``editor-rl serve``: start the Serve application (the same one ``serve run cluster/serve-local.yaml`` starts).
 
 With ``--songs`` it first analyses the songs, makes candidates from the policy (and baselines),
 scores them with the reward model when one is given, and loads them into the preference store, so a
@@ -43,7 +43,7 @@ def prepare_candidates(settings: ServeSettings, *, per_song: int, temperatures: 
 
 def register_start_model(settings: ServeSettings, *, log=print) -> None:
     """With a reward model and an empty registry, the starting checkpoint becomes version v001 (served)."""
-    from editor_rl.rlhf.models import ModelRegistry
+    from editor_rl.rlhf.registry import ModelRegistry
 
     registry = ModelRegistry(settings.data_dir)
     if registry.versions():

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import NamedTuple
 
-from editor_rl.rlhf.models import ModelRegistry
+from editor_rl.rlhf.registry import ModelRegistry
 
 UNVERSIONED = "unversioned"
 
