@@ -27,7 +27,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(SHIPPED_DIR))
     ap.add_argument("--command", default="bash scripts/real_pipeline.sh", help="the command that trained the run (for the card)")
     args = ap.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    # the commit of the checkout the run lies in (the code that trained it), else this one's
+    where = args.run if Path(args.run).is_dir() else Path(__file__).parent
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=where).stdout.strip()
     try:
         model = ship(args.run, out_dir=args.out, commit=commit or "unknown", command=args.command)
     except EditorRLError as e:
