@@ -13,7 +13,10 @@ sections). Per listener and song set, with expected judgements (ties half):
   window, every one-cut edit, the baselines, 16 section searches, the policy's greedy edit and 8
   samples: ``bench_regret``'s universe) beats the served edit, the policy alone, the plain cut, the
   search;
-- **ceiling**: the favourite against the plain cut (what any edit could do against it).
+- **ceiling**: the favourite against the plain cut (what any edit could do against it, for this
+  listener alone), and the **maximin edit**'s: per job the one edit that does best against the plain
+  cut for the worst-served of the cutting tastes (every taste but :data:`NO_CUT_TASTES`) — the best a
+  service could serve a listener it does not know.
 
 Writes ``bench/results/shipped.json`` and ``docs/benchmarks/shipped.png``; prints Markdown tables.
 
@@ -63,11 +66,12 @@ def song_set(name: str, songs: dict, *, module, scorer, config, references, tast
     worlds = universe(jobs, module, config)
     say(f"{name}: {len(jobs)} jobs of {len(songs)} songs, {sum(map(len, worlds))} edits in their universes; "
         f"served kinds {dict(Counter(p.kind for p in picks))} ({time.time() - t0:.0f} s)")
+    judges = {taste: Judge(taste, jobs, worlds, references) for taste in tastes}
+    maximin = maximin_edits(judges, worlds, trivial["plain_cut"])
     rows = []
-    for taste in tastes:
-        judge = Judge(taste, jobs, worlds, references)
+    for taste, judge in judges.items():
         favourite = [max(plans, key=lambda p, j=j: judge.u(j, p)) for j, plans in enumerate(worlds)]
-        rows.append({"set": name, "taste": taste, "jobs": len(jobs),
+        rows.append({"set": name, "taste": taste, "jobs": len(jobs), "maximin_vs_plain_cut": judge.versus(maximin, trivial["plain_cut"]),
                      "served_vs_plain_cut": judge.versus(served, trivial["plain_cut"]),
                      "policy_vs_plain_cut": judge.versus(greedy, trivial["plain_cut"]),
                      "served_vs_search": judge.versus(served, trivial["search"]),
@@ -80,6 +84,18 @@ def song_set(name: str, songs: dict, *, module, scorer, config, references, tast
     return rows
 
 
+def maximin_edits(judges: dict, worlds: list[list], plain: list) -> list:
+    """Per job, the edit of its universe whose worst expected judgement against the plain cut, over
+    the cutting tastes among ``judges``, is highest."""
+    cutting = [j for t, j in judges.items() if t not in NO_CUT_TASTES and not j.rater.taste.needs_sections]
+    out = []
+    for k, plans in enumerate(worlds):
+        base = [j.u(k, plain[k]) for j in cutting]
+        worst = [min(j.rater.expected(j.u(k, p), b) for j, b in zip(cutting, base)) for p in plans]
+        out.append(plans[int(np.argmax(worst))])
+    return out
+
+
 def synthetic_songs(folder: Path, n: int, config) -> list[Path]:
     """``n`` synthetic songs of 2–4 minutes with their truth files (made once; seed 9090, never trained on)."""
     if not folder.is_dir() or len(list_songs(folder)) < n:
@@ -88,7 +104,7 @@ def synthetic_songs(folder: Path, n: int, config) -> list[Path]:
 
 
 def table(rows: list[dict]) -> str:
-    keys = ("served_vs_plain_cut", "policy_vs_plain_cut", "served_vs_search", "favourite_vs_plain_cut", "regret_served", "regret_policy",
+    keys = ("served_vs_plain_cut", "policy_vs_plain_cut", "served_vs_search", "favourite_vs_plain_cut", "maximin_vs_plain_cut", "regret_served", "regret_policy",
             "regret_plain_cut", "regret_search")
     out = ["| set | listener | " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|---|---|" + "---|" * len(keys)]
     for r in rows:
