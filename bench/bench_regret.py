@@ -47,6 +47,7 @@ import argparse
 import contextlib
 import io
 import json
+import shutil
 import socket
 import sys
 import time
@@ -251,6 +252,8 @@ def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds
             served, greedy = now_served, now_greedy
     finally:
         serve.shutdown()
+        for bulky in ("candidates", "renders", "uploads"):  # rendered audio: ~3 GB a listener, measured already
+            shutil.rmtree(data / bulky, ignore_errors=True)
     return rows
 
 

@@ -100,8 +100,6 @@ def judge_policy(module, analyses: Mapping[str, SongAnalysis], *, judges: Sequen
     return Judged(jobs, plans, win)
 
 
-
-
 class WinRate(NamedTuple):
     """A policy's win rate over the search, with the panel that judged it.
 
