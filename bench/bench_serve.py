@@ -1,7 +1,7 @@
 """Serve latency: ``POST /api/edit`` (stored 3-minute song, fresh upload) and ``GET
 /api/feedback/samples``, each beside a no-op Serve endpoint measured in the same run.
 
-Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200] [--reward CKPT]
+Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200 --load-s 60] [--reward CKPT]
 
 What to expect: a local Ray (2 CPUs) running the editor-rl app on 127.0.0.1 and, in the same Serve
 instance, a one-line no-op deployment (GET and POST with a JSON body). The policy is behaviour-
@@ -12,7 +12,11 @@ An edit at temperature 0 is what a person gets by default: with ``--reward`` (a 
 the quickstart's final one) the best of N by that model (:mod:`editor_rl.editors.best_of`: the policy's
 greedy edit and ``pick.samples`` samples, the search, ``pick.section_plans`` section searches, all
 scored in one batch); an edit at temperature 1 is one policy sample, measured beside it.
-Requests are sent one at a time; the table gives p50 and p99 in milliseconds.
+Requests are sent one at a time; the table gives p50 and p99 in milliseconds. A best edit
+(temperature 0) is measured with a new target each request (nothing cached) and as the same request
+again (the replica's cache); the first ``GET`` of an edit's audio renders it. Last, a load test:
+8 clients for ``--load-s`` seconds, each a mix of new-target best edits, repeats and audio fetches:
+p50 / p99, errors, and the Serve processes' resident memory before and after.
 """
 
 from __future__ import annotations
@@ -45,12 +49,59 @@ class Noop:
         return {"ok": True}
 
 
+def serve_rss_mb() -> float:
+    """Resident memory of this machine's Serve processes (the replicas, controller and proxy), MB."""
+    import psutil
+
+    total = 0
+    for p in psutil.process_iter(["cmdline", "memory_info"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "ray::ServeReplica" in cmd or "ray::ServeController" in cmd or "ray::ProxyActor" in cmd:
+            total += p.info["memory_info"].rss
+    return total / 2**20
+
+
+def load_test(url: str, auth: dict, body: dict, duration_s: float, *, seconds: float, clients: int = 8) -> dict:
+    """``clients`` threads for ``seconds``: each sends a best edit at a new target, the same request
+    again and a fetch of the new edit's audio, in turn. Latencies of every request; errors counted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rss_before = serve_rss_mb()
+    deadline = time.perf_counter() + seconds
+
+    def client(c: int) -> tuple[list[float], int]:
+        http, lat, errors, k = requests.Session(), [], 0, 0
+
+        def timed_call(method, path: str, **kw):
+            t0 = time.perf_counter()
+            r = getattr(http, method)(url + path, timeout=120, **kw)
+            lat.append(time.perf_counter() - t0)
+            return r
+
+        while time.perf_counter() < deadline:
+            k += 1
+            target = round((0.25 + 0.5 * ((7919 * (c * 1000 + k)) % 1000) / 1000) * duration_s, 2)
+            new = timed_call("post", "/api/edit", json=body | {"target_seconds": target}, headers=auth)
+            again = timed_call("post", "/api/edit", json=body, headers=auth)
+            audio = timed_call("get", new.json()["audio_url"]) if new.status_code == 200 else new
+            errors += sum(r.status_code != 200 for r in (new, again, audio))
+        return lat, errors
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    lat = [x for r in results for x in r[0]]
+    p50, p99 = pct(lat)
+    return {"clients": clients, "seconds": seconds, "requests": len(lat), "errors": sum(r[1] for r in results), "p50_ms": p50, "p99_ms": p99,
+            "rss_before_mb": rss_before, "rss_after_mb": serve_rss_mb()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edits", type=int, default=30)
     ap.add_argument("--uploads", type=int, default=8)
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--noop", type=int, default=200)
+    ap.add_argument("--load-s", type=float, default=60.0, help="seconds of the 8-client load test")
     ap.add_argument("--reward", default="", help="a reward model: /api/edit at temperature 0 is then best of N, as served (e.g. the quickstart's)")
     ap.add_argument("--out", default="bench/results/serve.json")
     args = ap.parse_args()
@@ -85,7 +136,7 @@ def main() -> None:
     rows: dict[str, tuple[float, float, int]] = {}
 
     def timed(n: int, fn) -> list[float]:
-        fn()  # warm-up
+        fn(-1) if fn.__code__.co_argcount else fn()  # warm-up
         out = []
         for i in range(n):
             t0 = time.perf_counter()
@@ -100,7 +151,11 @@ def main() -> None:
     sampled = body | {"temperature": 1.0}
     rows["POST /api/edit (stored 3-min song, one policy sample, T=1)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=sampled, headers=auth))), args.edits)
     best = "best of N by the reward model" if args.reward else "the policy's greedy edit: no reward model"
-    rows[f"POST /api/edit (stored 3-min song, T=0: {best})"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
+    new_target = lambda i: http.post(url + "/api/edit", json=body | {"target_seconds": round((0.3 + 0.01 * i) * a.duration_s, 2)}, headers=auth)  # noqa: E731
+    rows[f"POST /api/edit (stored 3-min song, T=0: {best}; a new target each request)"] = (*pct(timed(args.edits, new_target)), args.edits)
+    rows["POST /api/edit (the same request again: cached)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
+    fresh = [new_target(100 + i).json()["audio_url"] for i in range(args.edits + 1)]
+    rows["GET /api/audio (first fetch of an edit: rendered now)"] = (*pct(timed(args.edits, lambda i: http.get(url + fresh[i + 1]))), args.edits)
     audio, sr = sf.read(io.BytesIO(song_bytes), dtype="int16")
 
     def upload(i: int = -1):
@@ -112,11 +167,14 @@ def main() -> None:
 
     rows[f"POST /api/edit (fresh 3-min upload, T=0: {best})"] = (*pct(timed(args.uploads, upload)), args.uploads)
     rows["GET /api/feedback/samples"] = (*pct(timed(args.samples, lambda: http.get(url + "/api/feedback/samples", params={"rater_id": "bench", "n": 1}))), args.samples)
+    load = load_test(url, auth, body, a.duration_s, seconds=args.load_s)
+    rows[f"load: 8 clients × {args.load_s:g} s, edits (new targets, repeats) and audio fetches"] = (load["p50_ms"] / 1000, load["p99_ms"] / 1000, load["requests"])
     print("\n| request | p50 ms | p99 ms | n |\n|---|---|---|---|")
     for k, (p50, p99, n) in rows.items():
         print(f"| {k} | {p50:.1f} | {p99:.1f} | {n} |")
+    print(f"\nload test: {load['errors']} errors of {load['requests']} requests; Serve processes' memory {load['rss_before_mb']:.0f} → {load['rss_after_mb']:.0f} MB")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({k: {"p50_ms": v[0], "p99_ms": v[1], "n": v[2]} for k, v in rows.items()}, indent=1))
+    Path(args.out).write_text(json.dumps({k: {"p50_ms": v[0], "p99_ms": v[1], "n": v[2]} for k, v in rows.items()} | {"load": load}, indent=1))
     serve.shutdown()
     ray.shutdown()
 

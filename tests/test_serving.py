@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+import soundfile as sf
 
 from editor_rl.config import Config, RewardModelConfig, RewardTrainConfig
 from editor_rl.edit.plan import EditPlan
@@ -90,8 +91,16 @@ def test_edit_a_stored_song_and_an_upload(service):
     assert out["model_version"] == "v001"
     (r,), (sd,) = scorer.score([edit_sequence(a, local, target_seconds=target)])
     assert out["reward"] == pytest.approx(r, abs=1e-4) and out["reward_std"] == pytest.approx(sd, abs=1e-4)  # scored by the Reward deployment
+    renders = service["data"] / "renders"
+    assert (renders / f"{out['edit_id']}.json").is_file() and not (renders / f"{out['edit_id']}.wav").exists()  # nothing rendered on the request path
+    again = requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target}, headers=_auth(service), timeout=60).json()
+    assert again["edit_id"] == out["edit_id"] and again["edl"] == out["edl"]  # the same request again: the cached best edit
+    sampled = [requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target, "temperature": 1.0},
+                             headers=_auth(service), timeout=60).json()["edit_id"] for _ in range(2)]
+    assert len(set(sampled)) == 2 and out["edit_id"] not in sampled  # samples are never cached
     wav = requests.get(service["url"] + out["audio_url"], timeout=30)
-    assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
+    assert wav.status_code == 200 and wav.content[:4] == b"RIFF"  # rendered at its first fetch
+    assert sf.info(renders / f"{out['edit_id']}.wav").duration == pytest.approx(out["duration_s"], abs=0.05)
     data = Path(a.path).read_bytes()
     r = requests.post(service["url"] + "/api/edit", files={"audio": ("mine.wav", data, "audio/wav")}, data={"target_seconds": str(target)},
                       headers=_auth(service), timeout=120)
@@ -357,14 +366,19 @@ def test_two_editor_replicas_serve_an_upload_then_its_edit(service):
         upload = requests.post(service["url"] + "/two/api/edit", files={"audio": ("again.wav", fresh)},
                                data={"target_seconds": str(round(0.5 * a.duration_s, 1))}, headers=_auth(service), timeout=120)
         assert upload.status_code == 200, upload.text
-        song_id, served_by = upload.json()["song_id"], set()
+        song_id, served_by, urls = upload.json()["song_id"], set(), set()
         deadline = time.time() + 120
         while len(served_by) < 2 and time.time() < deadline:  # until both replicas have edited the upload
             r = requests.post(service["url"] + "/two/api/edit", json={"song_id": song_id, "target_seconds": round(0.5 * a.duration_s, 1)},
                               headers=_auth(service), timeout=120)
             assert r.status_code == 200, r.text
             served_by.add(r.headers["X-Editor-Replica"])
+            urls.add(r.json()["audio_url"])
         assert len(served_by) == 2
+        for url in urls:  # the audio is rendered by whichever replica the fetch reaches
+            for _ in range(3):
+                wav = requests.get(service["url"] + "/two" + url, timeout=60)
+                assert wav.status_code == 200 and wav.content[:4] == b"RIFF"
     finally:
         serve.delete("two")
 

@@ -3,9 +3,13 @@
 - :class:`Editor` resolves a song (a stored song id, or uploaded bytes: validated, analysed and
   kept by content hash in ``<data>/uploads``, where every replica finds them), runs the policy on
   a batch of requests at once (``@serve.batch``: the envs step in lockstep, one forward pass per
-  step) and renders each edit — in a worker thread, so the replica's event loop stays free for
-  health checks and audio downloads. Renders and uploads are kept within ``config.serve``'s bounds,
-  least recently used first.
+  step) in a worker thread, so the replica's event loop stays free for health checks and audio
+  downloads. An edit answers at once with its EDL and ``audio_url``: what to render is written
+  beside the renders (``<edit id>.json``: the song and the EDL) and the audio is rendered when it is
+  first fetched, by whichever replica gets the request. A best edit (temperature 0) is cached by
+  (song content, target to the millisecond, served version, rater): the same request again is
+  answered from memory, and a promoted version, a new name, never meets its parent's entries.
+  Renders and uploads are kept within ``config.serve``'s bounds, least recently used first.
 - :class:`Feedback` owns the :class:`~editor_rl.preferences.store.PreferenceStore` (SQLite, WAL).
 - :class:`Reward` scores edits with the reward model (agreement figures, ranking new candidates).
 
@@ -18,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import json
+import os
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +36,10 @@ from ray import serve
 from editor_rl.config import Config
 from editor_rl.errors import EditorRLError, InvalidAudioError
 from editor_rl.serving.housekeeping import prune, touch
+
+EDIT_CACHE = 256
+"""Best edits a replica keeps in memory, least recently used out first (each with the reward
+model's view of it: about 0.2 MB for a 3-minute song)."""
 
 
 @dataclass(frozen=True)
@@ -83,19 +94,23 @@ class Editor:
         self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
         self._analyses: dict[str, object] = {}
         self._audio: OrderedDict[str, object] = OrderedDict()  # decoded songs, most recent last (a few)
-        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor")  # rollouts and renders, one batch at a time
+        self._audio_lock = threading.Lock()  # the edit and render threads share the decoded songs
+        self._edits: OrderedDict[tuple, dict] = OrderedDict()  # best edits by (content, target ms, version, rater)
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor")  # rollouts, one batch at a time
+        self._renderer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")  # audio, when first fetched
         self.replica = serve.get_replica_context().replica_id.unique_id  # answers say which replica made them (X-Editor-Replica)
 
     def _decoded(self, path: str):
         from editor_rl.audio.io import decode_audio
 
-        if path in self._audio:
-            self._audio.move_to_end(path)
-        else:
-            self._audio[path] = decode_audio(path)
-            while len(self._audio) > 4:
-                self._audio.popitem(last=False)
-        return self._audio[path]
+        with self._audio_lock:
+            if path in self._audio:
+                self._audio.move_to_end(path)
+            else:
+                self._audio[path] = decode_audio(path)
+                while len(self._audio) > 4:
+                    self._audio.popitem(last=False)
+            return self._audio[path]
 
     def _analysis(self, path: Path):
         key = str(path)
@@ -156,20 +171,26 @@ class Editor:
         version's best edit (best of N by its reward model, when it has one), above 0 for a sample
         of its policy.
         """
-        from editor_rl.audio.io import write_audio
         from editor_rl.editors.best_of import best_edits, job_seed
-        from editor_rl.search.promise import check_target
-        from editor_rl.edit.render import render_plan
         from editor_rl.policy.rollouts import policy_edits
+        from editor_rl.search.promise import check_target
         from editor_rl.rewards.sequence import edit_sequence
 
         results: list[dict | Exception] = [None] * len(jobs)  # type: ignore[list-item]
         ready: dict[str, list] = {}
+        keys: dict[int, tuple] = {}
         for i, (sid, target, temp, rater) in enumerate(jobs):
             try:
                 a = self._analysis(self._song_path(sid))
                 check_target(a, target)
                 served = self.models.for_rater(rater)
+                if temp == 0:  # the best edit is the same every time: cached
+                    keys[i] = (a.content_hash, round(target * 1000), served.name, rater or "")
+                    hit = self._edits.get(keys[i])
+                    if hit is not None and (self.renders / f"{hit['edit_id']}.json").is_file():  # not pruned since
+                        self._edits.move_to_end(keys[i])
+                        results[i] = hit | {"song_id": sid}
+                        continue
                 ready.setdefault(served.name, []).append((i, a, served))
             except Exception as e:  # noqa: BLE001 - each request gets its own error
                 results[i] = e
@@ -185,10 +206,11 @@ class Editor:
                 plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
             for i, a, _ in group:
                 plan, eid = plans[i], uuid.uuid4().hex[:16]
-                audio = self._decoded(a.path)
-                write_audio(self.renders / f"{eid}.wav", render_plan(audio, plan, config=self.config.render), sample_rate=audio.sample_rate)
+                _write_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl()}))  # rendered when fetched
                 results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
                               "model_version": served.name, "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica}
+                if i in keys:
+                    self._remember(keys[i], results[i])
         if ready:
             sc = self.config.serve
             prune(self.renders, max_bytes=sc.renders_max_mb * 2**20, max_age_s=sc.renders_max_age_h * 3600)
@@ -202,13 +224,50 @@ class Editor:
         """Edit a registered song for ``rater`` (their own promoted version, if any); the response dict, or the exception to report."""
         return await self._edit_batch((song_id, float(target_seconds), float(temperature), rater))
 
-    def render_path(self, edit_id: str) -> str | None:
-        """Where a rendered edit's audio is (and mark it used), or None."""
-        p = self.renders / f"{edit_id}.wav"
-        if edit_id.isalnum() and p.is_file():
-            touch(p)
-            return str(p)
-        return None
+    def _remember(self, key: tuple, result: dict) -> None:
+        self._edits[key] = result
+        while len(self._edits) > EDIT_CACHE:
+            self._edits.popitem(last=False)
+
+    async def render_path(self, edit_id: str) -> str | None:
+        """Where a made edit's audio is, rendered now if this is its first fetch (and mark it used), or None."""
+        if not edit_id.isalnum():
+            return None
+        wav = self.renders / f"{edit_id}.wav"
+        if not wav.is_file():
+            if not (self.renders / f"{edit_id}.json").is_file():
+                return None
+            if not await asyncio.get_running_loop().run_in_executor(self._renderer, self._render, edit_id):
+                return None
+        touch(wav)
+        touch(wav.with_suffix(".json"))
+        return str(wav)
+
+    def _render(self, edit_id: str) -> bool:
+        """Render edit ``edit_id`` from its ``.json`` (song and EDL); False if its song is gone."""
+        from editor_rl.audio.io import write_audio
+        from editor_rl.edit.plan import EditPlan
+        from editor_rl.edit.render import render_plan
+
+        wav = self.renders / f"{edit_id}.wav"
+        if wav.is_file():  # rendered meanwhile
+            return True
+        try:
+            recipe = json.loads((self.renders / f"{edit_id}.json").read_text())
+            audio = self._decoded(recipe["song"])
+        except (FileNotFoundError, InvalidAudioError):  # pruned since the edit (the recipe, or an upload)
+            return False
+        plan = EditPlan.from_edl(recipe["edl"], source_duration_s=audio.duration_s)
+        tmp = self.renders / f".{edit_id}.{uuid.uuid4().hex[:8]}.wav"
+        write_audio(tmp, render_plan(audio, plan, config=self.config.render), sample_rate=audio.sample_rate)
+        os.replace(tmp, wav)
+        return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64, max_queued_requests=256)
