@@ -151,10 +151,11 @@ def main() -> None:
     sampled = body | {"temperature": 1.0}
     rows["POST /api/edit (stored 3-min song, one policy sample, T=1)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=sampled, headers=auth))), args.edits)
     best = "best of N by the reward model" if args.reward else "the policy's greedy edit: no reward model"
-    new_target = lambda i: http.post(url + "/api/edit", json=body | {"target_seconds": round((0.3 + 0.01 * i) * a.duration_s, 2)}, headers=auth)  # noqa: E731
+    ratio = lambda i: 0.25 + 0.5 * ((0.6180339887 * (i + 2)) % 1.0)  # noqa: E731 - a new target each call, within 25-75 % of the song
+    new_target = lambda i: http.post(url + "/api/edit", json=body | {"target_seconds": round(ratio(i) * a.duration_s, 2)}, headers=auth)  # noqa: E731
     rows[f"POST /api/edit (stored 3-min song, T=0: {best}; a new target each request)"] = (*pct(timed(args.edits, new_target)), args.edits)
     rows["POST /api/edit (the same request again: cached)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
-    fresh = [new_target(100 + i).json()["audio_url"] for i in range(args.edits + 1)]
+    fresh = [new_target(1000 + i).json()["audio_url"] for i in range(args.edits + 1)]
     rows["GET /api/audio (first fetch of an edit: rendered now)"] = (*pct(timed(args.edits, lambda i: http.get(url + fresh[i + 1]))), args.edits)
     audio, sr = sf.read(io.BytesIO(song_bytes), dtype="int16")
 
@@ -168,7 +169,7 @@ def main() -> None:
     rows[f"POST /api/edit (fresh 3-min upload, T=0: {best})"] = (*pct(timed(args.uploads, upload)), args.uploads)
     rows["GET /api/feedback/samples"] = (*pct(timed(args.samples, lambda: http.get(url + "/api/feedback/samples", params={"rater_id": "bench", "n": 1}))), args.samples)
     load = load_test(url, auth, body, a.duration_s, seconds=args.load_s)
-    rows[f"load: 8 clients × {args.load_s:g} s, edits (new targets, repeats) and audio fetches"] = (load["p50_ms"] / 1000, load["p99_ms"] / 1000, load["requests"])
+    rows[f"load: 8 clients × {args.load_s:g} s, edits (new targets, repeats) and audio fetches"] = (load["p50_ms"], load["p99_ms"], load["requests"])
     print("\n| request | p50 ms | p99 ms | n |\n|---|---|---|---|")
     for k, (p50, p99, n) in rows.items():
         print(f"| {k} | {p50:.1f} | {p99:.1f} | {n} |")
