@@ -162,7 +162,7 @@ class Ingress:
             raise _error(out)
         sequence = out.pop("sequence")
         response.headers["X-Editor-Replica"] = out.pop("replica")
-        if await self._call(self.reward, "available", rater):  # the reward model's opinion of this edit
+        if "reward" not in out and await self._call(self.reward, "available", rater):  # the reward model's opinion (a best edit comes with it)
             (r,), (sd,) = await self._call(self.reward, "score", [sequence], rater)
             out |= {"reward": r, "reward_std": sd}
         return out

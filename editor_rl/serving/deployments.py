@@ -171,7 +171,7 @@ class Editor:
         version's best edit (best of N by its reward model, when it has one), above 0 for a sample
         of its policy.
         """
-        from editor_rl.editors.best_of import best_edits, job_seed
+        from editor_rl.editors.best_of import best_picks, job_seed
         from editor_rl.policy.rollouts import policy_edits
         from editor_rl.search.promise import check_target
         from editor_rl.rewards.sequence import edit_sequence
@@ -199,16 +199,18 @@ class Editor:
             seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
             best = [(i, a, job_seed(a, jobs[i][1])) for i, a, _ in group if jobs[i][2] == 0 and served.scorer is not None]  # reproducible
             sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
-            plans = {}
-            if best:
-                plans |= dict(zip([i for i, _, _ in best], best_edits(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config)))
+            plans, scores = {}, {}
+            if best:  # the reward model's favourite, with its score (the answer needs no second scoring)
+                picks = best_picks(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config)
+                plans |= {i: p.plan for (i, _, _), p in zip(best, picks)}
+                scores |= {i: {"reward": p.mean, "reward_std": p.spread} for (i, _, _), p in zip(best, picks)}
             if sampled:
                 plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
             for i, a, _ in group:
                 plan, eid = plans[i], uuid.uuid4().hex[:16]
                 _write_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl()}))  # rendered when fetched
                 results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
-                              "model_version": served.name, "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica}
+                              "model_version": served.name, "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica} | scores.get(i, {})
                 if i in keys:
                     self._remember(keys[i], results[i])
         if ready:
