@@ -41,7 +41,7 @@ import numpy as np
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
 from editor_rl.config import load_config
-from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.edit.plan import EditPlan
 from editor_rl.search.promise import keeps_promise
 from editor_rl.policy.rollouts import policy_edits

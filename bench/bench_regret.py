@@ -62,7 +62,7 @@ from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_se
 from editor_rl.editors.best_of import best_picks, job_seed
 from editor_rl.apps.cli import main as cli
 from editor_rl.config import load_config
-from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy.rollouts import policy_edits
 from editor_rl.raters.rater import SimulatedRater

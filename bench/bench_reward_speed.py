@@ -51,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     from editor_rl.audio.synth import write_corpus
     from editor_rl.config import Config
-    from editor_rl.audio.corpus import FeatureStore, load_corpus
+    from editor_rl.corpus.store import FeatureStore, load_corpus
     from editor_rl.raters.rater import panel
     from editor_rl.preferences.records import write_jsonl
     from editor_rl.raters.synthetic import make_pairs

@@ -26,7 +26,7 @@ import ray
 
 from editor_rl.audio.synth import write_corpus
 from editor_rl.config import SynthConfig, load_config
-from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
 
 
 def run(cfg, songs, pool, iterations: int) -> float:

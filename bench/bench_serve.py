@@ -108,7 +108,7 @@ def main() -> None:
 
     from editor_rl.audio.synth import write_corpus
     from editor_rl.config import Config, SynthConfig
-    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
     from editor_rl.rl.bc import train_bc
     from editor_rl.serving.deployments import ServeSettings
     from editor_rl.serving.run import start

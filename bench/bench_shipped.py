@@ -42,7 +42,7 @@ from editor_rl.audio.synth import write_corpus  # noqa: E402
 from editor_rl.editors.baselines import baseline_edit  # noqa: E402
 from editor_rl.editors.best_of import best_picks, job_seed  # noqa: E402
 from editor_rl.config import load_config  # noqa: E402
-from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus  # noqa: E402
+from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus  # noqa: E402
 from editor_rl.policy.rollouts import policy_edits  # noqa: E402
 from editor_rl.raters.tastes import PANEL, TRUTH_TASTES  # noqa: E402
 from editor_rl.rewards.model import load_scorer  # noqa: E402

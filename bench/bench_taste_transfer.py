@@ -37,7 +37,7 @@ from scipy.optimize import minimize
 
 from editor_rl.audio.synth import write_corpus
 from editor_rl.config import Config
-from editor_rl.audio.corpus import FeatureStore, load_corpus
+from editor_rl.corpus.store import FeatureStore, load_corpus
 from editor_rl.raters.rater import SimulatedRater
 from editor_rl.preferences.records import Candidate, PreferenceRecord, write_jsonl
 from editor_rl.raters.synthetic import generators

@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster
 from editor_rl.audio.synth import write_corpus
 from editor_rl.editors.baselines import baseline_edit
 from editor_rl.config import Config, PoolConfig, load_config
-from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
 from editor_rl.rewards.model import load_scorer
 from editor_rl.rewards.pool import RewardPool
 from editor_rl.rewards.sequence import edit_sequence

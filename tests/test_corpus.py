@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from editor_rl.audio.analysis import analysis_version, analyze_file, file_hash
-from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, song_id
+from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, song_id
 from editor_rl.errors import EditorRLError, StoreError
 
 

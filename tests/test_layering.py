@@ -15,6 +15,6 @@ def test_pure_layers_do_not_import_ray():
 
 
 def test_corpus_imports_ray_only_when_fanning_out():
-    code = "import sys, editor_rl.audio.corpus, editor_rl.apps.cli\nprint('ray' in sys.modules)"
+    code = "import sys, editor_rl.corpus.store, editor_rl.apps.cli\nprint('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"

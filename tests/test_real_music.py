@@ -6,7 +6,7 @@ import pytest
 
 from editor_rl.editors.baselines import BASELINES, baseline_edit
 from editor_rl.config import Config
-from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.search.promise import keeps_promise
 
 TARGET_RATIOS = (0.2, 0.4, 0.6, 0.8)

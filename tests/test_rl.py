@@ -101,7 +101,7 @@ def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, t
     assert killed_at["iteration"] >= 2
     saved = load_policy(killed_at["path"]).get_state()
     # Restoring that checkpoint gives the learner exactly the checkpoint's policy.
-    from editor_rl.audio.corpus import list_songs
+    from editor_rl.corpus.store import list_songs
     from editor_rl.rl.algo import build_ppo_config
 
     cfg = load_config(overrides=_overrides(work, tiny_checkpoint, 6))

@@ -39,7 +39,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from editor_rl.audio.analysis import analyze_file
-    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs
+    from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs
 
     cfg = _config(args)
     target = Path(args.path)
@@ -130,7 +130,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def _song_analyses(songs_dir: str, cfg: Config) -> dict:
-    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 
     paths = list_songs(songs_dir)
     if not paths:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.config import Config
 from editor_rl.editors.baselines import BASELINES
 from editor_rl.raters.judging import heldout_judges, judge_policy, unseen_judges

@@ -93,7 +93,7 @@ def run_quickstart(config: Config, *, out=None) -> dict:
 def make_songs(config: Config, paths: Paths, say: Callable[[str], None]) -> tuple[dict, list[Path]]:
     """Steps 1–2: synthesise the missing songs, analyse all of them (Ray tasks); returns the
     training songs' analyses and the held-out songs' paths."""
-    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
     from editor_rl.audio.synth import write_corpus
 
     run = config.run
@@ -217,7 +217,7 @@ def evaluate_best(config: Config, paths: Paths, say: Callable[[str], None]) -> t
 
 def render_one(config: Config, paths: Paths, song: Path, say: Callable[[str], None]) -> tuple[Path, Path]:
     """Step 7: the best policy's edit of ``song`` at half its length, as an EDL and a WAV."""
-    from editor_rl.audio.corpus import FeatureStore
+    from editor_rl.corpus.store import FeatureStore
     from editor_rl.audio.io import decode_audio, write_audio
     from editor_rl.edit.render import render_plan
     from editor_rl.policy.load import load_policy

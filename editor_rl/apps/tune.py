@@ -112,7 +112,7 @@ def absolute_paths(config: Config) -> Config:
 def prepare(config: Config, *, say: Callable[[str], None]) -> Config:
     """Step 1: what every trial shares (see the module docstring); the config that points at it."""
     from editor_rl.audio.synth import write_corpus
-    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
 
     tc, work = config.tune, Path(config.run.work_dir)
     songs, validation = work / "songs", Path(config.run.heldout_dir).resolve() if config.run.heldout_dir else work / "validation"
@@ -160,7 +160,7 @@ def ppo_trial(params: dict, *, base: dict) -> None:
     checkpoint (PBT and resume continue from it)."""
     import torch
 
-    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
     from editor_rl.rl.loop import ppo_loop, reward_identity
 
     torch.set_num_threads(1)
@@ -212,7 +212,7 @@ def reward_trial(params: dict, *, base: dict, judgements: str) -> None:
     dense`` agrees with held-out judgements (no PPO)."""
     from ray import tune
 
-    from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
     from editor_rl.preferences.records import read_preferences
     from editor_rl.rewards import dense
     from editor_rl.rewards.model import load_scorer

@@ -19,7 +19,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
 from editor_rl.config import Config
-from editor_rl.audio.corpus import FeatureStore, load_corpus
+from editor_rl.corpus.store import FeatureStore, load_corpus
 from editor_rl.policy.env import MusicEditEnv
 from editor_rl.rewards.pool import RewardPool
 from editor_rl.rl.connector import LearnedRewardConnector

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, NamedTuple
 
 from editor_rl.config import Config, RunConfig, build_config, config_diff, load_config, save_config
-from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
 from editor_rl.errors import ConfigError, EditorRLError
 from editor_rl.config.raysession import ensure_ray
 from editor_rl.rl.loop import ppo_loop, restore_checkpoint, reward_identity

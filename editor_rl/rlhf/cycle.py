@@ -46,7 +46,7 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
-from editor_rl.audio.corpus import FeatureStore, list_songs, load_corpus
+from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.rlhf.datadir import store_location
 from editor_rl.errors import EditorRLError
 from editor_rl.preferences.records import PreferenceRecord

@@ -77,7 +77,7 @@ class Editor:
     def __init__(self, settings: ServeSettings) -> None:
         import torch
 
-        from editor_rl.audio.corpus import FeatureStore, list_songs
+        from editor_rl.corpus.store import FeatureStore, list_songs
         from editor_rl.serving.served import ServedModels
 
         torch.set_num_threads(1)

@@ -23,7 +23,7 @@ APP_NAME = "editor-rl"
 def prepare_candidates(settings: ServeSettings, *, per_song: int, temperatures: Sequence[float], log=print) -> Path:
     """Analyse ``settings.songs_dir`` and write candidates under ``<data>/candidates`` (returns the manifest)."""
     from editor_rl.rlhf.candidates import make_candidates
-    from editor_rl.audio.corpus import FeatureStore, analyze_corpus, list_songs, load_corpus
+    from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
     from editor_rl.rewards.model import load_scorer
     from editor_rl.policy.load import load_policy, policy_identity
 
