@@ -79,6 +79,6 @@ def test_ship_copies_a_runs_best_policy_reward_model_and_report(tmp_path):
     (run / "report" / "report.json").write_text(json.dumps({"songs": ["a"], "win_rates": {"policy": {}}, "rows": {"policy": []}}))
     model = ship(run, out_dir=tmp_path / "out", commit="abc1234", command="bash scripts/real_pipeline.sh")
     original = shipped_model()
-    assert model.card["digests"] == original.card["digests"] and model.card["commit"] == "abc1234"
+    assert model.card["digests"] == original.card["digests"] and model.card["commit"] == "abc1234"  # the half-precision weights, again
     assert model.card["evaluation"] == {"songs": ["a"], "win_rates": {"policy": {}}}  # the summary, not every row
     load_policy(model.policy)

@@ -6,12 +6,15 @@ without any training by the user.
 (``policy/``), the reward model (``reward.pt``), the run's config (``config.yaml``) and
 ``model.json`` (the commit, the command, the files' digests and the run's evaluation summary).
 ``editor-rl edit`` without ``--checkpoint`` and ``editor-rl serve`` without ``--checkpoint`` use it.
+The policy's weights ship in half precision (half the bytes; loading copies them into the module's
+float32 parameters).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +73,15 @@ def shipped_model(folder: str | Path | None = None) -> ShippedModel:
     return ShippedModel(policy=root / "policy", reward=root / "reward.pt", card=card)
 
 
+def _half_precision(path: Path) -> None:
+    """Rewrite an RLModule state file with its float32 arrays as float16."""
+    import numpy as np
+
+    state = pickle.loads(path.read_bytes())
+    half = type(state)((k, v.astype(np.float16) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v) for k, v in state.items())
+    path.write_bytes(pickle.dumps(half))
+
+
 def policy_or_shipped(checkpoint: str | Path | None, reward: str | Path | None) -> tuple[str, str]:
     """``(checkpoint, reward)`` as given, or the shipped model's when no checkpoint is given (a
     reward model given alone is kept: it serves beside the shipped policy).
@@ -110,6 +122,7 @@ def ship(run_dir: str | Path, *, out_dir: str | Path = SHIPPED_DIR, commit: str,
     (out / "policy").mkdir(parents=True, exist_ok=True)
     for rel, src in parts.items():
         shutil.copyfile(src, out / rel)
+    _half_precision(out / "policy" / "module_state.pkl")
     report = json.loads((run / "report" / "report.json").read_text()) if (run / "report" / "report.json").is_file() else {}
     card = {
         "commit": commit,
