@@ -8,6 +8,7 @@ from editor_rl.config import Config, EnvConfig
 from editor_rl.edit.actions import N_ACTIONS, Action
 from editor_rl.editors.baselines import search_edit
 from editor_rl.policy.env import MusicEditEnv, rollout
+from editor_rl.search.planner import PlanStart
 
 
 def _hint(obs: dict) -> int:
@@ -64,3 +65,27 @@ def test_section_bonus_changes_what_the_search_keeps(analyses):
     favoured = search_edit(a, target_seconds=target, config=replace(Config()), bonus=late)
     assert abs(favoured.duration_s - target) / target < 0.06
     assert np.mean(np.array(favoured.beat_order) > a.n_beats // 2) > np.mean(np.array(plain.beat_order) > a.n_beats // 2)
+
+
+def test_a_replan_read_from_the_cost_to_go_table_is_as_cheap_as_the_forward_programme(analyses):
+    """From any partly made edit, the table's plan costs what the forward DP's does (or less: the
+    two keep different paths' lengths where costs tie), and its length and beats are consistent."""
+    env = MusicEditEnv(analyses, config=EnvConfig(planner_hint=False))
+    rng = np.random.default_rng(0)
+    same = compared = 0
+    for k, a in enumerate(analyses):
+        obs, _ = env.reset(options={"song_id": a.song_id, "target_seconds": 0.55 * a.duration_s})
+        planner, n, done = env._song.planner, a.n_beats, False
+        while not done:
+            st = env.state
+            if st.actions:
+                start = PlanStart(st.order[-1] if st.order else -1, st.cursor, st.out_seconds)
+                table = planner.path(target_seconds=env.target, start=start)
+                forward = planner.path(target_seconds=env.target, start=start, bonus=np.zeros(n))  # a bonus takes the forward DP
+                assert table.cost <= forward.cost + 1e-9
+                assert all(b >= st.cursor for b in table.order) and all(y > x for x, y in zip(table.order, table.order[1:]))
+                same += table.order == forward.order
+                compared += 1
+            obs, _, done, trunc, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            done = done or trunc
+    assert compared > 20 and same / compared > 0.9

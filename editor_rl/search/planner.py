@@ -12,6 +12,13 @@ search would do next (``env.planner_hint``): a policy can follow the planner whe
 leave it where the learned reward says listeners want something else (keep the chorus, say); it
 re-plans from wherever the policy went. An optional per-beat ``bonus`` makes the planner favour
 some beats (candidate generators use random section bonuses to make varied, well-made edits).
+
+Two solvers share one cost model. A plan from the song's start (or with a bonus) runs the forward
+programme, ``cost[k, b]``: the cheapest way to play ``k`` beats ending on ``b``. A plan from a
+partly made edit without a bonus, what the environment asks for at every re-plan, reads a
+cost-to-go table instead (:class:`CostToGo`), ``V[r, j]``: the cheapest way to play ``r`` beats
+starting on ``j`` and end. It depends on neither the target nor the start, so it is filled once
+per song (rows added as longer plans are asked for) and a re-plan is one look-up over its rows.
 """
 
 from __future__ import annotations
@@ -52,6 +59,71 @@ class Path(NamedTuple):
     cost: float
 
 
+class CostToGo:
+    """The cheapest way to finish an edit from any beat, for any number of beats (no bonus).
+
+    Row ``r`` of ``value`` is the cost of playing ``r`` beats starting on each beat and then
+    ending (seams and the end's cost; the first beat's own cost is the caller's); ``seconds`` is
+    that path's output length and ``step`` its second beat (-1: it ends on the first). Rows are
+    added on demand by :meth:`grow`.
+
+    Parameters
+    ----------
+    jump : np.ndarray [shape=(n_src, n_dst)]
+        Seam costs from the planner's seam sources to its destinations.
+    src, dst : np.ndarray [shape=(n_src,), (n_dst,)]
+        The beats seams may leave from and land on.
+    end_cost : np.ndarray [shape=(n_beats,)]
+        Cost of ending on each beat; ``inf`` where an edit may not end.
+    durations : np.ndarray [shape=(n_beats,)]
+        Beat durations, seconds.
+    """
+
+    def __init__(self, *, jump: np.ndarray, src: np.ndarray, dst: np.ndarray, end_cost: np.ndarray, durations: np.ndarray) -> None:
+        self.jump, self.src, self.dst, self.durations = jump, src, dst, durations
+        n = len(durations)
+        self.value = end_cost[None, :].astype(np.float64)  # row 0 stands for r = 1
+        self.seconds = durations[None, :].astype(np.float64)
+        self.step = np.full((1, n), -1, dtype=np.int64)
+
+    def grow(self, rows: int) -> None:
+        """Fill the table up to ``rows`` beats (amortised: at least doubling what is filled)."""
+        have = len(self.value)
+        if rows <= have:
+            return
+        rows = max(rows, 2 * have)
+        n = len(self.durations)
+        value = np.vstack([self.value, np.full((rows - have, n), np.inf)])
+        seconds = np.vstack([self.seconds, np.zeros((rows - have, n))])
+        step = np.vstack([self.step, np.full((rows - have, n), -1, dtype=np.int64)])
+        beats = np.arange(n)
+        for r in range(have, rows):
+            nxt = value[r - 1]
+            new = np.full(n, np.inf)
+            new[:-1] = nxt[1:]
+            to = np.where(beats + 1 < n, beats + 1, -1)
+            if len(self.src) and len(self.dst):
+                via = self.jump + nxt[self.dst][None, :]
+                best = via.argmin(axis=1)
+                val = via[np.arange(len(self.src)), best]
+                better = val < new[self.src]
+                new[self.src[better]] = val[better]
+                to[self.src[better]] = self.dst[best[better]]
+            ok = np.isfinite(new)
+            value[r] = new
+            step[r, ok] = to[ok]
+            seconds[r, ok] = self.durations[ok] + seconds[r - 1, to[ok]]
+        self.value, self.seconds, self.step = value, seconds, step
+
+    def order(self, first: int, beats: int) -> list[int]:
+        """The beats of the cheapest ``beats``-beat path starting on ``first``."""
+        out, r = [first], beats - 1
+        while r > 0:
+            out.append(int(self.step[r, out[-1]]))
+            r -= 1
+        return out
+
+
 class Planner:
     """The search's dynamic programme over one song (precomputes its seam costs once).
 
@@ -81,6 +153,17 @@ class Planner:
         self.bar_end = np.flatnonzero(self.next_pos == 0)  # where an edit may end with a fade
         self.end_cost = np.array([1.0 - dense.end_score(tables, e) for e in range(grid.n_beats)])
         self.median_beat = float(np.median(grid.durations))
+        self._to_go: dict[bool, CostToGo] = {}
+
+    def cost_to_go(self, *, keep_end: bool) -> CostToGo:
+        """The song's cost-to-go table (one per end constraint, made at first use)."""
+        if keep_end not in self._to_go:
+            n = self.grid.n_beats
+            ends = np.array([n - 1]) if keep_end else self.bar_end
+            end_cost = np.full(n, np.inf)
+            end_cost[ends] = self.end_cost[ends]
+            self._to_go[keep_end] = CostToGo(jump=self.jump, src=self.src, dst=self.dst, end_cost=end_cost, durations=self.grid.durations)
+        return self._to_go[keep_end]
 
     def _first_row(self, start: PlanStart | None, keep_start: bool) -> np.ndarray:
         """Cost of each beat as the first one the plan plays [shape=(n,)]."""
@@ -97,17 +180,64 @@ class Planner:
         if start.last < 0:
             row[j] = 1.0 - np.array([dense.start_score(t, s) for s in j])
             return row
-        on_bar = (self.next_pos[start.last] == 0) & (self.grid.bar_pos[j] == 0)
-        on_half = np.isin(self.next_pos[start.last], (0, self.half)) & np.isin(self.grid.bar_pos[j], (0, self.half))
+        leaves, lands = self.next_pos[start.last], self.grid.bar_pos[j]
+        on_bar = (leaves == 0) & (lands == 0)
+        on_half = (leaves == 0 or leaves == self.half) & ((lands == 0) | (lands == self.half))
         cost = 1.0 - dense.seam_scores(t, np.full(len(j), start.last), j) @ self.w + self.search.seam_penalty
         cost += np.where(on_bar, 0.0, np.where(on_half, 1.0, 2.0) * self.search.half_bar_penalty)
         row[j] = np.where(j == start.last + 1, 0.0, cost)
         return row
 
+    def _k_max(self, target_seconds: float, done: float) -> int:
+        """The most beats a plan of ``target_seconds − done`` may play."""
+        return max(1, min(int(np.ceil(1.15 * max(target_seconds - done, 0.0) / self.median_beat)) + 4, 4 * self.grid.n_beats))
+
+    def _look_up(self, target_seconds: float, start: PlanStart, keep_end: bool) -> Path:
+        """The cheapest continuation of ``start`` read from the cost-to-go table.
+
+        Only the rows whose plans could land within ``_BAND`` of the target are read first; every
+        other row's length cost alone is more than :data:`_OFF_BAND_COST` (no other cost is
+        negative), so a cheaper answer from the band is the answer over all rows.
+        """
+        to_go = self.cost_to_go(keep_end=keep_end)
+        k_max = self._k_max(target_seconds, start.out_seconds)
+        to_go.grow(k_max)
+        lo, d = start.cursor, self.grid.durations
+        first = self._first_row(start, False)[lo:]
+        left, slack = target_seconds - start.out_seconds, _BAND * target_seconds
+        r_lo = max(0, int((left - slack) / d.max()) - 1)
+        r_hi = min(k_max, int(np.ceil((left + slack) / d.min())) + 1)
+        best = self._best_in(to_go, first, lo, r_lo, r_hi, target_seconds, start.out_seconds)
+        if not best.cost < _OFF_BAND_COST and (r_lo > 0 or r_hi < k_max):
+            best = self._best_in(to_go, first, lo, 0, k_max, target_seconds, start.out_seconds)
+        return self._or_end_here(best, target_seconds, start)
+
+    def _best_in(self, to_go: CostToGo, first: np.ndarray, lo: int, r_lo: int, r_hi: int, target_seconds: float, done: float) -> Path:
+        """The cheapest plan of ``r_lo + 1`` … ``r_hi`` beats starting on a beat from ``lo`` on."""
+        if r_hi <= r_lo or not len(first):
+            return Path([], True, np.inf)
+        err = np.abs(done + to_go.seconds[r_lo:r_hi, lo:] - target_seconds) / target_seconds
+        total = first[None, :] + to_go.value[r_lo:r_hi, lo:] + _length_cost(err)
+        r, j = np.unravel_index(np.argmin(total), total.shape)
+        if not np.isfinite(total[r, j]):
+            return Path([], True, np.inf)
+        order = to_go.order(int(j) + lo, int(r) + r_lo + 1)
+        return Path(order, order[-1] != self.grid.n_beats - 1, float(total[r, j]))
+
+    def _or_end_here(self, best: Path, target_seconds: float, start: PlanStart | None) -> Path:
+        """``best``, or ending the edit right now where that costs less."""
+        if start is not None and start.last >= 0:
+            now = self.end_cost[start.last] + float(_length_cost(abs(start.out_seconds - target_seconds) / target_seconds))
+            if now < best.cost:
+                return Path([], True, float(now))
+        return best
+
     def _solve(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None, keep_start: bool, keep_end: bool) -> Path:
         n, d = self.grid.n_beats, self.grid.durations
         done = 0.0 if start is None else start.out_seconds
-        k_max = max(1, min(int(np.ceil(1.15 * max(target_seconds - done, 0.0) / self.median_beat)) + 4, 4 * n))
+        if start is not None and bonus is None:
+            return self._look_up(target_seconds, start, keep_end)
+        k_max = self._k_max(target_seconds, done)
         cost = np.full((k_max + 1, n), np.inf)
         secs = np.zeros((k_max + 1, n))
         back = np.full((k_max + 1, n), -1, dtype=np.int64)
@@ -147,11 +277,7 @@ class Planner:
             for kk in range(int(k), 1, -1):
                 order.append(int(back[kk, order[-1]]))
             best = Path(order[::-1], int(ends[e]) != n - 1, float(total[k, e]))
-        if start is not None and start.last >= 0:  # or end right here
-            now = self.end_cost[start.last] + float(_length_cost(abs(done - target_seconds) / target_seconds))
-            if now < best.cost:
-                best = Path([], True, float(now))
-        return best
+        return self._or_end_here(best, target_seconds, start)
 
     def path(self, *, target_seconds: float, start: PlanStart | None = None, bonus: np.ndarray | None = None) -> Path:
         """The cheapest continuation to ``target_seconds`` of output in all.
@@ -177,6 +303,10 @@ class Planner:
             if relaxed.cost < best.cost:
                 best = relaxed
         return best
+
+
+_BAND = 0.1  # relative length error a re-plan looks within first
+_OFF_BAND_COST = 5.0 * (_BAND - 0.02) + 100.0 * (_BAND - 0.045)  # the least length cost outside it
 
 
 def _length_cost(err: np.ndarray | float) -> np.ndarray:
