@@ -76,6 +76,9 @@ def test_a_replan_read_from_the_cost_to_go_table_is_as_cheap_as_the_forward_prog
     for k, a in enumerate(analyses):
         obs, _ = env.reset(options={"song_id": a.song_id, "target_seconds": 0.55 * a.duration_s})
         planner, n, done = env._song.planner, a.n_beats, False
+        for ratio in (0.3, 0.5, 0.8):  # and from the song's start (the search's edit)
+            table, forward = planner.path(target_seconds=ratio * a.duration_s), planner.path(target_seconds=ratio * a.duration_s, bonus=np.zeros(n))
+            assert np.isfinite(table.cost) and table.cost <= forward.cost + 1e-9
         while not done:
             st = env.state
             if st.actions:

@@ -33,7 +33,7 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.search.planner import Planner
+from editor_rl.search.planner import Planner, planner_for
 from editor_rl.search.promise import check_target, complete_to_target, keeps_promise, plain_cut_order
 from editor_rl.policy.env import MusicEditEnv, rollout
 from editor_rl.errors import EditorRLError, InvalidEditError
@@ -45,8 +45,8 @@ RANDOM_PRIOR = np.array([2.0, 1.0, 0.5, 0.0, 0.0, 0.0, -1.0, -1.0, -0.5])
 
 
 def _planner(analysis: SongAnalysis, config: Config) -> tuple[EditGrid, Planner]:
-    grid = EditGrid.of(analysis)
-    return grid, Planner(dense.song_tables(analysis), grid, reward=config.reward, search=config.search)
+    planner = planner_for(analysis, reward=config.reward, search=config.search)
+    return planner.grid, planner
 
 
 def _finish(analysis: SongAnalysis, order: list[int], *, ended: bool, target_seconds: float, config: Config, keep_promise: bool,
@@ -87,47 +87,46 @@ def _evenly(items: list, count: int) -> list:
     return [items[int(k)] for k in np.unique(np.linspace(0, len(items) - 1, count).round().astype(int))]
 
 
-def _kept(analysis: SongAnalysis, plans: list[EditPlan], target_seconds: float) -> list[EditPlan]:
-    beat = float(np.median(analysis.beat_ends_s - analysis.beats_s))
-    return [p for p in plans if keeps_promise(p.duration_s, target_seconds, beat)]
+def _chosen(analysis: SongAnalysis, orders: list[list[int]], *, ended: list[bool], target_seconds: float, count: int | None) -> list[EditPlan]:
+    """Plans of the ``orders`` that keep the length promise, ``count`` of them spread evenly (None:
+    every one); only the chosen ones are built."""
+    durations = analysis.beat_ends_s - analysis.beats_s
+    beat = float(np.median(durations))
+    kept = [k for k, order in enumerate(orders) if keeps_promise(float(durations[order].sum()), target_seconds, beat)]
+    grid = EditGrid.of(analysis)
+    return [plan_from_order(analysis, orders[k], [ACTION_NAMES[x] for x in actions_for_order(grid, orders[k], ended=ended[k])], fade_out=ended[k])
+            for k in _evenly(kept, len(kept) if count is None else count)]
 
 
 def window_edits(analysis: SongAnalysis, *, target_seconds: float, count: int | None = None) -> list[EditPlan]:
     """Contiguous stretches of the song, each from a downbeat to the beat that makes it nearest the
     target (faded out unless it reaches the song's end): no cut inside. Of those that keep the length
     promise, ``count`` spread evenly over the song (None: every one)."""
-    grid = EditGrid.of(analysis)
     ends = np.cumsum(analysis.beat_ends_s - analysis.beats_s)
-    starts = [int(s) for s in np.flatnonzero(analysis.bar_pos == 0)]
-    out = []
-    for s in starts:
+    orders, ended = [], []
+    for s in np.flatnonzero(analysis.bar_pos == 0):
         before = ends[s - 1] if s else 0.0
-        e = int(np.argmin(np.abs(ends[s:] - before - target_seconds))) + s
-        order = list(range(s, e + 1))
-        ended = e != analysis.n_beats - 1
-        out.append(plan_from_order(analysis, order, [ACTION_NAMES[x] for x in actions_for_order(grid, order, ended=ended)], fade_out=ended))
-    kept = _kept(analysis, out, target_seconds)
-    return _evenly(kept, len(kept) if count is None else count)
+        e = int(np.argmin(np.abs(ends[s:] - before - target_seconds))) + int(s)
+        orders.append(list(range(int(s), e + 1)))
+        ended.append(e != analysis.n_beats - 1)
+    return _chosen(analysis, orders, ended=ended, target_seconds=target_seconds, count=count)
 
 
 def one_cut_edits(analysis: SongAnalysis, *, target_seconds: float, count: int | None = None) -> list[EditPlan]:
     """Edits that keep the song's opening and its ending with one cut between: from the start to a
     bar end, then from a downbeat to the song's end, the bar end chosen to bring it nearest the
     target. Of those that keep the length promise, ``count`` spread evenly over the song (None: every one)."""
-    grid = EditGrid.of(analysis)
     durations = analysis.beat_ends_s - analysis.beats_s
     head = np.cumsum(durations)  # head[i]: length of beats 0..i
     tail = np.cumsum(durations[::-1])[::-1]  # tail[j]: length of beats j..n-1
     downbeats = np.flatnonzero(analysis.bar_pos == 0)
     landings = [int(j) for j in downbeats[1:] if ((downbeats > 0) & (downbeats < j)).any()]
-    out = []
+    orders = []
     for j in landings:
         leaves = downbeats[(downbeats > 0) & (downbeats < j)] - 1
         i = int(leaves[np.argmin(np.abs(head[leaves] + tail[j] - target_seconds))])
-        order = list(range(i + 1)) + list(range(j, analysis.n_beats))
-        out.append(plan_from_order(analysis, order, [ACTION_NAMES[x] for x in actions_for_order(grid, order, ended=False)], fade_out=False))
-    kept = _kept(analysis, out, target_seconds)
-    return _evenly(kept, len(kept) if count is None else count)
+        orders.append(list(range(i + 1)) + list(range(j, analysis.n_beats)))
+    return _chosen(analysis, orders, ended=[False] * len(orders), target_seconds=target_seconds, count=count)
 
 
 def random_policy(temperature: float) -> Callable[[dict, np.random.Generator], int]:

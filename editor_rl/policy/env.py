@@ -35,7 +35,7 @@ from editor_rl.audio.features import FEATURE_DIM
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.search.planner import Planner, PlanStart
+from editor_rl.search.planner import PlanStart, planner_for
 from editor_rl.search.promise import check_target, complete_to_target
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
@@ -60,11 +60,10 @@ class SongCache:
         h = window_beats // 2
         self.padded = np.zeros((analysis.n_beats + 2 * h, FEATURE_DIM), dtype=np.float32)
         self.padded[h : h + analysis.n_beats] = z
-        self.grid = EditGrid.of(analysis)
-        self.tables = dense.song_tables(analysis)
+        self.planner = planner_for(analysis, reward=reward, search=search)  # shared by every env and editor of the song
+        self.grid, self.tables = self.planner.grid, self.planner.t
         self.beat_ends_s = analysis.beat_ends_s
         self.suffix_seconds = np.concatenate([np.cumsum(self.grid.durations[::-1])[::-1], [0.0]])  # source left from beat i
-        self.planner = Planner(self.tables, self.grid, reward=reward, search=search)
 
 
 class MusicEditEnv(gym.Env):

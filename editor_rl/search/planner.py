@@ -13,20 +13,26 @@ leave it where the learned reward says listeners want something else (keep the c
 re-plans from wherever the policy went. An optional per-beat ``bonus`` makes the planner favour
 some beats (candidate generators use random section bonuses to make varied, well-made edits).
 
-Two solvers share one cost model. A plan from the song's start (or with a bonus) runs the forward
-programme, ``cost[k, b]``: the cheapest way to play ``k`` beats ending on ``b``. A plan from a
-partly made edit without a bonus, what the environment asks for at every re-plan, reads a
-cost-to-go table instead (:class:`CostToGo`), ``V[r, j]``: the cheapest way to play ``r`` beats
-starting on ``j`` and end. It depends on neither the target nor the start, so it is filled once
-per song (rows added as longer plans are asked for) and a re-plan is one look-up over its rows.
+Two solvers share one cost model. A plan without a bonus — the search's edit, and every re-plan
+the environment asks for — reads a cost-to-go table (:class:`CostToGo`), ``V[r, j]``: the
+cheapest way to play ``r`` beats starting on ``j`` and end. It depends on neither the target nor
+the start, so it is filled once per song (rows added as longer plans are asked for; :func:`planner_for`
+keeps the planners of recent songs) and a plan is one look-up over its rows. A plan with a bonus runs
+the forward programme, ``cost[k, b]``: the cheapest way to play ``k`` beats ending on ``b``. The
+two keep the length of a different path where costs tie, so they may differ; the table's plan is
+never the costlier (``tests/test_planner.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
 
+from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import RewardConfig, SearchConfig
 from editor_rl.edit.actions import EditGrid
 from editor_rl.rewards import dense
@@ -59,13 +65,38 @@ class Path(NamedTuple):
     cost: float
 
 
+class ToGoRows(NamedTuple):
+    """The filled rows of a :class:`CostToGo` table (row ``r - 1`` is for ``r`` beats).
+
+    Attributes
+    ----------
+    value : np.ndarray [shape=(rows, n_beats)]
+        Cost of playing ``r`` beats starting on each beat and then ending (seams and the end's
+        cost; the first beat's own cost is the caller's); ``inf`` where no such path exists.
+    seconds : np.ndarray [shape=(rows, n_beats)]
+        That path's output length, seconds.
+    step : np.ndarray [shape=(rows, n_beats)]
+        That path's second beat (-1: it ends on the first).
+    """
+
+    value: np.ndarray
+    seconds: np.ndarray
+    step: np.ndarray
+
+    def order(self, first: int, beats: int) -> list[int]:
+        """The beats of the cheapest ``beats``-beat path starting on ``first``."""
+        out, r = [first], beats - 1
+        while r > 0:
+            out.append(int(self.step[r, out[-1]]))
+            r -= 1
+        return out
+
+
 class CostToGo:
     """The cheapest way to finish an edit from any beat, for any number of beats (no bonus).
 
-    Row ``r`` of ``value`` is the cost of playing ``r`` beats starting on each beat and then
-    ending (seams and the end's cost; the first beat's own cost is the caller's); ``seconds`` is
-    that path's output length and ``step`` its second beat (-1: it ends on the first). Rows are
-    added on demand by :meth:`grow`.
+    Rows are added on demand (:meth:`rows`); a reader gets an immutable snapshot, so threads may
+    share one table.
 
     Parameters
     ----------
@@ -82,22 +113,20 @@ class CostToGo:
     def __init__(self, *, jump: np.ndarray, src: np.ndarray, dst: np.ndarray, end_cost: np.ndarray, durations: np.ndarray) -> None:
         self.jump, self.src, self.dst, self.durations = jump, src, dst, durations
         n = len(durations)
-        self.value = end_cost[None, :].astype(np.float64)  # row 0 stands for r = 1
-        self.seconds = durations[None, :].astype(np.float64)
-        self.step = np.full((1, n), -1, dtype=np.int64)
+        self._rows = ToGoRows(end_cost[None, :].astype(np.float64), durations[None, :].astype(np.float64), np.full((1, n), -1, dtype=np.int64))
 
-    def grow(self, rows: int) -> None:
-        """Fill the table up to ``rows`` beats (amortised: at least doubling what is filled)."""
-        have = len(self.value)
-        if rows <= have:
-            return
-        rows = max(rows, 2 * have)
-        n = len(self.durations)
-        value = np.vstack([self.value, np.full((rows - have, n), np.inf)])
-        seconds = np.vstack([self.seconds, np.zeros((rows - have, n))])
-        step = np.vstack([self.step, np.full((rows - have, n), -1, dtype=np.int64)])
+    def rows(self, count: int) -> ToGoRows:
+        """The table with at least ``count`` rows (filled now if needed, at least doubling what is there)."""
+        have = self._rows
+        if count <= len(have.value):
+            return have
+        old, n = len(have.value), len(self.durations)
+        count = max(count, 2 * old)
+        value = np.vstack([have.value, np.full((count - old, n), np.inf)])
+        seconds = np.vstack([have.seconds, np.zeros((count - old, n))])
+        step = np.vstack([have.step, np.full((count - old, n), -1, dtype=np.int64)])
         beats = np.arange(n)
-        for r in range(have, rows):
+        for r in range(old, count):
             nxt = value[r - 1]
             new = np.full(n, np.inf)
             new[:-1] = nxt[1:]
@@ -113,15 +142,8 @@ class CostToGo:
             value[r] = new
             step[r, ok] = to[ok]
             seconds[r, ok] = self.durations[ok] + seconds[r - 1, to[ok]]
-        self.value, self.seconds, self.step = value, seconds, step
-
-    def order(self, first: int, beats: int) -> list[int]:
-        """The beats of the cheapest ``beats``-beat path starting on ``first``."""
-        out, r = [first], beats - 1
-        while r > 0:
-            out.append(int(self.step[r, out[-1]]))
-            r -= 1
-        return out
+        self._rows = ToGoRows(value, seconds, step)
+        return self._rows
 
 
 class Planner:
@@ -149,9 +171,10 @@ class Planner:
         jump = 1.0 - dense.seam_scores(tables, self.src[:, None], self.dst[None, :]) @ self.w + search.seam_penalty
         jump += np.where((self.next_pos[self.src][:, None] == self.half) | (grid.bar_pos[self.dst][None, :] == self.half), search.half_bar_penalty, 0.0)
         jump[self.dst[None, :] <= self.src[:, None] + 1] = np.inf
-        self.jump = jump
+        self.jump, self.jump_t = jump, np.ascontiguousarray(jump.T)
         self.bar_end = np.flatnonzero(self.next_pos == 0)  # where an edit may end with a fade
         self.end_cost = np.array([1.0 - dense.end_score(tables, e) for e in range(grid.n_beats)])
+        self.start_cost = np.array([1.0 - dense.start_score(tables, b) for b in range(grid.n_beats)])
         self.median_beat = float(np.median(grid.durations))
         self._to_go: dict[bool, CostToGo] = {}
 
@@ -174,11 +197,11 @@ class Planner:
                 row[0] = 0.0
             else:
                 starts = np.flatnonzero(t.phrase_pos == 0)
-                row[starts] = 1.0 - np.array([dense.start_score(t, s) for s in starts])
+                row[starts] = self.start_cost[starts]
             return row
         j = np.arange(start.cursor, n)
         if start.last < 0:
-            row[j] = 1.0 - np.array([dense.start_score(t, s) for s in j])
+            row[j] = self.start_cost[j]
             return row
         leaves, lands = self.next_pos[start.last], self.grid.bar_pos[j]
         on_bar = (leaves == 0) & (lands == 0)
@@ -192,27 +215,27 @@ class Planner:
         """The most beats a plan of ``target_seconds − done`` may play."""
         return max(1, min(int(np.ceil(1.15 * max(target_seconds - done, 0.0) / self.median_beat)) + 4, 4 * self.grid.n_beats))
 
-    def _look_up(self, target_seconds: float, start: PlanStart, keep_end: bool) -> Path:
-        """The cheapest continuation of ``start`` read from the cost-to-go table.
+    def _look_up(self, target_seconds: float, start: PlanStart | None, keep_start: bool, keep_end: bool) -> Path:
+        """The cheapest plan read from the cost-to-go table.
 
         Only the rows whose plans could land within ``_BAND`` of the target are read first; every
         other row's length cost alone is more than :data:`_OFF_BAND_COST` (no other cost is
         negative), so a cheaper answer from the band is the answer over all rows.
         """
-        to_go = self.cost_to_go(keep_end=keep_end)
-        k_max = self._k_max(target_seconds, start.out_seconds)
-        to_go.grow(k_max)
-        lo, d = start.cursor, self.grid.durations
-        first = self._first_row(start, False)[lo:]
-        left, slack = target_seconds - start.out_seconds, _BAND * target_seconds
+        done, lo = (0.0, 0) if start is None else (start.out_seconds, start.cursor)
+        k_max = self._k_max(target_seconds, done)
+        to_go = self.cost_to_go(keep_end=keep_end).rows(k_max)
+        d = self.grid.durations
+        first = self._first_row(start, keep_start)[lo:]
+        left, slack = target_seconds - done, _BAND * target_seconds
         r_lo = max(0, int((left - slack) / d.max()) - 1)
         r_hi = min(k_max, int(np.ceil((left + slack) / d.min())) + 1)
-        best = self._best_in(to_go, first, lo, r_lo, r_hi, target_seconds, start.out_seconds)
+        best = self._best_in(to_go, first, lo, r_lo, r_hi, target_seconds, done)
         if not best.cost < _OFF_BAND_COST and (r_lo > 0 or r_hi < k_max):
-            best = self._best_in(to_go, first, lo, 0, k_max, target_seconds, start.out_seconds)
+            best = self._best_in(to_go, first, lo, 0, k_max, target_seconds, done)
         return self._or_end_here(best, target_seconds, start)
 
-    def _best_in(self, to_go: CostToGo, first: np.ndarray, lo: int, r_lo: int, r_hi: int, target_seconds: float, done: float) -> Path:
+    def _best_in(self, to_go: ToGoRows, first: np.ndarray, lo: int, r_lo: int, r_hi: int, target_seconds: float, done: float) -> Path:
         """The cheapest plan of ``r_lo + 1`` … ``r_hi`` beats starting on a beat from ``lo`` on."""
         if r_hi <= r_lo or not len(first):
             return Path([], True, np.inf)
@@ -233,36 +256,40 @@ class Planner:
         return best
 
     def _solve(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None, keep_start: bool, keep_end: bool) -> Path:
+        if bonus is None:
+            return self._look_up(target_seconds, start, keep_start, keep_end)
+        return self._forward(target_seconds, start, bonus, keep_start, keep_end)
+
+    def _forward(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray, keep_start: bool, keep_end: bool) -> Path:
+        """The forward programme (see the module docstring), for plans with a bonus."""
         n, d = self.grid.n_beats, self.grid.durations
         done = 0.0 if start is None else start.out_seconds
-        if start is not None and bonus is None:
-            return self._look_up(target_seconds, start, keep_end)
         k_max = self._k_max(target_seconds, done)
         cost = np.full((k_max + 1, n), np.inf)
         secs = np.zeros((k_max + 1, n))
         back = np.full((k_max + 1, n), -1, dtype=np.int64)
-        cost[1] = self._first_row(start, keep_start) - (0.0 if bonus is None else bonus)
+        cost[1] = self._first_row(start, keep_start) - bonus
         secs[1] = done + d
         # A plan from a partial edit only plays beats from the cursor on: seams before it cannot be
         # used, so the DP runs on that corner of the (sorted) seam table, a view, not a copy.
         lo = 0 if start is None else start.cursor
         si, di = int(np.searchsorted(self.src, lo)), int(np.searchsorted(self.dst, lo))
-        src, dst, jump = self.src[si:], self.dst[di:], self.jump[si:, di:]
-        cols = np.arange(len(dst))
+        src, dst = self.src[si:], self.dst[di:]
+        into = self.jump_t[di:, si:]  # [dst, src]: the min over sources runs along contiguous rows
+        rows = np.arange(len(dst))
         for k in range(2, k_max + 1):
             prev = cost[k - 1]
             new = np.full(n, np.inf)
             new[1:] = prev[:-1]
             bk = np.arange(n) - 1
             if len(src) and len(dst):  # no seams are left near the end of the song
-                via = prev[src][:, None] + jump
-                best = via.argmin(axis=0)
-                val = via[best, cols]
+                via = into + prev[src][None, :]
+                best = via.argmin(axis=1)
+                val = via[rows, best]
                 better = val < new[dst]
                 new[dst[better]] = val[better]
                 bk[dst[better]] = src[best[better]]
-            if bonus is not None:
-                new = new - bonus
+            new = new - bonus
             cost[k], back[k] = new, bk
             ok = bk >= 0
             secs[k, ok] = secs[k - 1, bk[ok]] + d[ok]
@@ -303,6 +330,31 @@ class Planner:
             if relaxed.cost < best.cost:
                 best = relaxed
         return best
+
+
+_PLANNERS: OrderedDict[tuple, Planner] = OrderedDict()
+_PLANNERS_LOCK = threading.Lock()
+_PLANNERS_KEPT = 32
+
+
+def planner_for(analysis: SongAnalysis, *, reward: RewardConfig = RewardConfig(), search: SearchConfig = SearchConfig()) -> Planner:
+    """The planner of ``analysis`` under these configs, made once and kept for the 32 songs planned
+    most recently (keyed by the analysis' content, so a re-analysed or re-uploaded song reuses it
+    only when its beats and features are the same)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (analysis.beats_s, analysis.bar_pos, analysis.phrase_pos, analysis.features):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = (analysis.content_hash, analysis.version, analysis.duration_s, digest.hexdigest(), reward, search)
+    with _PLANNERS_LOCK:
+        if key in _PLANNERS:
+            _PLANNERS.move_to_end(key)
+            return _PLANNERS[key]
+    planner = Planner(dense.song_tables(analysis), EditGrid.of(analysis), reward=reward, search=search)
+    with _PLANNERS_LOCK:
+        _PLANNERS[key] = planner
+        while len(_PLANNERS) > _PLANNERS_KEPT:
+            _PLANNERS.popitem(last=False)
+    return planner
 
 
 _BAND = 0.1  # relative length error a re-plan looks within first
