@@ -177,10 +177,12 @@ def madmom_grid(audio: Audio, *, config: BeatConfig) -> tuple[float, np.ndarray,
     return (float(60.0 / np.median(np.diff(beats_s))) if len(beats_s) > 1 else 0.0), beats_s, bar_pos
 
 
-def learned_or_madmom(audio: Audio, *, config: BeatConfig) -> tuple[float, np.ndarray, np.ndarray]:
+def learned_or_madmom(audio: Audio, *, config: BeatConfig, signal: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
     """Tempo (BPM), beats (s) and bar positions by the learned tracker; with ``tracker: auto``, by
-    madmom instead where the learned tracker is not sure of them (:meth:`Tracked.sure`)."""
-    got = learned_tracker.track(to_analysis_signal(audio, sample_rate=learned_tracker.SAMPLE_RATE), beats_per_bar=config.beats_per_bar,
+    madmom instead where the learned tracker is not sure of them (:meth:`Tracked.sure`).
+    ``signal``: the mono signal at the learned tracker's rate when the caller has it."""
+    y = signal if signal is not None else to_analysis_signal(audio, sample_rate=learned_tracker.SAMPLE_RATE)
+    got = learned_tracker.track(y, beats_per_bar=config.beats_per_bar,
                                 min_bpm=config.tempo_min_bpm, max_bpm=config.tempo_max_bpm, tightness=config.tightness,
                                 weights=config.learned_weights or learned_tracker.WEIGHTS)
     if config.tracker == "auto" and not got.sure(min_beat_confidence=config.auto_min_beat_confidence, min_bar_contrast=config.auto_min_bar_contrast):
@@ -205,7 +207,7 @@ def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
     if bc.tracker == "madmom":
         tempo, beats_s, tracked_bar_pos = madmom_grid(audio, config=bc)
     elif bc.tracker in ("auto", "learned"):
-        tempo, beats_s, tracked_bar_pos = learned_or_madmom(audio, config=bc)
+        tempo, beats_s, tracked_bar_pos = learned_or_madmom(audio, config=bc, signal=y if sr == learned_tracker.SAMPLE_RATE else None)
     else:
         tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
         beats_s = beatlib.refine_to_onsets(y, beat_frames * ac.hop_length / sr, sr=sr, window_s=bc.refine_window_s) if len(beat_frames) else np.zeros(0)

@@ -158,6 +158,26 @@ def _read_blocks(f: sf.SoundFile, block: int = 1 << 16) -> tuple[np.ndarray, str
     return data, error
 
 
+def mixdown(samples: np.ndarray) -> np.ndarray:
+    """The channels' mean, ``samples.mean(axis=1)`` in float32 to the bit, channel by channel (a mean
+    along the short axis is several times slower).
+
+    Parameters
+    ----------
+    samples : np.ndarray [shape=(n, channels)]
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float32]
+    """
+    total = samples[:, 0].astype(np.float32, copy=True)
+    for c in range(1, samples.shape[1]):
+        total += samples[:, c]
+    if samples.shape[1] > 1:
+        total /= np.float32(samples.shape[1])
+    return total
+
+
 def to_analysis_signal(audio: Audio, *, sample_rate: int) -> np.ndarray:
     """Mono float32 signal at the analysis rate.
 
@@ -172,7 +192,7 @@ def to_analysis_signal(audio: Audio, *, sample_rate: int) -> np.ndarray:
     -------
     y : np.ndarray [shape=(m,), dtype=float32]
     """
-    mono = audio.samples.mean(axis=1, dtype=np.float32)
+    mono = mixdown(audio.samples)
     if audio.sample_rate == sample_rate:
         return np.ascontiguousarray(mono, dtype=np.float32)
     return soxr.resample(mono, audio.sample_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)

@@ -22,14 +22,15 @@ from editor_rl.config import RenderConfig
 from editor_rl.edit.plan import EditPlan
 
 
-def _nearest_rising_zero(mono: np.ndarray, at: int, window: int) -> int:
-    """Index of the rising zero crossing nearest ``at`` within ±window samples (else ``at``)."""
+def _nearest_rising_zero(samples: np.ndarray, at: int, window: int) -> int:
+    """Index of the rising zero crossing of the channels' mean nearest ``at`` within ±window
+    samples (else ``at``); ``samples`` [shape=(n, channels)]. Only the window is mixed down."""
     if window <= 0:
         return at
-    lo, hi = max(1, at - window), min(len(mono) - 1, at + window)
+    lo, hi = max(1, at - window), min(len(samples) - 1, at + window)
     if hi <= lo:
         return at
-    seg = mono[lo - 1 : hi + 1]
+    seg = samples[lo - 1 : hi + 1].mean(axis=1)
     rising = np.flatnonzero((seg[:-1] < 0) & (seg[1:] >= 0)) + lo
     if len(rising) == 0:
         return at
@@ -112,14 +113,14 @@ def render_segments(
 def _snapped_cuts(samples: np.ndarray, spans_s: Sequence[tuple[float, float]], *, sample_rate: int, window: int) -> list[tuple[int, int]]:
     """The spans in samples, clipped to the source, each inner cut point moved to the nearest rising
     zero crossing within ``window`` samples; empty spans dropped."""
-    n, mono = len(samples), samples.mean(axis=1)
+    n = len(samples)
     cuts = [[int(round(s * sample_rate)), int(round(e * sample_rate))] for s, e in spans_s]
     for i in range(len(cuts)):
         cuts[i][0], cuts[i][1] = min(max(cuts[i][0], 0), n), min(max(cuts[i][1], 0), n)
         if i > 0:
-            cuts[i][0] = _nearest_rising_zero(mono, cuts[i][0], window)
+            cuts[i][0] = _nearest_rising_zero(samples, cuts[i][0], window)
         if i < len(cuts) - 1:
-            cuts[i][1] = _nearest_rising_zero(mono, cuts[i][1], window)
+            cuts[i][1] = _nearest_rising_zero(samples, cuts[i][1], window)
     return [(s, e) for s, e in cuts if e > s]
 
 
