@@ -27,6 +27,7 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,16 @@ import numpy as np
 from ray import serve
 
 from editor_rl.config import Config
+from editor_rl.corpus.store import song_id
 from editor_rl.errors import EditorRLError, InvalidAudioError
 from editor_rl.serving.housekeeping import prune, touch
 
 EDIT_CACHE = 256
 """Best edits a replica keeps in memory, least recently used out first (each with the reward
 model's view of it: about 0.2 MB for a 3-minute song)."""
+ANALYSES_KEPT = 64
+"""Song analyses a replica keeps in memory (about 0.3 MB each for a 3-minute song); the feature
+store on disk keeps them all."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ class Editor:
         # Songs by id: the songs folder and earlier uploads (so a restarted replica knows them all).
         folders = [Path(settings.songs_dir)] if settings.songs_dir else []
         self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
-        self._analyses: dict[str, object] = {}
+        self._analyses: OrderedDict[str, object] = OrderedDict()  # analyses by path, most recent last (ANALYSES_KEPT)
         self._audio: OrderedDict[str, object] = OrderedDict()  # decoded songs, most recent last (a few)
         self._audio_lock = threading.Lock()  # the edit and render threads share the decoded songs
         self._edits: OrderedDict[tuple, dict] = OrderedDict()  # best edits by (content, target ms, version, rater)
@@ -114,9 +119,16 @@ class Editor:
 
     def _analysis(self, path: Path):
         key = str(path)
-        if key not in self._analyses:
-            self._analyses[key] = self.store.load_song(path, config=self.config)
+        if key in self._analyses:
+            self._analyses.move_to_end(key)
+        else:
+            self._keep_analysis(key, self.store.load_song(path, config=self.config))
         return self._analyses[key]
+
+    def _keep_analysis(self, key: str, analysis) -> None:
+        self._analyses[key] = analysis
+        while len(self._analyses) > ANALYSES_KEPT:
+            self._analyses.popitem(last=False)
 
     def _song_path(self, song_id: str) -> Path:
         """Where a song id's audio is: a stored song, or an upload any replica saved (KeyError if none)."""
@@ -152,12 +164,13 @@ class Editor:
             tmp = self.uploads / f".{uuid.uuid4().hex}{ext}"
             tmp.write_bytes(data)
             try:
-                self._analysis(tmp)  # decodes and validates: raises InvalidAudioError naming the problem
+                analysis = self._analysis(tmp)  # decodes and validates: raises InvalidAudioError naming the problem
             except InvalidAudioError as e:
                 raise InvalidAudioError(str(e).replace(tmp.name, filename or "upload")) from None
             finally:
                 self._analyses.pop(str(tmp), None)
             tmp.replace(path)  # only valid audio is ever visible under an upload id
+            self._keep_analysis(str(path), dataclasses.replace(analysis, song_id=song_id(path), path=str(path)))  # the edit to come needs no second hash
             sc = self.config.serve
             prune(self.uploads, max_bytes=sc.uploads_max_mb * 2**20, max_age_s=sc.uploads_max_age_h * 3600)
         self.songs[sid] = path
