@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from editor_rl.audio.analysis import analyze_file
-from editor_rl.audio.io import decode_audio, to_analysis_signal, write_audio
+from editor_rl.audio.io import decode_audio, mixdown, to_analysis_signal, write_audio
 from editor_rl.errors import InvalidAudioError
 
 SR = 44100
@@ -171,3 +171,11 @@ def test_real_ogg_and_flac_recordings_are_accepted_and_their_cut_copies_refused(
             p.write_bytes(raw[: int(len(raw) * frac) + int(rng.integers(0, 1000))])
             with pytest.raises(InvalidAudioError, match="truncated"):
                 decode_audio(p)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_mixdown_is_the_channels_mean_to_the_bit(channels):
+    x = np.random.default_rng(channels).standard_normal((10_001, channels)).astype(np.float32)
+    got = mixdown(x)
+    assert got.dtype == np.float32 and got.shape == (10_001,)
+    np.testing.assert_array_equal(got, x.mean(axis=1, dtype=np.float32))
