@@ -270,22 +270,24 @@ class Planner:
         back = np.full((k_max + 1, n), -1, dtype=np.int64)
         cost[1] = self._first_row(start, keep_start) - bonus
         secs[1] = done + d
-        # A plan from a partial edit only plays beats from the cursor on: seams before it cannot be
-        # used, so the DP runs on that corner of the (sorted) seam table, a view, not a copy.
+        # A plan from a partial edit only plays beats from the cursor on, and a plan that has played
+        # k - 1 beats is past the first beat it can be on (beats only move forward): seams from
+        # before either cannot be used, so each step runs on that corner of the (sorted) seam
+        # table, a view, not a copy — the same minimum, on about half the table.
         lo = 0 if start is None else start.cursor
-        si, di = int(np.searchsorted(self.src, lo)), int(np.searchsorted(self.dst, lo))
-        src, dst = self.src[si:], self.dst[di:]
-        into = self.jump_t[di:, si:]  # [dst, src]: the min over sources runs along contiguous rows
-        rows = np.arange(len(dst))
         for k in range(2, k_max + 1):
             prev = cost[k - 1]
             new = np.full(n, np.inf)
             new[1:] = prev[:-1]
             bk = np.arange(n) - 1
-            if len(src) and len(dst):  # no seams are left near the end of the song
-                via = into + prev[src][None, :]
+            reach = np.isfinite(prev)
+            first = max(lo, int(np.argmax(reach))) if reach.any() else n
+            si, di = int(np.searchsorted(self.src, first)), int(np.searchsorted(self.dst, first + 2))
+            if si < len(self.src) and di < len(self.dst):  # no seams are left near the end of the song
+                src, dst = self.src[si:], self.dst[di:]
+                via = self.jump_t[di:, si:] + prev[src][None, :]  # [dst, src]: the min over sources along contiguous rows
                 best = via.argmin(axis=1)
-                val = via[rows, best]
+                val = via[np.arange(len(dst)), best]
                 better = val < new[dst]
                 new[dst[better]] = val[better]
                 bk[dst[better]] = src[best[better]]
