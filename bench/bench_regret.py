@@ -225,6 +225,7 @@ def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds
              "regret_served_no_penalty": judge.regret(bold), "policy_vs_served": judge.versus(greedy, served)} | trivial(judge, jobs, config)]
     say(f"{taste}: before any labels: regret served {rows[0]['regret_served']:.2f} (without the conservative pick "
         f"{rows[0]['regret_served_no_penalty']:.2f}), policy alone {rows[0]['regret_policy']:.2f}")
+    served_name = "v001"
     try:
         for k in range(1, args.cycles + 1):
             t0 = time.time()
@@ -237,7 +238,12 @@ def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds
             cand = registry.get(name)
             cand_served, cand_greedy = edits_of(cand, jobs, config)
             now_name = registry.current_name()
-            now_served, now_greedy = (cand_served, cand_greedy) if now_name == name else (served, greedy)
+            if now_name == name:
+                now_served, now_greedy = cand_served, cand_greedy
+            elif now_name != served_name:  # an earlier cycle's version, promoted while this cycle's labels came in
+                now_served, now_greedy = edits_of(registry.get(now_name), jobs, config)
+            else:
+                now_served, now_greedy = served, greedy
             rows.append({"taste": taste, "stage": k, "version": now_name, "candidate": name, "verdict": status, "labels": n, "verify_labels": verify_n,
                          "verify_judgements": verdict.get("judgements"), "verify_win_rate": verdict.get("win_rate"),
                          "candidate_vs_parent": judge.versus(cand_served, served), "candidate_policy_vs_served": judge.versus(cand_greedy, cand_served),
@@ -249,7 +255,7 @@ def one_listener(taste: str, *, qs: dict, work: Path, args, config, jobs, worlds
             say(f"{taste} cycle {k}: {name} {status} ({verify_n} verification labels, win rate {r['verify_win_rate']}); candidate vs parent "
                 f"{r['candidate_vs_parent']:.2f}; served now {now_name}: regret {r['regret_served']:.2f}, policy alone {r['regret_policy']:.2f}, "
                 f"policy vs served {r['policy_vs_served']:.2f}")
-            served, greedy = now_served, now_greedy
+            served, greedy, served_name = now_served, now_greedy, now_name
     finally:
         serve.shutdown()
         for bulky in ("candidates", "renders", "uploads"):  # rendered audio: ~3 GB a listener, measured already
