@@ -69,6 +69,8 @@ class EditGrid(NamedTuple):
         First phrase start strictly after each beat, or -1.
     bar_start : np.ndarray [shape=(n,), dtype=int64]
         The downbeat that opens each beat's bar (-1 for a pickup before the first downbeat).
+    seconds : tuple of float
+        ``durations`` as Python floats (what an action adds up beat by beat: the same sums, faster).
     """
 
     n_beats: int
@@ -77,6 +79,7 @@ class EditGrid(NamedTuple):
     next_downbeat: np.ndarray
     next_phrase: np.ndarray
     bar_start: np.ndarray
+    seconds: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, analysis) -> "EditGrid":
@@ -96,10 +99,10 @@ class EditGrid(NamedTuple):
 
         is_down = np.asarray(bar_pos) == 0
         last_down = np.maximum.accumulate(np.where(is_down, idx, -1))
+        durations = np.asarray(beat_ends_s, np.float64) - np.asarray(beat_starts_s, np.float64)
         return cls(
-            n_beats=n, durations=np.asarray(beat_ends_s, np.float64) - np.asarray(beat_starts_s, np.float64),
-            bar_pos=np.asarray(bar_pos, np.int64), next_downbeat=nxt(is_down), next_phrase=nxt(np.asarray(phrase_pos) == 0),
-            bar_start=last_down.astype(np.int64),
+            n_beats=n, durations=durations, bar_pos=np.asarray(bar_pos, np.int64), next_downbeat=nxt(is_down),
+            next_phrase=nxt(np.asarray(phrase_pos) == 0), bar_start=last_down.astype(np.int64), seconds=tuple(durations.tolist()),
         )
 
 
@@ -216,10 +219,11 @@ def apply_action(grid: EditGrid, state: EditState, action: int) -> list[int]:
     else:
         played = []
         state.ended = True
+    seconds = grid.seconds or tuple(grid.durations.tolist())
     for b in played:
         state.run_length = state.run_length + 1 if state.order and b == state.order[-1] + 1 else 1
         state.order.append(b)
-        state.out_seconds += grid.durations[b]
+        state.out_seconds += seconds[b]
     state.consecutive_loops = state.consecutive_loops + 1 if a in (Action.LOOP_BEAT, Action.LOOP_BAR) else 0
     state.actions.append(a)
     return played
