@@ -92,3 +92,15 @@ def test_a_replan_read_from_the_cost_to_go_table_is_as_cheap_as_the_forward_prog
             obs, _, done, trunc, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
             done = done or trunc
     assert compared > 20 and same / compared > 0.9
+
+
+def test_batched_section_searches_are_the_one_at_a_time_ones(analyses):
+    from editor_rl.editors.baselines import section_search_edit, section_search_edits
+
+    for a in analyses[:3]:
+        target = 0.5 * a.duration_s
+        batch = section_search_edits(a, target_seconds=target, rng=np.random.default_rng(5), count=4)
+        rng = np.random.default_rng(5)
+        single = [section_search_edit(a, target_seconds=target, rng=rng) for _ in range(4)]
+        assert [p.beat_order for p in batch] == [p.beat_order for p in single]
+        assert len({p.beat_order for p in batch}) > 1  # the bonuses differ, and so do the edits

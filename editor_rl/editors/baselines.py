@@ -33,11 +33,10 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.actions import ACTION_NAMES, EditGrid, actions_for_order
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.search.planner import Planner, planner_for
+from editor_rl.search.planner import Path, Planner, planner_for
 from editor_rl.search.promise import check_target, complete_to_target, keeps_promise, plain_cut_order
 from editor_rl.policy.env import MusicEditEnv, rollout
 from editor_rl.errors import EditorRLError, InvalidEditError
-from editor_rl.rewards import dense
 
 # Log-prior of each action for the random baseline (KEEP, KEEP_BAR, KEEP_PHRASE, CUT, CUT_TO_BAR,
 # CUT_TO_PHRASE, LOOP_BEAT, LOOP_BAR, END).
@@ -179,20 +178,36 @@ def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
     check_target(analysis, target_seconds)
     grid, planner = _planner(analysis, config)
     path = planner.path(target_seconds=target_seconds, bonus=bonus)
+    return _from_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=(grid, planner))
+
+
+def _from_path(analysis: SongAnalysis, path: Path, *, target_seconds: float, config: Config, keep_promise: bool, planner: tuple[EditGrid, Planner]) -> EditPlan:
+    """The plan of a planner's path (the plain cut where it found none and ``keep_promise``)."""
+    grid = planner[0]
     order, ended = path.order, path.fade_out
     if not order:
         if not keep_promise:
             raise InvalidEditError(f"{analysis.song_id}: no bar-aligned edit of {target_seconds:.1f} s exists")
         order = plain_cut_order(grid, target_seconds)
         ended = order[-1] != grid.n_beats - 1
-    return _finish(analysis, order, ended=ended, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=(grid, planner))
+    return _finish(analysis, order, ended=ended, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=planner)
+
+
+def section_search_edits(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator, count: int) -> list[EditPlan]:
+    """``count`` searches, each with a random bonus on some phrases: well-made edits that keep other
+    parts of the song (one batched planner pass; the same edits as ``count`` calls of
+    :func:`section_search_edit` with ``rng``)."""
+    check_target(analysis, target_seconds)
+    phrase = np.cumsum(analysis.phrase_pos == 0)  # phrase index of each beat
+    bonuses = np.stack([rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase] for _ in range(count)]) if count else np.zeros((0, analysis.n_beats))
+    grid, planner = _planner(analysis, config)
+    return [_from_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=True, planner=(grid, planner))
+            for path in planner.paths(target_seconds=target_seconds, bonuses=bonuses)]
 
 
 def section_search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator) -> EditPlan:
     """The search with a random bonus on some phrases: a well-made edit that keeps other parts of the song."""
-    phrase = np.cumsum(analysis.phrase_pos == 0)  # phrase index of each beat
-    bonus = rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase]
-    return search_edit(analysis, target_seconds=target_seconds, config=config, bonus=bonus)
+    return section_search_edits(analysis, target_seconds=target_seconds, config=config, rng=rng, count=1)[0]
 
 
 BASELINES: dict[str, Callable[..., EditPlan]] = {"random": random_edit, "every_other_phrase": every_other_phrase, "plain_cut": plain_cut, "search": search_edit}

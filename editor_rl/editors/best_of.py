@@ -27,7 +27,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.editors.baselines import one_cut_edits, plain_cut, search_edit, section_search_edit, window_edits
+from editor_rl.editors.baselines import one_cut_edits, plain_cut, search_edit, section_search_edits, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy.rollouts import policy_edits
@@ -77,7 +77,7 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
         rng = np.random.default_rng(seed)
         props = [Proposal("policy", edits[j])] + [Proposal("sample", p) for p in edits[len(jobs) + j * pc.samples : len(jobs) + (j + 1) * pc.samples]]
         props += [Proposal("search", search_edit(a, target_seconds=t, config=config))]
-        props += [Proposal("section", section_search_edit(a, target_seconds=t, config=config, rng=rng)) for _ in range(pc.section_plans)]
+        props += [Proposal("section", p) for p in section_search_edits(a, target_seconds=t, config=config, rng=rng, count=pc.section_plans)]
         props += [Proposal("plain_cut", plain_cut(a, target_seconds=t, config=config))] if pc.plain_cut else []
         props += [Proposal("window", p) for p in window_edits(a, target_seconds=t, count=pc.windows)]
         props += [Proposal("one_cut", p) for p in one_cut_edits(a, target_seconds=t, count=pc.one_cuts)]

@@ -33,7 +33,7 @@ import numpy as np
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
-from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, action_mask, actions_for_order, apply_action
+from editor_rl.edit.actions import N_ACTIONS, Action, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan, plan_from_order
 from editor_rl.search.planner import PlanStart, planner_for
 from editor_rl.search.promise import check_target, complete_to_target

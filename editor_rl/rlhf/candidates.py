@@ -32,7 +32,7 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edit, window_edits
+from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edits, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
@@ -115,7 +115,7 @@ def make_candidates(
     temperatures : sequence of float
         Sampling temperatures, used in turn. ``target_ratio``: target length / song length.
     section_plans : int
-        Searches favouring random sections per song (:func:`~editor_rl.editors.baselines.section_search_edit`).
+        Searches favouring random sections per song (:func:`~editor_rl.editors.baselines.section_search_edits`).
     windows, one_cuts : int
         Windows and one-cut edits per song (:func:`~editor_rl.editors.baselines.window_edits`, :func:`~editor_rl.editors.baselines.one_cut_edits`).
     module : RLModule or None
@@ -182,7 +182,7 @@ def _song_plans(a: SongAnalysis, *, target: float, temps: list[float], rng: np.r
                  for t, s in zip(temps, seeds)]
     for name in ("search", "plain_cut", "every_other_phrase"):
         plans.append((name, None, baseline_edit(name, a, target_seconds=target, config=config)))
-    plans += [("section", None, section_search_edit(a, target_seconds=target, config=config, rng=rng)) for _ in range(section_plans)]
+    plans += [("section", None, p) for p in section_search_edits(a, target_seconds=target, config=config, rng=rng, count=section_plans)]
     plans += [("window", None, p) for p in window_edits(a, target_seconds=target, count=windows)] if windows else []
     plans += [("one_cut", None, p) for p in one_cut_edits(a, target_seconds=target, count=one_cuts)] if one_cuts else []
     seen, unique = set(), []

@@ -258,44 +258,50 @@ class Planner:
     def _solve(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None, keep_start: bool, keep_end: bool) -> Path:
         if bonus is None:
             return self._look_up(target_seconds, start, keep_start, keep_end)
-        return self._forward(target_seconds, start, bonus, keep_start, keep_end)
+        return self._forward(target_seconds, start, np.asarray(bonus, dtype=np.float64)[None, :], keep_start, keep_end)[0]
 
-    def _forward(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray, keep_start: bool, keep_end: bool) -> Path:
-        """The forward programme (see the module docstring), for plans with a bonus."""
-        n, d = self.grid.n_beats, self.grid.durations
+    def _forward(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray, keep_start: bool, keep_end: bool) -> list[Path]:
+        """The forward programme (see the module docstring) for a batch of bonuses [shape=(B, n)]: one plan each."""
+        n, d, batch = self.grid.n_beats, self.grid.durations, len(bonus)
         done = 0.0 if start is None else start.out_seconds
         k_max = self._k_max(target_seconds, done)
-        cost = np.full((k_max + 1, n), np.inf)
-        secs = np.zeros((k_max + 1, n))
-        back = np.full((k_max + 1, n), -1, dtype=np.int64)
-        cost[1] = self._first_row(start, keep_start) - bonus
+        cost = np.full((k_max + 1, batch, n), np.inf)
+        secs = np.zeros((k_max + 1, batch, n))
+        back = np.full((k_max + 1, batch, n), -1, dtype=np.int64)
+        cost[1] = self._first_row(start, keep_start)[None, :] - bonus
         secs[1] = done + d
         # A plan from a partial edit only plays beats from the cursor on, and a plan that has played
-        # k - 1 beats is past the first beat it can be on (beats only move forward): seams from
-        # before either cannot be used, so each step runs on that corner of the (sorted) seam
-        # table, a view, not a copy — the same minimum, on about half the table.
+        # k - 1 beats is past the first beat it can be on (beats only move forward; a bonus is
+        # finite, so this is the same for the whole batch): seams from before either cannot be
+        # used, so each step runs on that corner of the (sorted) seam table — the same minimum, on
+        # about half the table.
         lo = 0 if start is None else start.cursor
         for k in range(2, k_max + 1):
             prev = cost[k - 1]
-            new = np.full(n, np.inf)
-            new[1:] = prev[:-1]
-            bk = np.arange(n) - 1
-            reach = np.isfinite(prev)
+            new = np.full((batch, n), np.inf)
+            new[:, 1:] = prev[:, :-1]
+            bk = np.broadcast_to(np.arange(n) - 1, (batch, n)).copy()
+            reach = np.isfinite(prev[0])
             first = max(lo, int(np.argmax(reach))) if reach.any() else n
             si, di = int(np.searchsorted(self.src, first)), int(np.searchsorted(self.dst, first + 2))
             if si < len(self.src) and di < len(self.dst):  # no seams are left near the end of the song
                 src, dst = self.src[si:], self.dst[di:]
-                via = self.jump_t[di:, si:] + prev[src][None, :]  # [dst, src]: the min over sources along contiguous rows
-                best = via.argmin(axis=1)
-                val = via[np.arange(len(dst)), best]
-                better = val < new[dst]
-                new[dst[better]] = val[better]
-                bk[dst[better]] = src[best[better]]
+                via = self.jump_t[di:, si:][None, :, :] + prev[:, src][:, None, :]  # [batch, dst, src]: the min over sources along contiguous rows
+                best = via.argmin(axis=2)
+                val = np.take_along_axis(via, best[:, :, None], axis=2)[:, :, 0]
+                better = val < new[:, dst]
+                new[:, dst] = np.where(better, val, new[:, dst])
+                bk[:, dst] = np.where(better, src[best], bk[:, dst])
             new = new - bonus
             cost[k], back[k] = new, bk
             ok = bk >= 0
-            secs[k, ok] = secs[k - 1, bk[ok]] + d[ok]
+            secs[k][ok] = secs[k - 1][np.nonzero(ok)[0], bk[ok]] + np.broadcast_to(d, (batch, n))[ok]
         ends = np.array([n - 1]) if keep_end else self.bar_end
+        return [self._best_end(cost[:, i], secs[:, i], back[:, i], ends, target_seconds, start) for i in range(batch)]
+
+    def _best_end(self, cost: np.ndarray, secs: np.ndarray, back: np.ndarray, ends: np.ndarray, target_seconds: float, start: PlanStart | None) -> Path:
+        """The cheapest plan of one forward table [shape=(k_max + 1, n)], traced back from its best end."""
+        n = self.grid.n_beats
         err = np.abs(secs[:, ends] - target_seconds) / target_seconds
         total = cost[:, ends] + self.end_cost[ends][None, :] + _length_cost(err)
         total[0] = np.inf
@@ -307,6 +313,21 @@ class Planner:
                 order.append(int(back[kk, order[-1]]))
             best = Path(order[::-1], int(ends[e]) != n - 1, float(total[k, e]))
         return self._or_end_here(best, target_seconds, start)
+
+    def paths(self, *, target_seconds: float, bonuses: np.ndarray) -> list[Path]:
+        """:meth:`path` from the song's start for each of several bonuses [shape=(B, n_beats)], in one
+        batched forward programme (the same plans as one at a time)."""
+        sc = self.search
+        out = self._forward(target_seconds, None, np.asarray(bonuses, dtype=np.float64), sc.keep_start, sc.keep_end)
+        return [self._relaxed(p, target_seconds, None, bonus) for p, bonus in zip(out, bonuses)]
+
+    def _relaxed(self, best: Path, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None) -> Path:
+        """``best``, or the plan without the start and end constraints where nothing came within ~5 %."""
+        if best.cost > 5.0:
+            relaxed = self._solve(target_seconds, start, bonus, False, False)
+            if relaxed.cost < best.cost:
+                return relaxed
+        return best
 
     def path(self, *, target_seconds: float, start: PlanStart | None = None, bonus: np.ndarray | None = None) -> Path:
         """The cheapest continuation to ``target_seconds`` of output in all.
@@ -326,12 +347,7 @@ class Planner:
             ``order`` empty with finite cost: end here. Infinite cost: no continuation exists.
         """
         sc = self.search
-        best = self._solve(target_seconds, start, bonus, sc.keep_start, sc.keep_end)
-        if best.cost > 5.0:  # nothing within ~5 %: relax the start and end constraints
-            relaxed = self._solve(target_seconds, start, bonus, False, False)
-            if relaxed.cost < best.cost:
-                best = relaxed
-        return best
+        return self._relaxed(self._solve(target_seconds, start, bonus, sc.keep_start, sc.keep_end), target_seconds, start, bonus)
 
 
 _PLANNERS: OrderedDict[tuple, Planner] = OrderedDict()
