@@ -104,3 +104,23 @@ def test_batched_section_searches_are_the_one_at_a_time_ones(analyses):
         single = [section_search_edit(a, target_seconds=target, rng=rng) for _ in range(4)]
         assert [p.beat_order for p in batch] == [p.beat_order for p in single]
         assert len({p.beat_order for p in batch}) > 1  # the bonuses differ, and so do the edits
+
+
+def test_a_bonus_table_plans_as_cheaply_as_the_forward_programme_and_is_kept(analyses):
+    """A section bonus planned from its cost-to-go table costs what the forward DP's plan costs (or
+    less), at several targets, and the second target reuses the table the first one made."""
+    from editor_rl.search.planner import planner_for
+
+    rng = np.random.default_rng(3)
+    for a in analyses[:4]:
+        planner = planner_for(a)
+        phrase = np.cumsum(a.phrase_pos == 0)
+        bonus = rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase]
+        tables = []
+        for ratio in (0.35, 0.6, 0.8):
+            target = ratio * a.duration_s
+            table, forward = planner.path(target_seconds=target, bonus=bonus, table=True), planner.path(target_seconds=target, bonus=bonus)
+            assert np.isfinite(table.cost) and table.cost <= forward.cost + 1e-9
+            assert abs(sum(a.beat_ends_s[b] - a.beats_s[b] for b in table.order) - target) / target < 0.06
+            tables.append(planner.cost_to_go(keep_end=planner.search.keep_end, bonus=bonus))
+        assert tables[0] is tables[1] is tables[2]

@@ -193,16 +193,24 @@ def _from_path(analysis: SongAnalysis, path: Path, *, target_seconds: float, con
     return _finish(analysis, order, ended=ended, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=planner)
 
 
-def section_search_edits(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator, count: int) -> list[EditPlan]:
+def section_search_edits(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator, count: int,
+                         table: bool = False) -> list[EditPlan]:
     """``count`` searches, each with a random bonus on some phrases: well-made edits that keep other
-    parts of the song (one batched planner pass; the same edits as ``count`` calls of
-    :func:`section_search_edit` with ``rng``)."""
+    parts of the song (the same edits as ``count`` calls of :func:`section_search_edit` with ``rng``).
+
+    ``table=False`` plans them in one batched forward programme (bonuses drawn once). ``table=True``
+    plans each from a cost-to-go table of its bonus that the song's planner keeps: for bonuses that
+    come back (an ``rng`` seeded by the song, as best of N does), a later target is a look-up.
+    """
     check_target(analysis, target_seconds)
     phrase = np.cumsum(analysis.phrase_pos == 0)  # phrase index of each beat
     bonuses = np.stack([rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase] for _ in range(count)]) if count else np.zeros((0, analysis.n_beats))
     grid, planner = _planner(analysis, config)
-    return [_from_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=True, planner=(grid, planner))
-            for path in planner.paths(target_seconds=target_seconds, bonuses=bonuses)]
+    if table:
+        paths = [planner.path(target_seconds=target_seconds, bonus=bonus, table=True) for bonus in bonuses]
+    else:
+        paths = planner.paths(target_seconds=target_seconds, bonuses=bonuses)
+    return [_from_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=True, planner=(grid, planner)) for path in paths]
 
 
 def section_search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator) -> EditPlan:

@@ -3,7 +3,7 @@
 For each job (a song and a target) the candidates are every kind of edit raters judge
 (:data:`KINDS`): the policy's greedy edit, ``pick.samples`` of its edits sampled at
 ``pick.temperature``, the search's edit, ``pick.section_plans`` planner edits that favour random
-sections, the plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and
+sections (drawn per song, :func:`song_seed`, so their cost-to-go tables serve every target), the plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and
 ``pick.one_cuts`` edits that keep the opening and the ending with one cut — every one keeping the
 length promise. A listener's favourite is often a window or the plain cut, so best of N must be able
 to serve one. The reward model scores them all (one batch) and the favourite maximises
@@ -32,6 +32,13 @@ from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy.rollouts import policy_edits
 from editor_rl.rewards.sequence import edit_sequence
+
+
+def song_seed(analysis: SongAnalysis) -> int:
+    """The seed of a song's section searches in best of N: fixed by its content alone, so every
+    target draws the same section bonuses and the song's planner keeps their tables."""
+    digest = hashlib.sha256(f"{analysis.content_hash}:sections".encode()).digest()
+    return int.from_bytes(digest[:4], "little") >> 1
 
 
 def job_seed(analysis: SongAnalysis, target_seconds: float) -> int:
@@ -74,10 +81,10 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
     edits = policy_edits(module, rollouts, config=config)  # one lockstep batch
     out = []
     for j, (a, t, seed) in enumerate(jobs):
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(song_seed(a))
         props = [Proposal("policy", edits[j])] + [Proposal("sample", p) for p in edits[len(jobs) + j * pc.samples : len(jobs) + (j + 1) * pc.samples]]
         props += [Proposal("search", search_edit(a, target_seconds=t, config=config))]
-        props += [Proposal("section", p) for p in section_search_edits(a, target_seconds=t, config=config, rng=rng, count=pc.section_plans)]
+        props += [Proposal("section", p) for p in section_search_edits(a, target_seconds=t, config=config, rng=rng, count=pc.section_plans, table=True)]
         props += [Proposal("plain_cut", plain_cut(a, target_seconds=t, config=config))] if pc.plain_cut else []
         props += [Proposal("window", p) for p in window_edits(a, target_seconds=t, count=pc.windows)]
         props += [Proposal("one_cut", p) for p in one_cut_edits(a, target_seconds=t, count=pc.one_cuts)]

@@ -93,7 +93,8 @@ class ToGoRows(NamedTuple):
 
 
 class CostToGo:
-    """The cheapest way to finish an edit from any beat, for any number of beats (no bonus).
+    """The cheapest way to finish an edit from any beat, for any number of beats (optionally with a
+    per-beat bonus, subtracted for every beat played).
 
     Rows are added on demand (:meth:`rows`); a reader gets an immutable snapshot, so threads may
     share one table.
@@ -108,12 +109,18 @@ class CostToGo:
         Cost of ending on each beat; ``inf`` where an edit may not end.
     durations : np.ndarray [shape=(n_beats,)]
         Beat durations, seconds.
+    bonus : np.ndarray [shape=(n_beats,)] or None
+        Subtracted from the cost of every beat played; the first beat's too (the caller's first
+        cost is then the seam into it only).
     """
 
-    def __init__(self, *, jump: np.ndarray, src: np.ndarray, dst: np.ndarray, end_cost: np.ndarray, durations: np.ndarray) -> None:
+    def __init__(self, *, jump: np.ndarray, src: np.ndarray, dst: np.ndarray, end_cost: np.ndarray, durations: np.ndarray,
+                 bonus: np.ndarray | None = None) -> None:
         self.jump, self.src, self.dst, self.durations = jump, src, dst, durations
+        self.bonus = None if bonus is None else np.asarray(bonus, dtype=np.float64)
         n = len(durations)
-        self._rows = ToGoRows(end_cost[None, :].astype(np.float64), durations[None, :].astype(np.float64), np.full((1, n), -1, dtype=np.int64))
+        first = end_cost.astype(np.float64) - (0.0 if self.bonus is None else self.bonus)
+        self._rows = ToGoRows(first[None, :], durations[None, :].astype(np.float64), np.full((1, n), -1, dtype=np.int64))
 
     def rows(self, count: int) -> ToGoRows:
         """The table with at least ``count`` rows (filled now if needed, at least doubling what is there)."""
@@ -138,6 +145,8 @@ class CostToGo:
                 better = val < new[self.src]
                 new[self.src[better]] = val[better]
                 to[self.src[better]] = self.dst[best[better]]
+            if self.bonus is not None:
+                new -= self.bonus
             ok = np.isfinite(new)
             value[r] = new
             step[r, ok] = to[ok]
@@ -176,17 +185,28 @@ class Planner:
         self.end_cost = np.array([1.0 - dense.end_score(tables, e) for e in range(grid.n_beats)])
         self.start_cost = np.array([1.0 - dense.start_score(tables, b) for b in range(grid.n_beats)])
         self.median_beat = float(np.median(grid.durations))
-        self._to_go: dict[bool, CostToGo] = {}
+        self._to_go: OrderedDict[tuple, CostToGo] = OrderedDict()
+        self._to_go_lock = threading.Lock()
 
-    def cost_to_go(self, *, keep_end: bool) -> CostToGo:
-        """The song's cost-to-go table (one per end constraint, made at first use)."""
-        if keep_end not in self._to_go:
-            n = self.grid.n_beats
-            ends = np.array([n - 1]) if keep_end else self.bar_end
-            end_cost = np.full(n, np.inf)
-            end_cost[ends] = self.end_cost[ends]
-            self._to_go[keep_end] = CostToGo(jump=self.jump, src=self.src, dst=self.dst, end_cost=end_cost, durations=self.grid.durations)
-        return self._to_go[keep_end]
+    def cost_to_go(self, *, keep_end: bool, bonus: np.ndarray | None = None) -> CostToGo:
+        """The song's cost-to-go table for an end constraint and a bonus (made at first use; the
+        tables of the :data:`_BONUS_TABLES_KEPT` bonuses used last are kept beside the plain ones)."""
+        key = (keep_end, None if bonus is None else hashlib.blake2b(np.asarray(bonus, dtype=np.float64).tobytes(), digest_size=16).digest())
+        with self._to_go_lock:
+            if key in self._to_go:
+                self._to_go.move_to_end(key)
+                return self._to_go[key]
+        n = self.grid.n_beats
+        ends = np.array([n - 1]) if keep_end else self.bar_end
+        end_cost = np.full(n, np.inf)
+        end_cost[ends] = self.end_cost[ends]
+        table = CostToGo(jump=self.jump, src=self.src, dst=self.dst, end_cost=end_cost, durations=self.grid.durations, bonus=bonus)
+        with self._to_go_lock:
+            table = self._to_go.setdefault(key, table)
+            bonused = [k for k in self._to_go if k[1] is not None]
+            for old in bonused[: max(0, len(bonused) - _BONUS_TABLES_KEPT)]:
+                del self._to_go[old]
+        return table
 
     def _first_row(self, start: PlanStart | None, keep_start: bool) -> np.ndarray:
         """Cost of each beat as the first one the plan plays [shape=(n,)]."""
@@ -215,21 +235,22 @@ class Planner:
         """The most beats a plan of ``target_seconds − done`` may play."""
         return max(1, min(int(np.ceil(1.15 * max(target_seconds - done, 0.0) / self.median_beat)) + 4, 4 * self.grid.n_beats))
 
-    def _look_up(self, target_seconds: float, start: PlanStart | None, keep_start: bool, keep_end: bool) -> Path:
-        """The cheapest plan read from the cost-to-go table.
+    def _look_up(self, target_seconds: float, start: PlanStart | None, keep_start: bool, keep_end: bool, bonus: np.ndarray | None = None) -> Path:
+        """The cheapest plan read from the cost-to-go table (of ``bonus``, when given).
 
-        Only the rows whose plans could land within ``_BAND`` of the target are read first; every
-        other row's length cost alone is more than :data:`_OFF_BAND_COST` (no other cost is
-        negative), so a cheaper answer from the band is the answer over all rows.
+        Without a bonus, only the rows whose plans could land within ``_BAND`` of the target are
+        read first; every other row's length cost alone is more than :data:`_OFF_BAND_COST` (no
+        other cost is negative), so a cheaper answer from the band is the answer over all rows. A
+        bonus makes costs negative: then every row is read.
         """
         done, lo = (0.0, 0) if start is None else (start.out_seconds, start.cursor)
         k_max = self._k_max(target_seconds, done)
-        to_go = self.cost_to_go(keep_end=keep_end).rows(k_max)
+        to_go = self.cost_to_go(keep_end=keep_end, bonus=bonus).rows(k_max)
         d = self.grid.durations
         first = self._first_row(start, keep_start)[lo:]
         left, slack = target_seconds - done, _BAND * target_seconds
-        r_lo = max(0, int((left - slack) / d.max()) - 1)
-        r_hi = min(k_max, int(np.ceil((left + slack) / d.min())) + 1)
+        r_lo = max(0, int((left - slack) / d.max()) - 1) if bonus is None else 0
+        r_hi = min(k_max, int(np.ceil((left + slack) / d.min())) + 1) if bonus is None else k_max
         best = self._best_in(to_go, first, lo, r_lo, r_hi, target_seconds, done)
         if not best.cost < _OFF_BAND_COST and (r_lo > 0 or r_hi < k_max):
             best = self._best_in(to_go, first, lo, 0, k_max, target_seconds, done)
@@ -255,9 +276,10 @@ class Planner:
                 return Path([], True, float(now))
         return best
 
-    def _solve(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None, keep_start: bool, keep_end: bool) -> Path:
-        if bonus is None:
-            return self._look_up(target_seconds, start, keep_start, keep_end)
+    def _solve(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None, keep_start: bool, keep_end: bool,
+               table: bool = False) -> Path:
+        if bonus is None or table:
+            return self._look_up(target_seconds, start, keep_start, keep_end, bonus)
         return self._forward(target_seconds, start, np.asarray(bonus, dtype=np.float64)[None, :], keep_start, keep_end)[0]
 
     def _forward(self, target_seconds: float, start: PlanStart | None, bonus: np.ndarray, keep_start: bool, keep_end: bool) -> list[Path]:
@@ -321,15 +343,15 @@ class Planner:
         out = self._forward(target_seconds, None, np.asarray(bonuses, dtype=np.float64), sc.keep_start, sc.keep_end)
         return [self._relaxed(p, target_seconds, None, bonus) for p, bonus in zip(out, bonuses)]
 
-    def _relaxed(self, best: Path, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None) -> Path:
+    def _relaxed(self, best: Path, target_seconds: float, start: PlanStart | None, bonus: np.ndarray | None, table: bool = False) -> Path:
         """``best``, or the plan without the start and end constraints where nothing came within ~5 %."""
         if best.cost > 5.0:
-            relaxed = self._solve(target_seconds, start, bonus, False, False)
+            relaxed = self._solve(target_seconds, start, bonus, False, False, table)
             if relaxed.cost < best.cost:
                 return relaxed
         return best
 
-    def path(self, *, target_seconds: float, start: PlanStart | None = None, bonus: np.ndarray | None = None) -> Path:
+    def path(self, *, target_seconds: float, start: PlanStart | None = None, bonus: np.ndarray | None = None, table: bool = False) -> Path:
         """The cheapest continuation to ``target_seconds`` of output in all.
 
         Parameters
@@ -340,6 +362,10 @@ class Planner:
             The edit so far; None plans from the song's start (honouring ``search.keep_start``).
         bonus : np.ndarray [shape=(n_beats,)] or None
             Subtracted from the cost each time a beat is played.
+        table : bool
+            With a bonus: plan from a cost-to-go table of that bonus, kept for the next plan with
+            it (for a bonus used again and again, e.g. per song, at any target) instead of the
+            forward programme (for a bonus used once).
 
         Returns
         -------
@@ -347,16 +373,17 @@ class Planner:
             ``order`` empty with finite cost: end here. Infinite cost: no continuation exists.
         """
         sc = self.search
-        return self._relaxed(self._solve(target_seconds, start, bonus, sc.keep_start, sc.keep_end), target_seconds, start, bonus)
+        return self._relaxed(self._solve(target_seconds, start, bonus, sc.keep_start, sc.keep_end, table), target_seconds, start, bonus, table)
 
 
 _PLANNERS: OrderedDict[tuple, Planner] = OrderedDict()
 _PLANNERS_LOCK = threading.Lock()
-_PLANNERS_KEPT = 32
+_PLANNERS_KEPT = 16
+_BONUS_TABLES_KEPT = 8  # per planner: best of N's section searches use 4 per song
 
 
 def planner_for(analysis: SongAnalysis, *, reward: RewardConfig = RewardConfig(), search: SearchConfig = SearchConfig()) -> Planner:
-    """The planner of ``analysis`` under these configs, made once and kept for the 32 songs planned
+    """The planner of ``analysis`` under these configs, made once and kept for the 16 songs planned
     most recently (keyed by the analysis' content, so a re-analysed or re-uploaded song reuses it
     only when its beats and features are the same)."""
     digest = hashlib.blake2b(digest_size=16)
