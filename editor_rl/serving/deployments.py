@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 import dataclasses
@@ -42,6 +43,8 @@ from editor_rl.serving.housekeeping import prune, touch
 EDIT_CACHE = 256
 """Best edits a replica keeps in memory, least recently used out first (each with the reward
 model's view of it: about 0.2 MB for a 3-minute song)."""
+PRUNE_EVERY_S = 10.0
+"""The renders folder is pruned after an edit at most this often (seconds): each prune reads every file's size and age."""
 ANALYSES_KEPT = 64
 """Song analyses a replica keeps in memory (about 0.3 MB each for a 3-minute song); the feature
 store on disk keeps them all."""
@@ -100,6 +103,7 @@ class Editor:
         self._analyses: OrderedDict[str, object] = OrderedDict()  # analyses by path, most recent last (ANALYSES_KEPT)
         self._audio: OrderedDict[str, object] = OrderedDict()  # decoded songs, most recent last (a few)
         self._audio_lock = threading.Lock()  # the edit and render threads share the decoded songs
+        self._pruned_at = -float("inf")  # when the renders were last pruned (time.monotonic())
         self._edits: OrderedDict[tuple, dict] = OrderedDict()  # best edits by (content, target ms, version, rater)
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor")  # rollouts, one batch at a time
         self._renderer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")  # audio, when first fetched
@@ -226,9 +230,10 @@ class Editor:
                               "model_version": served.name, "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica} | scores.get(i, {})
                 if i in keys:
                     self._remember(keys[i], results[i])
-        if ready:
+        if ready and time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # a scan of every render: not on each request
             sc = self.config.serve
             prune(self.renders, max_bytes=sc.renders_max_mb * 2**20, max_age_s=sc.renders_max_age_h * 3600)
+            self._pruned_at = time.monotonic()
         return results
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
