@@ -104,6 +104,8 @@ def test_batched_section_searches_are_the_one_at_a_time_ones(analyses):
         single = [section_search_edit(a, target_seconds=target, rng=rng) for _ in range(4)]
         assert [p.beat_order for p in batch] == [p.beat_order for p in single]
         assert len({p.beat_order for p in batch}) > 1  # the bonuses differ, and so do the edits
+        assert section_search_edits(a, target_seconds=target, rng=rng, count=0) == []
+        assert section_search_edits(a, target_seconds=target, rng=rng, count=0, table=True) == []
 
 
 def test_a_bonus_table_plans_as_cheaply_as_the_forward_programme_and_is_kept(analyses):

@@ -340,6 +340,8 @@ class Planner:
         """:meth:`path` from the song's start for each of several bonuses [shape=(B, n_beats)], in one
         batched forward programme (the same plans as one at a time)."""
         sc = self.search
+        if not len(bonuses):
+            return []
         out = self._forward(target_seconds, None, np.asarray(bonuses, dtype=np.float64), sc.keep_start, sc.keep_end)
         return [self._relaxed(p, target_seconds, None, bonus) for p, bonus in zip(out, bonuses)]
 
