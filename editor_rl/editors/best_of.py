@@ -3,9 +3,9 @@
 For each job (a song and a target) the candidates are every kind of edit raters judge
 (:data:`KINDS`): the policy's greedy edit, ``pick.samples`` of its edits sampled at
 ``pick.temperature``, the search's edit, ``pick.section_plans`` planner edits that favour random
-sections (drawn per song, :func:`song_seed`, so their cost-to-go tables serve every target), the plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and
-``pick.one_cuts`` edits that keep the opening and the ending with one cut — every one keeping the
-length promise. A listener's favourite is often a window or the plain cut, so best of N must be able
+sections (drawn per song, :func:`song_seed`, so their cost-to-go tables serve every target), the
+plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and ``pick.one_cuts`` edits that
+keep the opening and the ending with one cut — every one keeping the length promise. A listener's favourite is often a window or the plain cut, so best of N must be able
 to serve one. The reward model scores them all (one batch) and the favourite maximises
 ``mean − pick.uncertainty_penalty × spread`` over the ensemble: a candidate the members disagree
 about (off the data they learned from) needs a clearly higher mean to win — meant to keep a prior

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,7 +29,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +101,7 @@ class Editor:
         folders = [Path(settings.songs_dir)] if settings.songs_dir else []
         self.songs: dict[str, Path] = {p.stem: p for d in folders + [self.uploads] if d.is_dir() for p in list_songs(d)}
         self._analyses: OrderedDict[str, object] = OrderedDict()  # analyses by path, most recent last (ANALYSES_KEPT)
+        self._analyses_lock = threading.Lock()  # uploads and the edit thread share them
         self._audio: OrderedDict[str, object] = OrderedDict()  # decoded songs, most recent last (a few)
         self._audio_lock = threading.Lock()  # the edit and render threads share the decoded songs
         self._pruned_at = -float("inf")  # when the renders were last pruned (time.monotonic())
@@ -123,16 +124,19 @@ class Editor:
 
     def _analysis(self, path: Path):
         key = str(path)
-        if key in self._analyses:
-            self._analyses.move_to_end(key)
-        else:
-            self._keep_analysis(key, self.store.load_song(path, config=self.config))
-        return self._analyses[key]
+        with self._analyses_lock:
+            if key in self._analyses:
+                self._analyses.move_to_end(key)
+                return self._analyses[key]
+        return self._keep_analysis(key, self.store.load_song(path, config=self.config))
 
-    def _keep_analysis(self, key: str, analysis) -> None:
-        self._analyses[key] = analysis
-        while len(self._analyses) > ANALYSES_KEPT:
-            self._analyses.popitem(last=False)
+    def _keep_analysis(self, key: str, analysis):
+        """Keep ``analysis`` under ``key`` (the least recently used out past ANALYSES_KEPT); returns it."""
+        with self._analyses_lock:
+            self._analyses[key] = analysis
+            while len(self._analyses) > ANALYSES_KEPT:
+                self._analyses.popitem(last=False)
+        return analysis
 
     def _song_path(self, song_id: str) -> Path:
         """Where a song id's audio is: a stored song, or an upload any replica saved (KeyError if none)."""
@@ -172,7 +176,8 @@ class Editor:
             except InvalidAudioError as e:
                 raise InvalidAudioError(str(e).replace(tmp.name, filename or "upload")) from None
             finally:
-                self._analyses.pop(str(tmp), None)
+                with self._analyses_lock:
+                    self._analyses.pop(str(tmp), None)
             tmp.replace(path)  # only valid audio is ever visible under an upload id
             self._keep_analysis(str(path), dataclasses.replace(analysis, song_id=song_id(path), path=str(path)))  # the edit to come needs no second hash
             sc = self.config.serve
