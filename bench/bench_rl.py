@@ -1,7 +1,7 @@
 """PPO throughput: env steps per second with the learned reward in the loop against dense-only,
 and with 1 and 2 EnvRunners, in one run (so the ratios are comparable).
 
-Run:  .venv/bin/python bench/bench_rl.py [--iterations 6] [--reward CKPT]
+Run:  .venv/bin/python bench/bench_rl.py [--iterations 6] [--reward CKPT] [--set rl.envs_per_env_runner=8]
 
 What to expect: a local Ray with 2 CPUs; 6 synthetic songs; PPO iterations of 2 000 env steps
 (whole episodes). Each row trains a fresh algorithm for ``--iterations`` iterations and reports the
@@ -56,9 +56,10 @@ def main() -> None:
     ap.add_argument("--gpu", action="store_true", help="rows: learner on CPU / on the GPU, and the pool on the GPU")
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
     ap.add_argument("--runners", type=int, default=4, help="EnvRunners of the --gpu rows")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides for every row (e.g. rl.envs_per_env_runner=8)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_rl_"))
-    base = [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"]
+    base = [f"run.work_dir={work}", f"corpus.store_dir={work / 'features'}", "pool.num_cpus=0.25", "rl.env_runner_cpus=0.5"] + args.set
     cfg = load_config(overrides=base)
     write_corpus(work / "songs", n=6, seed=4242, config=SynthConfig(min_seconds=40, max_seconds=70))
     songs = list_songs(work / "songs")
