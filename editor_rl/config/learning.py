@@ -168,7 +168,7 @@ class RLConfig:
 
     num_env_runners: int = 1
     """EnvRunner actors collecting episodes (CPU)."""
-    envs_per_env_runner: int = 2
+    envs_per_env_runner: int = 8
     """Environments stepped together in each EnvRunner."""
     env_runner_cpus: float = 1.0
     """CPUs per EnvRunner."""
