@@ -76,3 +76,14 @@ def test_eval_targets_in_seconds_replace_the_ratios_and_skip_short_songs():
     assert cfg.eval.targets(180.0) == [30.0, 60.0] and cfg.eval.targets(50.0) == [30.0]
     with pytest.raises(ConfigError, match=r"eval\.target_seconds"):
         load_config(overrides=["eval.target_seconds=[-5]"])
+
+
+def test_an_atomic_write_leaves_the_file_whole_with_its_mode_and_no_temporary(tmp_path):
+    import stat
+
+    from editor_rl.config.atomic import write_text_atomic
+
+    secret = write_text_atomic(tmp_path / "deep" / "service.json", '{"store": "x"}', mode=0o600)
+    assert secret.read_text() == '{"store": "x"}' and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    write_text_atomic(secret, "second", mode=0o600)
+    assert secret.read_text() == "second" and sorted(p.name for p in secret.parent.iterdir()) == ["service.json"]

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from editor_rl.config.atomic import write_text_atomic
 from editor_rl.config.sections import Config
 from editor_rl.errors import ConfigError
 
@@ -158,12 +159,7 @@ def load_config(path: str | Path | None = None, *, overrides: Sequence[str] = ()
 
 def save_config(config: Config, path: str | Path) -> Path:
     """Write ``config`` as a YAML config file (atomically) that :func:`load_config` reads back equal."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    tmp.replace(p)
-    return p
+    return write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def config_diff(a: Config, b: Config) -> list[tuple[str, Any, Any]]:

@@ -79,7 +79,7 @@ class EditGrid(NamedTuple):
     next_downbeat: np.ndarray
     next_phrase: np.ndarray
     bar_start: np.ndarray
-    seconds: tuple[float, ...] = ()
+    seconds: tuple[float, ...]
 
     @classmethod
     def of(cls, analysis) -> "EditGrid":
@@ -219,7 +219,7 @@ def apply_action(grid: EditGrid, state: EditState, action: int) -> list[int]:
     else:
         played = []
         state.ended = True
-    seconds = grid.seconds or tuple(grid.durations.tolist())
+    seconds = grid.seconds
     for b in played:
         state.run_length = state.run_length + 1 if state.order and b == state.order[-1] + 1 else 1
         state.order.append(b)

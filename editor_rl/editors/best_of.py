@@ -31,7 +31,7 @@ from editor_rl.editors.baselines import one_cut_edits, plain_cut, search_edit, s
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy.rollouts import policy_edits
-from editor_rl.rewards.sequence import edit_sequence
+from editor_rl.rewards.sequence import EditSequence, edit_sequence
 
 
 def song_seed(analysis: SongAnalysis) -> int:
@@ -60,12 +60,14 @@ class Proposal(NamedTuple):
 
 
 class Pick(NamedTuple):
-    """The favourite of a job: the plan, its kind, and the reward model's mean and spread for it."""
+    """The favourite of a job: the plan, its kind, the reward model's mean and spread for it, and
+    the model's view of it (:func:`~editor_rl.rewards.sequence.edit_sequence`)."""
 
     plan: EditPlan
     kind: str
     mean: float
     spread: float
+    sequence: EditSequence
 
 
 def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config) -> list[list[Proposal]]:
@@ -122,7 +124,7 @@ def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, score
     out, k = [], 0
     for props in cands:
         i = int(np.argmax(value[k : k + len(props)]))
-        out.append(Pick(props[i].plan, props[i].kind, float(mean[k + i]), float(spread[k + i])))
+        out.append(Pick(props[i].plan, props[i].kind, float(mean[k + i]), float(spread[k + i]), seqs[k + i]))
         k += len(props)
     return out
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Mapping, NamedTuple
 
 from editor_rl.config import Config, RunConfig, build_config, config_diff, load_config, save_config
+from editor_rl.config.atomic import write_text_atomic
 from editor_rl.corpus.store import FeatureStore, analyze_corpus, list_songs, load_corpus
 from editor_rl.errors import ConfigError, EditorRLError
 from editor_rl.config.raysession import ensure_ray
@@ -127,9 +128,7 @@ def check_cpus(config: Config, say: Callable[[str], None], *, wait_s: float = CP
 
 
 def _atomic_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def prepare_songs(config: Config, songs_dir: str | Path, say: Callable[[str], None]) -> list[Path]:

@@ -25,13 +25,13 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.config.atomic import write_text_atomic
 from editor_rl.editors.baselines import baseline_edit, one_cut_edits, section_search_edits, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
@@ -152,10 +152,7 @@ def make_candidates(
 
 def _write_json(path: Path, data: dict) -> Path:
     """Write ``data`` to ``path`` atomically (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def _check(*, per_song: int, temperatures: Sequence[float], target_ratio: float, section_plans: int) -> None:

@@ -9,8 +9,9 @@ started with — a PostgreSQL URL, or empty for SQLite — and its songs folder)
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from editor_rl.config.atomic import write_text_atomic
 
 
 def _info(data_dir: str | Path) -> dict:
@@ -30,11 +31,4 @@ def service_songs(data_dir: str | Path) -> str:
 
 def record_service(data_dir: str | Path, *, store: str, songs: str = "") -> Path:
     """Note the store and songs a service uses (mode 0600: a URL may carry a password; prefer PGPASSWORD)."""
-    path = Path(data_dir) / "service.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".service.json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"store": store, "songs": songs}, f)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(Path(data_dir) / "service.json", json.dumps({"store": store, "songs": songs}), mode=0o600)

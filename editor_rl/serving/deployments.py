@@ -36,6 +36,7 @@ import numpy as np
 from ray import serve
 
 from editor_rl.config import Config
+from editor_rl.config.atomic import write_text_atomic
 from editor_rl.corpus.store import song_id
 from editor_rl.errors import EditorRLError, InvalidAudioError
 from editor_rl.serving.housekeeping import prune, touch
@@ -221,18 +222,19 @@ class Editor:
             seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
             best = [(i, a, job_seed(a, jobs[i][1])) for i, a, _ in group if jobs[i][2] == 0 and served.scorer is not None]  # reproducible
             sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
-            plans, scores = {}, {}
-            if best:  # the reward model's favourite, with its score (the answer needs no second scoring)
+            plans, scores, sequences = {}, {}, {}
+            if best:  # the reward model's favourite, with its score and its view of it (nothing computed twice)
                 picks = best_picks(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config)
                 plans |= {i: p.plan for (i, _, _), p in zip(best, picks)}
                 scores |= {i: {"reward": p.mean, "reward_std": p.spread} for (i, _, _), p in zip(best, picks)}
+                sequences |= {i: p.sequence for (i, _, _), p in zip(best, picks)}
             if sampled:
                 plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
             for i, a, _ in group:
                 plan, eid = plans[i], uuid.uuid4().hex[:16]
-                _write_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl()}))  # rendered when fetched
+                write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl()}))  # rendered when fetched
                 results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
-                              "model_version": served.name, "sequence": edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica} | scores.get(i, {})
+                              "model_version": served.name, "sequence": sequences[i] if i in sequences else edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica} | scores.get(i, {})
                 if i in keys:
                     self._remember(keys[i], results[i])
         if ready and time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # a scan of every render: not on each request
@@ -287,12 +289,6 @@ class Editor:
         write_audio(tmp, render_plan(audio, plan, config=self.config.render), sample_rate=audio.sample_rate)
         os.replace(tmp, wav)
         return True
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=64, max_queued_requests=256)
