@@ -16,6 +16,7 @@ from editor_rl.audio import beats as beatlib
 from editor_rl.audio import downbeats, learned_tracker, madmom_tracker
 from editor_rl.audio.features import FEATURE_VERSION, Frames, beat_ends, beat_features, beat_frame_bounds, spectral_frames
 from editor_rl.audio.io import Audio, decode_audio, to_analysis_signal
+from editor_rl.audio.mood import beat_moods
 from editor_rl.audio.structure import Structure, song_structure
 from editor_rl.config import BeatConfig, Config
 from editor_rl.errors import InvalidAudioError
@@ -85,6 +86,12 @@ class SongAnalysis:
         """Sections, repetition classes and the hook (:mod:`editor_rl.audio.structure`), computed
         once from the features and phrase positions."""
         return song_structure(self.features, self.phrase_pos)
+
+    @functools.cached_property
+    def mood(self) -> np.ndarray:
+        """Every beat's estimated (arousal, valence) in [-1, 1], shape (n_beats, 2)
+        (:func:`editor_rl.audio.mood.beat_moods`), computed once."""
+        return beat_moods(self.features, tempo_bpm=self.tempo_bpm)
 
     @property
     def beat_ends_s(self) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from editor_rl.audio.io import write_audio
+from editor_rl.audio.mood import MOOD_NAMES, NAMED_MOODS
 from editor_rl.config import SynthConfig
 
 SECTION_NAMES = ("intro", "verse", "chorus", "bridge", "outro")
@@ -42,6 +43,31 @@ _STYLE = {
     "bridge": (0.7, 1, True, False, 0.2),
     "outro": (0.5, 1, False, False, 0.3),
 }
+
+
+class _Style(NamedTuple):
+    """How a section is played: loudness, hat density 0/1/2, lead on, crash on phrase starts, pad
+    brightness, the scale (``None``: the song's key) and a dissonant note in the chord (semitones
+    above its root, 0 for none)."""
+
+    loud: float
+    hats: int
+    lead: bool
+    crash: bool
+    bright: float
+    scale: tuple | None = None
+    clash: int = 0
+
+
+def mood_style(arousal: float, valence: float) -> _Style:
+    """The style of a section with a mood: arousal sets loudness, drums, lead and crash; valence sets
+    the mode (major above 0), brightness, and a clashing note where it is tense (low valence, high
+    arousal)."""
+    loud = 0.5 + 0.25 * (arousal + 1.0)
+    hats = 0 if arousal < -0.35 else (1 if arousal < 0.35 else 2)
+    bright = float(np.clip(0.45 + 0.3 * valence + 0.15 * arousal, 0.1, 0.95))
+    clash = 6 if (valence < -0.3 and arousal > 0.2) else (1 if valence < -0.5 else 0)
+    return _Style(loud, hats, arousal > -0.5, arousal > 0.5, bright, _MAJOR if valence >= 0 else _MINOR, clash)
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,9 @@ class SongTruth:
     duration_s : float
     sample_rate : int
     seed : int
+    section_moods : dict or None
+        With ``synth.moods``: each section kind's mood, ``{"verse": {"mood": "calm", "arousal": -0.66,
+        "valence": 0.43}, …}`` (arousal and valence in [-1, 1]); absent otherwise.
     """
 
     tempo_bpm: float
@@ -90,10 +119,14 @@ class SongTruth:
     duration_s: float
     sample_rate: int
     seed: int
+    section_moods: dict | None = None
 
     def to_json(self) -> str:
-        """JSON text of the truth record."""
-        return json.dumps(asdict(self), indent=1)
+        """JSON text of the truth record (``section_moods`` only when the song has moods)."""
+        record = asdict(self)
+        if record["section_moods"] is None:
+            del record["section_moods"]
+        return json.dumps(record, indent=1)
 
 
 def _plan_sections(n_phrases: int, rng: np.random.Generator) -> list[str]:
@@ -223,9 +256,9 @@ class _Mix:
         self.out[start:end, 1] += right * sig[: end - start]
 
 
-def _drums(mix: _Mix, beat: int, name: str, rng: np.random.Generator) -> None:
+def _drums(mix: _Mix, beat: int, name: str, style: _Style, rng: np.random.Generator) -> None:
     """Kick on 1 and 3 (accent on 1), snare on 2 and 4, hats, a crash on loud phrase starts."""
-    sr, bar_pos, loud, hats, crash = mix.sr, beat % 4, _STYLE[name][0], _STYLE[name][1], _STYLE[name][3]
+    sr, bar_pos, loud, hats, crash = mix.sr, beat % 4, style.loud, style.hats, style.crash
     if bar_pos in (0, 2):
         mix.add(_kick(sr, loud * (1.0 if bar_pos == 0 else 0.75)), mix.at(beat))
     else:
@@ -238,17 +271,18 @@ def _drums(mix: _Mix, beat: int, name: str, rng: np.random.Generator) -> None:
         mix.add(_hat(sr, loud * 0.35, rng, decay_s=0.6), mix.at(beat), pan=0.4)
 
 
-def _harmony(mix: _Mix, beat: int, name: str, score: _Score) -> None:
-    """One chord per bar, changing on the downbeat; the bass on 1 and 3."""
-    sr, bar_pos, loud, bright, ibi = mix.sr, beat % 4, _STYLE[name][0], _STYLE[name][4], mix.ibis[beat]
-    scale, root = score.scale, score.root
+def _harmony(mix: _Mix, beat: int, name: str, style: _Style, score: _Score) -> None:
+    """One chord per bar, changing on the downbeat (with its clashing note, if any); the bass on 1 and 3."""
+    sr, bar_pos, loud, bright, ibi = mix.sr, beat % 4, style.loud, style.bright, mix.ibis[beat]
+    scale, root = style.scale or score.scale, score.root
     if bar_pos == 0:
         degree = score.progressions[name][(beat // 4) % 4]
         bar_len = float(mix.tl.grid[min(beat + 4, mix.tl.n_beats)] - mix.tl.grid[beat])
         chord = [scale[(degree + k) % 7] + 12 * ((degree + k) // 7) for k in (0, 2, 4)]
+        chord += [chord[0] + style.clash] if style.clash else []
         for k, step in enumerate(chord):
             f = _midi_hz(60 + root + step - (12 if root > 6 else 0))
-            mix.add(0.09 * loud * _tone(f, bar_len, sr, harmonics=6, brightness=bright, attack_s=0.01, decay_s=3.0), mix.at(beat), pan=-0.5 + 0.5 * k)
+            mix.add(0.09 * loud * _tone(f, bar_len, sr, harmonics=6, brightness=bright, attack_s=0.01, decay_s=3.0), mix.at(beat), pan=-0.5 + 0.5 * (k % 3))
         bass_f = _midi_hz(36 + root + scale[degree % 7])
         mix.add(0.35 * loud * _tone(bass_f, 1.6 * ibi, sr, harmonics=4, brightness=0.5, attack_s=0.005, decay_s=0.5), mix.at(beat))
     elif bar_pos == 2:
@@ -257,20 +291,32 @@ def _harmony(mix: _Mix, beat: int, name: str, score: _Score) -> None:
         mix.add(0.25 * loud * _tone(bass_f, 0.9 * ibi, sr, harmonics=4, brightness=0.5, attack_s=0.005, decay_s=0.4), mix.at(beat))
 
 
-def _lead(mix: _Mix, beat: int, name: str, score: _Score) -> None:
+def _lead(mix: _Mix, beat: int, name: str, style: _Style, score: _Score) -> None:
     """A per-section motif, one note per beat, an eighth pickup on some beats."""
-    pos, loud, lead_on, ibi = beat % 8, _STYLE[name][0], _STYLE[name][2], mix.ibis[beat]
+    pos, loud, lead_on, ibi, scale = beat % 8, style.loud, style.lead, mix.ibis[beat], style.scale or score.scale
     if not lead_on or pos >= 7:
         return
     note = int(score.motif[SECTION_NAMES.index(name), pos])
-    f = _midi_hz(72 + score.root % 12 + score.scale[note % 7])
+    f = _midi_hz(72 + score.root % 12 + scale[note % 7])
     mix.add(0.11 * loud * _tone(f, 0.8 * ibi, mix.sr, harmonics=3, brightness=0.6, attack_s=0.015, decay_s=0.4, vibrato=0.004), mix.at(beat), pan=0.3)
     if pos % 2 == 1:
-        f2 = _midi_hz(72 + score.root % 12 + score.scale[(note + 2) % 7])
+        f2 = _midi_hz(72 + score.root % 12 + scale[(note + 2) % 7])
         mix.add(0.07 * loud * _tone(f2, 0.4 * ibi, mix.sr, harmonics=3, brightness=0.6, attack_s=0.01, decay_s=0.2), mix.at(beat, mix.tl.swing), pan=0.3)
 
 
-def _truth(tl: _Timeline, score: _Score, *, sr: int, seed: int) -> SongTruth:
+def _section_moods(seed: int) -> dict[str, dict]:
+    """A mood per section kind: five of the named moods, none twice, each a little off its point
+    (drawn from their own generator, so everything else about the song is as without moods)."""
+    rng = np.random.default_rng([seed, 7])
+    names = rng.permutation(MOOD_NAMES)[: len(SECTION_NAMES)]
+    out = {}
+    for section, mood in zip(SECTION_NAMES, names):
+        a, v = np.clip(np.asarray(NAMED_MOODS[str(mood)]) + rng.uniform(-0.1, 0.1, size=2), -1.0, 1.0)
+        out[section] = {"mood": str(mood), "arousal": round(float(a), 4), "valence": round(float(v), 4)}
+    return out
+
+
+def _truth(tl: _Timeline, score: _Score, *, sr: int, seed: int, moods: dict | None) -> SongTruth:
     beats = tl.grid[: tl.n_beats]
     sections: list[Section] = []
     for phrase, name in enumerate(score.plan):
@@ -292,6 +338,7 @@ def _truth(tl: _Timeline, score: _Score, *, sr: int, seed: int) -> SongTruth:
         duration_s=round(tl.duration, 5),
         sample_rate=sr,
         seed=seed,
+        section_moods=moods,
     )
 
 
@@ -314,16 +361,18 @@ def synthesize_song(*, seed: int, config: SynthConfig = SynthConfig()) -> tuple[
     sr = config.sample_rate
     tl = _timeline(rng, config)
     score = _score(rng, tl.n_phrases)
+    moods = _section_moods(seed) if config.moods else None
+    styles = {name: mood_style(m["arousal"], m["valence"]) for name, m in moods.items()} if moods else {name: _Style(*v) for name, v in _STYLE.items()}
     mix = _Mix(tl, sr)
     for beat in range(tl.n_beats):
         name = score.plan[beat // 8]
-        _drums(mix, beat, name, rng)
-        _harmony(mix, beat, name, score)
-        _lead(mix, beat, name, score)
+        _drums(mix, beat, name, styles[name], rng)
+        _harmony(mix, beat, name, styles[name], score)
+        _lead(mix, beat, name, styles[name], score)
     out = mix.out[: int(tl.duration * sr)]
     out *= 0.9 / max(1e-9, float(np.abs(out).max()))
     samples = out.astype(np.float32) if config.channels == 2 else out.mean(axis=1, keepdims=True).astype(np.float32)
-    return samples, _truth(tl, score, sr=sr, seed=seed)
+    return samples, _truth(tl, score, sr=sr, seed=seed, moods=moods)
 
 
 def write_corpus(out_dir: str | Path, *, n: int, seed: int, config: SynthConfig = SynthConfig()) -> list[Path]:

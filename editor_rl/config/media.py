@@ -128,6 +128,10 @@ class SynthConfig:
     """Share of songs whose off-beat eighths are swung."""
     drift_probability: float = 0.3
     """Share of songs whose tempo drifts linearly (up to ±4 % over the song)."""
+    moods: bool = False
+    """Give each section kind a mood of its own (arousal and valence, recorded in the truth file:
+    loudness, drums, brightness, mode and dissonance follow it). Off: the songs are bit-identical to
+    those made before moods existed."""
 
     def __post_init__(self) -> None:
         _check(8000 <= self.sample_rate <= 96000, "synth.sample_rate", self.sample_rate, "must be in [8000, 96000] Hz")

@@ -89,9 +89,13 @@ class SearchConfig:
     """The edit starts at the song's start (retargeting-style)."""
     keep_end: bool = True
     """The edit ends with the song's own ending; if False it may end with a fade at a phrase end."""
+    mood_bonus: float = 0.15
+    """Per-beat bonus, per unit of (arousal, valence) distance nearer a requested mood than the
+    song's average beat, when the search is asked for a mood (``editor_rl.editors.mood``)."""
 
     def __post_init__(self) -> None:
         _check(self.seam_penalty >= 0, "search.seam_penalty", self.seam_penalty, "must be >= 0")
+        _check(self.mood_bonus >= 0, "search.mood_bonus", self.mood_bonus, "must be >= 0")
         _check(self.half_bar_penalty >= 0, "search.half_bar_penalty", self.half_bar_penalty, "must be >= 0")
 
 
@@ -151,6 +155,12 @@ class PickConfig:
     """Edits keeping the song's opening and ending with one cut between, landings spread over the song."""
     plain_cut: bool = True
     """The plain cut with a fade-out among the candidates."""
+    mood_windows: int = 3
+    """With a requested mood: the windows nearest it join the candidates (besides the mood searches)."""
+    mood_weight: float = 2.0
+    """With a requested mood: the favourite maximises the reward model's value minus this × the
+    candidate's mood distance, both standardised over the job's candidates (0: the mood only steers
+    which candidates are made)."""
 
     def __post_init__(self) -> None:
         _check(self.samples >= 0, "pick.samples", self.samples, "must be >= 0")
@@ -159,6 +169,8 @@ class PickConfig:
         _check(self.temperature > 0, "pick.temperature", self.temperature, "must be > 0")
         _check(self.section_plans >= 0, "pick.section_plans", self.section_plans, "must be >= 0")
         _check(self.uncertainty_penalty >= 0, "pick.uncertainty_penalty", self.uncertainty_penalty, "must be >= 0")
+        _check(self.mood_windows >= 0, "pick.mood_windows", self.mood_windows, "must be >= 0")
+        _check(self.mood_weight >= 0, "pick.mood_weight", self.mood_weight, "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from editor_rl.errors import EditorRLError, InvalidEditError
 RANDOM_PRIOR = np.array([2.0, 1.0, 0.5, 0.0, 0.0, 0.0, -1.0, -1.0, -0.5])
 
 
-def _planner(analysis: SongAnalysis, config: Config) -> tuple[EditGrid, Planner]:
+def planner_of(analysis: SongAnalysis, config: Config) -> tuple[EditGrid, Planner]:
     planner = planner_for(analysis, reward=config.reward, search=config.search)
     return planner.grid, planner
 
@@ -51,7 +51,7 @@ def _planner(analysis: SongAnalysis, config: Config) -> tuple[EditGrid, Planner]
 def _finish(analysis: SongAnalysis, order: list[int], *, ended: bool, target_seconds: float, config: Config, keep_promise: bool,
             planner: tuple[EditGrid, Planner] | None = None) -> EditPlan:
     """The plan playing ``order``, completed to the target by the planner when ``keep_promise``."""
-    grid, pl = planner or _planner(analysis, config)
+    grid, pl = planner or planner_of(analysis, config)
     acts = actions_for_order(grid, order, ended=ended)
     if not keep_promise:
         return plan_from_order(analysis, order, [ACTION_NAMES[a] for a in acts], fade_out=ended)
@@ -176,12 +176,12 @@ def search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config
         The target is not positive, is longer than the song, or the song is shorter than two bars.
     """
     check_target(analysis, target_seconds)
-    grid, planner = _planner(analysis, config)
+    grid, planner = planner_of(analysis, config)
     path = planner.path(target_seconds=target_seconds, bonus=bonus)
-    return _from_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=(grid, planner))
+    return plan_of_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=keep_promise, planner=(grid, planner))
 
 
-def _from_path(analysis: SongAnalysis, path: Path, *, target_seconds: float, config: Config, keep_promise: bool, planner: tuple[EditGrid, Planner]) -> EditPlan:
+def plan_of_path(analysis: SongAnalysis, path: Path, *, target_seconds: float, config: Config, keep_promise: bool, planner: tuple[EditGrid, Planner]) -> EditPlan:
     """The plan of a planner's path (the plain cut where it found none and ``keep_promise``)."""
     grid = planner[0]
     order, ended = path.order, path.fade_out
@@ -205,12 +205,12 @@ def section_search_edits(analysis: SongAnalysis, *, target_seconds: float, confi
     check_target(analysis, target_seconds)
     phrase = np.cumsum(analysis.phrase_pos == 0)  # phrase index of each beat
     bonuses = np.stack([rng.choice([0.0, 0.0, 0.03, 0.08], size=int(phrase.max()) + 1)[phrase] for _ in range(count)]) if count else np.zeros((0, analysis.n_beats))
-    grid, planner = _planner(analysis, config)
+    grid, planner = planner_of(analysis, config)
     if table:
         paths = [planner.path(target_seconds=target_seconds, bonus=bonus, table=True) for bonus in bonuses]
     else:
         paths = planner.paths(target_seconds=target_seconds, bonuses=bonuses)
-    return [_from_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=True, planner=(grid, planner)) for path in paths]
+    return [plan_of_path(analysis, path, target_seconds=target_seconds, config=config, keep_promise=True, planner=(grid, planner)) for path in paths]
 
 
 def section_search_edit(analysis: SongAnalysis, *, target_seconds: float, config: Config = Config(), rng: np.random.Generator) -> EditPlan:
