@@ -31,7 +31,7 @@ SMOKE = {
     "synth": {"min_seconds": 25.0, "max_seconds": 35.0},
     "corpus": {"store_dir": "runs/tune_smoke/features"},
     "run": {"work_dir": "runs/tune_smoke", "num_cpus": 2},
-    "rl": {"train_batch_size": 400, "minibatch_size": 200, "num_epochs": 2, "hidden": [64], "env_runner_cpus": 0.5, "vf_warmup_iterations": 1},
+    "rl": {"train_batch_size": 400, "minibatch_size": 200, "num_epochs": 2, "hidden": [64], "env_runner_cpus": 0.5, "vf_warmup_iterations": 1, "envs_per_env_runner": 2},
     "pool": {"num_cpus": 0.25},
     "eval": {"target_ratios": [0.5], "max_songs": 3},
     "tune": {"trials": 4, "iterations": 2, "scheduler": "fifo", "max_concurrent": 1, "synth_songs": 6, "pretrain_pairs": 300,
