@@ -108,6 +108,36 @@ def test_edit_a_stored_song_and_an_upload(service):
     assert r.json()["song_id"].startswith("upload-") and r.json()["edl"]["segments"] == out["edl"]["segments"]  # same song, same best edit
 
 
+def test_edit_in_a_mood_over_http(service):
+    from editor_rl.audio.mood import named_mood, mood_point
+    from editor_rl.editors.best_of import best_picks, job_seed
+    from editor_rl.policy.load import load_policy
+    from editor_rl.rewards.model import load_scorer
+
+    a = next(iter(service["analyses"].values()))
+    target = round(0.4 * a.duration_s, 1)
+    post = lambda body: requests.post(service["url"] + "/api/edit", json={"song_id": a.song_id, "target_seconds": target} | body, headers=_auth(service), timeout=60)
+    calm = post({"mood": "calm"})
+    assert calm.status_code == 200, calm.text
+    out = calm.json()
+    assert out["mood"] == out["edl"]["mood"] == {"name": "calm", "arousal": -0.7, "valence": 0.4}
+    (local,) = best_picks(load_policy(service["checkpoint"]), [(a, target, job_seed(a, target))], scorer=load_scorer(service["reward"]), config=Config(),
+                          moods=[named_mood("calm")])
+    assert out["edl"]["segments"] == local.plan.to_edl()["segments"]  # the same steered best of N, made here
+    point = post({"mood": {"arousal": 0.8, "valence": -0.6}}).json()
+    assert point["edl"]["mood"] == mood_point(arousal=0.8, valence=-0.6).to_json() and point["edit_id"] != out["edit_id"]  # cached per mood
+    assert post({"mood": "calm"}).json()["edit_id"] == out["edit_id"]
+    plain = post({}).json()
+    assert "mood" not in plain["edl"] and plain["mood"] is None and plain["edit_id"] != out["edit_id"]
+    for body, word in (({"mood": "happy"}, "happy"), ({"mood": {"arousal": 1.5, "valence": 0}}, "arousal"), ({"mood": "0.1,-2"}, "valence=-2.0"),
+                       ({"mood": "calm", "temperature": 0.5}, "temperature")):
+        r = post(body)
+        assert r.status_code == 422 and word in json.dumps(r.json()["detail"]), (body, r.text)
+    up = requests.post(service["url"] + "/api/edit", files={"audio": ("mine.wav", Path(a.path).read_bytes(), "audio/wav")},
+                       data={"target_seconds": str(target), "mood": "calm"}, headers=_auth(service), timeout=120)
+    assert up.status_code == 200 and up.json()["edl"]["segments"] == out["edl"]["segments"]  # an upload in a mood: the same edit
+
+
 def test_feedback_end_to_end_50_judgements_then_train_on_the_export(service):
     from editor_rl.rewards.train import train_reward_model
 

@@ -89,10 +89,17 @@ def _edit_plan(args: argparse.Namespace, analysis, cfg: Config):
     (``--checkpoint``, best of N with ``--reward``) or the shipped model's best of N (neither)."""
     from editor_rl.editors.baselines import baseline_edit
 
+    mood = args.mood
     if args.policy:
         kind, _, name = args.policy.partition(":")
         if kind != "baseline" or not name:
             raise EditorRLError(f"--policy {args.policy!r}: expected baseline:NAME (random, every_other_phrase, search)")
+        if mood is not None and name != "search":
+            raise EditorRLError(f"--mood {args.mood_text!r} with --policy {args.policy!r}: a mood steers the model's best edit or baseline:search only")
+        if mood is not None:
+            from editor_rl.editors.mood import mood_search_edits
+
+            return dataclasses.replace(mood_search_edits(analysis, target_seconds=args.target_seconds, mood=mood, config=cfg, strengths=(1.0,))[0], mood=mood)
         temperature = 1.0 if args.temperature is None else args.temperature
         return baseline_edit(name, analysis, target_seconds=args.target_seconds, config=cfg, seed=args.seed, temperature=temperature)
     from editor_rl.editors.best_of import best_picks, job_seed
@@ -105,12 +112,15 @@ def _edit_plan(args: argparse.Namespace, analysis, cfg: Config):
     module = load_policy(policy)
     if reward and not args.temperature:
         job = (analysis, args.target_seconds, job_seed(analysis, args.target_seconds) + args.seed)
-        return best_picks(module, [job], scorer=load_scorer(reward), config=cfg)[0].plan
+        return best_picks(module, [job], scorer=load_scorer(reward), config=cfg, moods=[mood])[0].plan
+    if mood is not None:
+        raise EditorRLError(f"--mood {args.mood_text!r} with --temperature {args.temperature}: a mood steers the best edit (temperature 0) only")
     return policy_edit(module, analysis, target_seconds=args.target_seconds, config=cfg, temperature=args.temperature or 0.0, seed=args.seed)
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from editor_rl.audio.analysis import analyze_audio, file_hash
+    from editor_rl.audio.mood import parse_mood
     from editor_rl.audio.io import decode_audio, write_audio
     from editor_rl.search.promise import check_target
     from editor_rl.edit.render import render_plan
@@ -118,6 +128,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.policy and args.checkpoint:
         raise EditorRLError(f"--policy {args.policy!r} and --checkpoint {args.checkpoint!r}: give one of them")
+    args.mood_text, args.mood = args.mood, parse_mood(args.mood)
     audio = decode_audio(args.song, max_duration_s=cfg.audio.max_duration_s, silence_dbfs=cfg.audio.silence_dbfs, allowed_formats=cfg.audio.allowed_formats)
     analysis = analyze_audio(audio, config=cfg, song_id=Path(args.song).stem, content_hash=file_hash(args.song))
     check_target(analysis, args.target_seconds)
@@ -125,7 +136,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     out = write_audio(args.out, render_plan(audio, plan, config=cfg.render), sample_rate=audio.sample_rate)
     edl = plan.save(args.edl) if args.edl else None
     print(f"{Path(args.song).name}: {analysis.duration_s:.1f} s → {plan.duration_s:.1f} s (target {args.target_seconds:.1f} s), "
-          f"{plan.n_seams} seams → {out}" + (f", EDL {edl}" if edl else ""))
+          f"{plan.n_seams} seams" + (f", mood {plan.mood.name or f'{plan.mood.arousal:+.2f},{plan.mood.valence:+.2f}'}" if plan.mood else "")
+          + f" → {out}" + (f", EDL {edl}" if edl else ""))
     return 0
 
 
@@ -375,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", default="", metavar="baseline:NAME", help="a baseline instead of a model: baseline:random | baseline:every_other_phrase | baseline:search")
     p.add_argument("--temperature", type=float, default=None,
                    help="sampling temperature (a model: default 0 = its best edit, above 0 = one sample of its policy; random baseline: default 1)")
+    p.add_argument("--mood", default=None, metavar="MOOD",
+                   help="the edit's mood: calm, energetic, dark, bright, tense, uplifting, or AROUSAL,VALENCE in [-1, 1], e.g. --mood=-0.5,0.2 (the best edit and baseline:search)")
     p.add_argument("--seed", type=int, default=0)
 
     reward = sub.add_parser("reward", help="train and use the learned reward model", description="train and use the learned reward model")

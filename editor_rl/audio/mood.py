@@ -94,11 +94,12 @@ def parse_mood(value: Any) -> Mood | None:
         if text.lower() in NAMED_MOODS:
             return named_mood(text.lower())
         parts = text.split(",")
-        if len(parts) == 2:
-            try:
-                return mood_point(arousal=float(parts[0]), valence=float(parts[1]))
-            except ValueError:
-                pass
+        try:
+            point = [float(x) for x in parts] if len(parts) == 2 else None
+        except ValueError:
+            point = None
+        if point is not None:
+            return mood_point(arousal=point[0], valence=point[1])
         raise MoodError(f"mood {value!r} is unknown: name one of {', '.join(MOOD_NAMES)} or give 'AROUSAL,VALENCE' in [-1, 1]")
     if isinstance(value, Mapping):
         if value.get("name"):

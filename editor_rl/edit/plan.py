@@ -6,7 +6,8 @@ Its EDL form (see docs/design.md) is what ``editor-rl edit`` writes and ``editor
 
     {"source": "song.wav", "sample_rate": 44100, "duration_s": 31.9, "source_duration_s": 60.2,
      "segments": [{"src_start_s": 0.0, "src_end_s": 8.2, "out_start_s": 0.0}, ...],
-     "actions": ["KEEP", "KEEP", "CUT_TO_PHRASE", ...], "fade_out": true}
+     "actions": ["KEEP", "KEEP", "CUT_TO_PHRASE", ...], "fade_out": true,
+     "mood": {"name": "calm", "arousal": -0.7, "valence": 0.4}}      (mood: only when asked for)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from editor_rl.audio.mood import Mood, parse_mood
 from editor_rl.errors import InvalidEditError
 
 _TOL_S = 1e-3  # timing tolerance when checking an EDL, seconds
@@ -68,6 +70,8 @@ class EditPlan:
     repair : str
         How the length promise was kept when the editor's own edit missed the target (empty: it
         did not; see :mod:`editor_rl.search.promise`).
+    mood : Mood or None
+        The mood the edit was asked for (None: none).
     """
 
     source: str
@@ -78,6 +82,7 @@ class EditPlan:
     beat_order: tuple[int, ...] = ()
     fade_out: bool = False
     repair: str = ""
+    mood: Mood | None = None
 
     def __post_init__(self) -> None:
         validate_segments(self.segments, source_duration_s=self.source_duration_s)
@@ -152,7 +157,7 @@ class EditPlan:
             "actions": list(self.actions),
             "beat_order": list(self.beat_order),
             "fade_out": self.fade_out,
-        } | ({"repair": self.repair} if self.repair else {})
+        } | ({"repair": self.repair} if self.repair else {}) | ({"mood": self.mood.to_json()} if self.mood else {})
 
     def save(self, path: str | Path) -> Path:
         """Write the EDL as JSON (atomically)."""
@@ -201,15 +206,7 @@ class EditPlan:
             raise InvalidEditError(f"{where}: sample_rate={sr!r} must be a positive integer")
         declared = edl.get("source_duration_s")
         dur = float(source_duration_s if source_duration_s is not None else (declared if declared is not None else max(s.src_end_s for s in segments)))
-        actions = edl.get("actions", [])
-        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
-            raise InvalidEditError(f"{where}: 'actions' must be a list of strings")
-        order = edl.get("beat_order", [])
-        if not isinstance(order, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in order):
-            raise InvalidEditError(f"{where}: 'beat_order' must be a list of integers")
-        repair = edl.get("repair", "")
-        if not isinstance(repair, str):
-            raise InvalidEditError(f"{where}: 'repair' must be a string")
+        actions, order, repair, mood = _optional_fields(edl, where)
         try:
             validate_segments(segments, source_duration_s=dur)
         except InvalidEditError as exc:
@@ -222,7 +219,7 @@ class EditPlan:
             fixed.append(Segment(s.src_start_s, s.src_end_s, out))
             out += s.length_s
         return cls(source=str(edl["source"]), sample_rate=sr, source_duration_s=dur, segments=tuple(fixed),
-                   actions=tuple(actions), beat_order=tuple(order), fade_out=bool(edl.get("fade_out", False)), repair=repair)
+                   actions=tuple(actions), beat_order=tuple(order), fade_out=bool(edl.get("fade_out", False)), repair=repair, mood=mood)
 
     @classmethod
     def load(cls, path: str | Path, *, source_duration_s: float | None = None) -> "EditPlan":
@@ -241,6 +238,24 @@ class EditPlan:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidEditError(f"{p.name}: not valid JSON ({exc})") from None
         return cls.from_edl(data, source_duration_s=source_duration_s, where=p.name)
+
+
+def _optional_fields(edl: Mapping[str, Any], where: str) -> tuple[list, list, str, Mood | None]:
+    """An EDL's ``actions``, ``beat_order``, ``repair`` and ``mood``, checked (defaults when absent)."""
+    actions = edl.get("actions", [])
+    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise InvalidEditError(f"{where}: 'actions' must be a list of strings")
+    order = edl.get("beat_order", [])
+    if not isinstance(order, list) or not all(isinstance(b, int) and not isinstance(b, bool) for b in order):
+        raise InvalidEditError(f"{where}: 'beat_order' must be a list of integers")
+    repair = edl.get("repair", "")
+    if not isinstance(repair, str):
+        raise InvalidEditError(f"{where}: 'repair' must be a string")
+    try:
+        mood = parse_mood(edl.get("mood"))
+    except InvalidEditError as exc:
+        raise InvalidEditError(f"{where}: {exc}") from None
+    return actions, order, repair, mood
 
 
 def plan_from_order(analysis, order: Sequence[int], actions: Sequence[str], *, fade_out: bool, repair: str = "") -> EditPlan:

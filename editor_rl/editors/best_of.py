@@ -5,7 +5,8 @@ For each job (a song and a target) the candidates are every kind of edit raters 
 ``pick.temperature``, the search's edit, ``pick.section_plans`` planner edits that favour random
 sections (drawn per song, :func:`song_seed`, so their cost-to-go tables serve every target), the
 plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and ``pick.one_cuts`` edits that
-keep the opening and the ending with one cut — every one keeping the length promise. A listener's favourite is often a window or the plain cut, so best of N must be able
+keep the opening and the ending with one cut — every one keeping the length promise; with a
+requested mood, the searches steered toward it and the windows nearest it as well. A listener's favourite is often a window or the plain cut, so best of N must be able
 to serve one. The reward model scores them all (one batch) and the favourite maximises
 ``mean − pick.uncertainty_penalty × spread`` over the ensemble: a candidate the members disagree
 about (off the data they learned from) needs a clearly higher mean to win — meant to keep a prior
@@ -22,14 +23,17 @@ policy's own proposals better over time.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
+from editor_rl.audio.mood import Mood
 from editor_rl.editors.baselines import one_cut_edits, plain_cut, search_edit, section_search_edits, window_edits
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
+from editor_rl.editors.mood import edit_mood_distance, mood_search_edits, mood_window_edits
 from editor_rl.policy.rollouts import policy_edits
 from editor_rl.rewards.sequence import EditSequence, edit_sequence
 
@@ -48,7 +52,7 @@ def job_seed(analysis: SongAnalysis, target_seconds: float) -> int:
     return int.from_bytes(digest[:4], "little") >> 1
 
 
-KINDS = ("policy", "sample", "search", "section", "plain_cut", "window", "one_cut")
+KINDS = ("policy", "sample", "search", "section", "plain_cut", "window", "one_cut", "mood")
 """The kinds of candidate, in the order :func:`candidate_edits` lists them."""
 
 
@@ -70,13 +74,17 @@ class Pick(NamedTuple):
     sequence: EditSequence
 
 
-def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config) -> list[list[Proposal]]:
+def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config,
+                    moods: Sequence[Mood | None] | None = None) -> list[list[Proposal]]:
     """Every job's candidates of every kind (duplicates removed, the first kind kept), the policy's greedy edit first.
 
     Parameters
     ----------
     module : RLModule
     jobs : sequence of (analysis, target_seconds, seed)
+    moods : sequence of Mood or None, optional
+        Each job's requested mood: a job with one also gets the searches steered toward it and the
+        ``pick.mood_windows`` windows nearest it (kind ``"mood"``, :mod:`editor_rl.editors.mood`).
     """
     pc = config.pick
     rollouts = [(a, t, 0.0, seed) for a, t, seed in jobs] + [(a, t, pc.temperature, seed + 1 + k) for a, t, seed in jobs for k in range(pc.samples)]
@@ -90,6 +98,10 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
         props += [Proposal("plain_cut", plain_cut(a, target_seconds=t, config=config))] if pc.plain_cut else []
         props += [Proposal("window", p) for p in window_edits(a, target_seconds=t, count=pc.windows)]
         props += [Proposal("one_cut", p) for p in one_cut_edits(a, target_seconds=t, count=pc.one_cuts)]
+        mood = moods[j] if moods is not None else None
+        if mood is not None:
+            props += [Proposal("mood", p) for p in mood_search_edits(a, target_seconds=t, mood=mood, config=config)]
+            props += [Proposal("mood", p) for p in mood_window_edits(a, target_seconds=t, mood=mood, count=pc.mood_windows)]
         seen, unique = set(), []
         for p in props:
             if p.plan.beat_order not in seen:
@@ -100,8 +112,12 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
 
 
 def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config,
-               candidates: list[list[Proposal]] | None = None) -> list[Pick]:
+               candidates: list[list[Proposal]] | None = None, moods: Sequence[Mood | None] | None = None) -> list[Pick]:
     """The reward model's conservative favourite for every job (see the module docstring), with its kind and scores.
+
+    With a job's mood, the favourite maximises the reward model's value minus ``pick.mood_weight``
+    × the candidate's mood distance (each standardised over the job's candidates), and its plan
+    records the mood.
 
     Parameters
     ----------
@@ -109,26 +125,40 @@ def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, score
     jobs : sequence of (analysis, target_seconds, seed)
     scorer : RewardScorer
     candidates : list of list of Proposal, optional
-        The jobs' candidates when already made (:func:`candidate_edits`).
+        The jobs' candidates when already made (:func:`candidate_edits`, with the same ``moods``).
+    moods : sequence of Mood or None, optional
+        Each job's requested mood.
 
     Returns
     -------
     list of Pick
         One per job, in order.
     """
-    cands = candidates if candidates is not None else candidate_edits(module, jobs, config=config)
+    cands = candidates if candidates is not None else candidate_edits(module, jobs, config=config, moods=moods)
     seqs = [edit_sequence(a, p.plan, target_seconds=t) for (a, t, _), props in zip(jobs, cands) for p in props]
     members = scorer.score_members(seqs)
     mean, spread = members.mean(axis=1), members.std(axis=1)
     value = mean - config.pick.uncertainty_penalty * spread
     out, k = [], 0
-    for props in cands:
-        i = int(np.argmax(value[k : k + len(props)]))
-        out.append(Pick(props[i].plan, props[i].kind, float(mean[k + i]), float(spread[k + i]), seqs[k + i]))
+    for j, ((a, _, _), props) in enumerate(zip(jobs, cands)):
+        mood = moods[j] if moods is not None else None
+        v = value[k : k + len(props)]
+        if mood is not None:
+            v = _standard(v) - config.pick.mood_weight * _standard(np.array([edit_mood_distance(a, p.plan, mood) for p in props]))
+        i = int(np.argmax(v))
+        plan = props[i].plan if mood is None else replace(props[i].plan, mood=mood)
+        out.append(Pick(plan, props[i].kind, float(mean[k + i]), float(spread[k + i]), seqs[k + i]))
         k += len(props)
     return out
 
 
-def best_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config) -> list[EditPlan]:
+def _standard(x: np.ndarray) -> np.ndarray:
+    """``x`` standardised (zero mean, unit spread; all zero when flat)."""
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+
+
+def best_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config,
+               moods: Sequence[Mood | None] | None = None) -> list[EditPlan]:
     """The reward model's conservative favourite for every job (see :func:`best_picks`): one EditPlan per job, in order."""
-    return [p.plan for p in best_picks(module, jobs, scorer=scorer, config=config)]
+    return [p.plan for p in best_picks(module, jobs, scorer=scorer, config=config, moods=moods)]

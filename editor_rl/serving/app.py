@@ -137,9 +137,10 @@ class Ingress:
     # -- edits -----------------------------------------------------------------------------------
     @api.post("/api/edit", response_model=EditResponse)
     async def edit(self, request: Request, response: Response, authorization: Annotated[str | None, Header()] = None) -> dict:
-        """Edit a stored song (JSON ``{"song_id", "target_seconds", "temperature", "rater_id"}``) or an
-        upload (multipart: ``audio`` file, ``target_seconds``, ``temperature``, ``rater_id`` fields).
-        Temperature 0 (the default) gives the served version's best edit, above 0 a sample."""
+        """Edit a stored song (JSON ``{"song_id", "target_seconds", "temperature", "rater_id", "mood"}``) or an
+        upload (multipart: ``audio`` file, ``target_seconds``, ``temperature``, ``rater_id``, ``mood`` fields).
+        Temperature 0 (the default) gives the served version's best edit, above 0 a sample; a mood
+        (a name or an arousal/valence point) steers the best edit toward it and is recorded in its EDL."""
         caller = await self._caller(authorization)
         ctype = request.headers.get("content-type", "")
         try:
@@ -149,7 +150,7 @@ class Ingress:
                 if not isinstance(upload, StarletteUploadFile):
                     raise HTTPException(422, "multipart body needs a file field 'audio'")
                 body = EditRequest(song_id="upload", target_seconds=form.get("target_seconds", ""), temperature=form.get("temperature", 0.0),
-                                   rater_id=form.get("rater_id") or None)
+                                   rater_id=form.get("rater_id") or None, mood=form.get("mood") or None)
                 song_id = await self._call(self.editor, "save_upload", await upload.read(), upload.filename or "upload")
             else:
                 body = EditRequest.model_validate_json(await request.body())
@@ -157,7 +158,7 @@ class Ingress:
         except ValidationError as e:
             raise HTTPException(422, json.loads(e.json(include_url=False))) from e
         rater = (self._as(caller, body.rater_id) if body.rater_id or not caller.admin else None)
-        out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature, rater)
+        out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature, rater, body.requested_mood())
         if isinstance(out, Exception):
             raise _error(out)
         sequence = out.pop("sequence")

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 
+from editor_rl.audio.mood import Mood
 from editor_rl.config import Config
 from editor_rl.config.atomic import write_text_atomic
 from editor_rl.corpus.store import song_id
@@ -187,28 +188,26 @@ class Editor:
         touch(path)
         return sid
 
-    def _edit_jobs(self, jobs: list[tuple[str, float, float, str | None]]) -> list[dict | Exception]:
+    def _edit_jobs(self, jobs: list[tuple[str, float, float, str | None, Mood | None]]) -> list[dict | Exception]:
         """The blocking work of a batch (policy rollouts, best of N, rendering), run in a worker thread.
 
-        A job is (song id, target seconds, temperature, rater); temperature 0 asks for the served
-        version's best edit (best of N by its reward model, when it has one), above 0 for a sample
-        of its policy.
+        A job is (song id, target seconds, temperature, rater, mood); temperature 0 asks for the served
+        version's best edit (best of N by its reward model, when it has one; with a mood, steered
+        toward it), above 0 for a sample of its policy.
         """
-        from editor_rl.editors.best_of import best_picks, job_seed
-        from editor_rl.policy.rollouts import policy_edits
         from editor_rl.search.promise import check_target
         from editor_rl.rewards.sequence import edit_sequence
 
         results: list[dict | Exception] = [None] * len(jobs)  # type: ignore[list-item]
         ready: dict[str, list] = {}
         keys: dict[int, tuple] = {}
-        for i, (sid, target, temp, rater) in enumerate(jobs):
+        for i, (sid, target, temp, rater, mood) in enumerate(jobs):
             try:
                 a = self._analysis(self._song_path(sid))
                 check_target(a, target)
                 served = self.models.for_rater(rater)
                 if temp == 0:  # the best edit is the same every time: cached
-                    keys[i] = (a.content_hash, round(target * 1000), served.name, rater or "")
+                    keys[i] = (a.content_hash, round(target * 1000), served.name, rater or "", json.dumps(mood.to_json()) if mood else "")
                     hit = self._edits.get(keys[i])
                     if hit is not None and (self.renders / f"{hit['edit_id']}.json").is_file():  # not pruned since
                         self._edits.move_to_end(keys[i])
@@ -219,22 +218,13 @@ class Editor:
                 results[i] = e
         for group in ready.values():
             served = group[0][2]
-            seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
-            best = [(i, a, job_seed(a, jobs[i][1])) for i, a, _ in group if jobs[i][2] == 0 and served.scorer is not None]  # reproducible
-            sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
-            plans, scores, sequences = {}, {}, {}
-            if best:  # the reward model's favourite, with its score and its view of it (nothing computed twice)
-                picks = best_picks(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config)
-                plans |= {i: p.plan for (i, _, _), p in zip(best, picks)}
-                scores |= {i: {"reward": p.mean, "reward_std": p.spread} for (i, _, _), p in zip(best, picks)}
-                sequences |= {i: p.sequence for (i, _, _), p in zip(best, picks)}
-            if sampled:
-                plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
+            plans, scores, sequences = self._plan_group(group, jobs, served)
             for i, a, _ in group:
                 plan, eid = plans[i], uuid.uuid4().hex[:16]
                 write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl()}))  # rendered when fetched
                 results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
-                              "model_version": served.name, "sequence": sequences[i] if i in sequences else edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica} | scores.get(i, {})
+                              "model_version": served.name, "sequence": sequences[i] if i in sequences else edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica,
+                              "mood": plan.mood.to_json() if plan.mood else None} | scores.get(i, {})
                 if i in keys:
                     self._remember(keys[i], results[i])
         if ready and time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # a scan of every render: not on each request
@@ -243,13 +233,39 @@ class Editor:
             self._pruned_at = time.monotonic()
         return results
 
+    def _plan_group(self, group: list, jobs: list, served) -> tuple[dict, dict, dict]:
+        """The plans of one served version's jobs (index → plan), the reward model's scores of its
+        best edits and its view of them (nothing computed twice)."""
+        from editor_rl.editors.best_of import best_picks, job_seed
+        from editor_rl.editors.mood import mood_search_edits
+        from editor_rl.policy.rollouts import policy_edits
+
+        seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
+        best = [(i, a, job_seed(a, jobs[i][1])) for i, a, _ in group if jobs[i][2] == 0 and served.scorer is not None]  # reproducible
+        sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
+        plans, scores, sequences = {}, {}, {}
+        if best:  # the reward model's favourite, with its score and its view of it
+            picks = best_picks(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config,
+                               moods=[jobs[i][4] for i, _, _ in best])
+            plans |= {i: p.plan for (i, _, _), p in zip(best, picks)}
+            scores |= {i: {"reward": p.mean, "reward_std": p.spread} for (i, _, _), p in zip(best, picks)}
+            sequences |= {i: p.sequence for (i, _, _), p in zip(best, picks)}
+        steered = [(i, a) for i, a, _ in sampled if jobs[i][4] is not None]  # a mood without a reward model: the search toward it
+        plans |= {i: dataclasses.replace(mood_search_edits(a, target_seconds=jobs[i][1], mood=jobs[i][4], config=self.config, strengths=(1.0,))[0], mood=jobs[i][4])
+                  for i, a in steered}
+        sampled = [(i, a, s) for i, a, s in sampled if jobs[i][4] is None]
+        if sampled:
+            plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
+        return plans, scores, sequences
+
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _edit_batch(self, jobs: list[tuple[str, float, float, str | None]]) -> list[dict | Exception]:
+    async def _edit_batch(self, jobs: list[tuple[str, float, float, str | None, Mood | None]]) -> list[dict | Exception]:
         return await asyncio.get_running_loop().run_in_executor(self._worker, self._edit_jobs, jobs)
 
-    async def edit(self, song_id: str, target_seconds: float, temperature: float, rater: str | None = None) -> dict | Exception:
-        """Edit a registered song for ``rater`` (their own promoted version, if any); the response dict, or the exception to report."""
-        return await self._edit_batch((song_id, float(target_seconds), float(temperature), rater))
+    async def edit(self, song_id: str, target_seconds: float, temperature: float, rater: str | None = None, mood: Mood | None = None) -> dict | Exception:
+        """Edit a registered song for ``rater`` (their own promoted version, if any), in ``mood`` if
+        given; the response dict, or the exception to report."""
+        return await self._edit_batch((song_id, float(target_seconds), float(temperature), rater, mood))
 
     def _remember(self, key: tuple, result: dict) -> None:
         self._edits[key] = result

@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from editor_rl.audio.mood import MOOD_NAMES, Mood, parse_mood
+
+
+class MoodPoint(BaseModel):
+    """A mood as a point: arousal (calm −1 … 1 energetic) and valence (dark −1 … 1 bright)."""
+
+    model_config = ConfigDict(extra="forbid")
+    arousal: float = Field(ge=-1, le=1)
+    valence: float = Field(ge=-1, le=1)
 
 
 class EditRequest(BaseModel):
-    """``POST /api/edit`` as JSON: edit a stored song."""
+    """``POST /api/edit`` as JSON: edit a stored song, optionally in a mood (a name of
+    :data:`~editor_rl.audio.mood.MOOD_NAMES`, ``"AROUSAL,VALENCE"`` or ``{"arousal", "valence"}``)."""
 
     model_config = ConfigDict(extra="forbid")
     song_id: str = Field(min_length=1, max_length=200)
     target_seconds: float = Field(gt=0, le=7200)
     temperature: float = Field(default=0.0, ge=0, le=5)
     rater_id: str | None = Field(default=None, min_length=1, max_length=200)
+    mood: MoodPoint | Annotated[str, Field(max_length=40)] | None = Field(default=None, description=f"one of {', '.join(MOOD_NAMES)}, 'AROUSAL,VALENCE' or an object")
+
+    @field_validator("mood")
+    @classmethod
+    def _known_mood(cls, v):
+        if isinstance(v, str):
+            parse_mood(v)  # raises a ValueError naming the unknown mood or the value outside [-1, 1]
+        return v
+
+    @model_validator(mode="after")
+    def _mood_needs_best_edit(self):
+        if self.requested_mood() is not None and self.temperature > 0:
+            raise ValueError(f"mood with temperature={self.temperature}: a mood steers the best edit (temperature 0) only")
+        return self
+
+    def requested_mood(self) -> Mood | None:
+        """The request's mood, parsed (None: none)."""
+        return parse_mood(self.mood.model_dump() if isinstance(self.mood, MoodPoint) else self.mood)
 
 
 class EditResponse(BaseModel):
@@ -29,6 +58,7 @@ class EditResponse(BaseModel):
     model_version: str
     reward: float | None = None
     reward_std: float | None = None
+    mood: dict | None = None
 
 
 class SubmitRequest(BaseModel):

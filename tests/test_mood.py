@@ -1,0 +1,129 @@
+"""Moods: songs with known section moods, the mood model, mood requests and edits steered toward them."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from editor_rl.apps.cli import main
+from editor_rl.audio.analysis import analyze_file
+from editor_rl.audio.mood import MOOD_NAMES, MoodError, load_model, mood_point, named_mood, parse_mood, truth_moods
+from editor_rl.audio.synth import synthesize_song, write_corpus
+from editor_rl.config import SynthConfig
+from editor_rl.edit.plan import EditPlan
+from editor_rl.editors.baselines import search_edit
+from editor_rl.editors.mood import edit_mood_distance, mood_search_edits, mood_window_edits
+from editor_rl.errors import ConfigError, InvalidEditError
+from editor_rl.raters.moods import matches_mood, true_mood_distance
+from editor_rl.search.promise import keeps_promise
+
+
+@pytest.fixture(scope="module")
+def mood_songs(tmp_path_factory, config):
+    """Four songs whose sections have known moods (a seed the mood model never saw), analysed."""
+    paths = write_corpus(tmp_path_factory.mktemp("moods"), n=4, seed=4400, config=SynthConfig(moods=True))
+    return [(analyze_file(p, config=config), json.loads(p.with_suffix(".truth.json").read_text()), p) for p in paths]
+
+
+def test_songs_without_moods_are_bit_identical_to_before():
+    samples, truth = synthesize_song(seed=1)
+    # the song of seed 1 as made before moods existed (commit c0a786e)
+    assert hashlib.sha256(samples.tobytes()).hexdigest()[:16] == "564efe1f9526b669"
+    assert "section_moods" not in json.loads(truth.to_json())
+
+
+def test_mood_songs_record_a_mood_per_section_and_sound_different():
+    plain, _ = synthesize_song(seed=3)
+    moody, truth = synthesize_song(seed=3, config=SynthConfig(moods=True))
+    moods = truth.section_moods
+    assert set(moods) == {"intro", "verse", "chorus", "bridge", "outro"}
+    assert len({m["mood"] for m in moods.values()}) == 5 and all(m["mood"] in MOOD_NAMES for m in moods.values())
+    assert all(-1 <= m["arousal"] <= 1 and -1 <= m["valence"] <= 1 for m in moods.values())
+    assert plain.shape == moody.shape and not np.array_equal(plain, moody)  # same timeline, other sound
+    plain_truth = json.loads(synthesize_song(seed=3)[1].to_json())
+    assert json.loads(truth.to_json())["beats_s"] == plain_truth["beats_s"]
+    with pytest.raises(ConfigError, match="no section moods"):
+        truth_moods(plain_truth, np.array([1.0]))
+
+
+def test_parse_mood_names_points_and_errors():
+    assert parse_mood(None) is None and parse_mood("") is None
+    assert parse_mood(" Calm ") == named_mood("calm")
+    assert parse_mood("0.5,-0.25") == mood_point(arousal=0.5, valence=-0.25)
+    assert parse_mood({"arousal": -1, "valence": 1}).point.tolist() == [-1.0, 1.0]
+    assert parse_mood({"name": "tense"}).name == "tense"
+    for bad, word in (("happy", "'happy'"), ("0.5,1.5", "valence=1.5"), ({"arousal": 2, "valence": 0}, "arousal=2"),
+                      ({"name": "sleepy"}, "'sleepy'"), ({"arousal": "x", "valence": 0}, "arousal='x'"), (3, "3")):
+        with pytest.raises(MoodError, match=word):
+            parse_mood(bad)
+
+
+def test_mood_model_tracks_the_true_moods_of_unseen_songs(mood_songs):
+    est, true = [], []
+    for a, truth, _ in mood_songs:
+        assert a.mood.shape == (a.n_beats, 2) and np.abs(a.mood).max() <= 1
+        est.append(a.mood)
+        true.append(truth_moods(truth, (a.beats_s + a.beat_ends_s) / 2))
+    est, true = np.concatenate(est), np.concatenate(true)
+    for axis in (0, 1):  # arousal, valence
+        assert np.corrcoef(est[:, axis], true[:, axis])[0, 1] >= 0.6
+
+
+def test_missing_or_stale_mood_weights_are_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="fit_mood_model"):
+        load_model(str(tmp_path / "nowhere.json"))
+    (tmp_path / "old.json").write_text(json.dumps({"descriptors": ["loudness"], "weights": [[0, 0]], "intercept": [0, 0]}))
+    with pytest.raises(ConfigError, match="refit"):
+        load_model(str(tmp_path / "old.json"))
+
+
+def test_mood_searches_match_the_mood_by_the_truth_and_keep_the_promise(mood_songs, config):
+    asked, plain = [], []
+    for a, truth, _ in mood_songs:
+        target = 0.4 * a.duration_s
+        base = search_edit(a, target_seconds=target, config=config)
+        beat = float(np.median(a.beat_ends_s - a.beats_s))
+        for name in MOOD_NAMES:
+            mood = named_mood(name)
+            (steered,) = mood_search_edits(a, target_seconds=target, mood=mood, config=config, strengths=(1.0,))
+            assert keeps_promise(steered.duration_s, target, beat)
+            assert edit_mood_distance(a, steered, mood) <= edit_mood_distance(a, base, mood) + 1e-9  # nearer by its own estimate
+            asked.append(matches_mood(truth, steered, mood))
+            plain.append(matches_mood(truth, base, mood))
+    assert np.mean(asked) >= 0.8 and np.mean(asked) > np.mean(plain) + 0.3  # 24 jobs
+
+
+def test_mood_windows_are_nearest_first(mood_songs):
+    a, truth, _ = mood_songs[0]
+    mood = named_mood("energetic")
+    windows = mood_window_edits(a, target_seconds=0.3 * a.duration_s, mood=mood, count=3)
+    assert len(windows) == 3 and all(w.n_seams == 0 for w in windows)
+    d = [edit_mood_distance(a, w, mood) for w in windows]
+    assert d == sorted(d)
+    assert true_mood_distance(truth, windows[0], mood) >= 0
+
+
+def test_edl_records_the_mood_and_rejects_a_bad_one(mood_songs):
+    a, _, _ = mood_songs[0]
+    (plan,) = mood_search_edits(a, target_seconds=0.5 * a.duration_s, mood=named_mood("dark"), strengths=(1.0,))
+    edl = EditPlan(**{**plan.__dict__, "mood": named_mood("dark")}).to_edl()
+    assert edl["mood"] == {"name": "dark", "arousal": -0.5, "valence": -0.7}
+    assert EditPlan.from_edl(edl).mood == named_mood("dark")
+    assert "mood" not in plan.to_edl()  # no mood asked: the EDL as before
+    with pytest.raises(InvalidEditError, match="x.json: mood 'gloomy' is unknown"):
+        EditPlan.from_edl({**edl, "mood": {"name": "gloomy"}}, where="x.json")
+
+
+def test_cli_edit_with_a_mood_and_bad_moods_exit_2(mood_songs, tmp_path, capsys):
+    _, _, path = mood_songs[1]
+    edl = tmp_path / "calm.json"
+    assert main(["edit", str(path), "--target-seconds", "20", "--mood", "calm", "--policy", "baseline:search", "--out", str(tmp_path / "c.wav"), "--edl", str(edl)]) == 0
+    assert json.loads(edl.read_text())["mood"]["name"] == "calm"
+    capsys.readouterr()
+    for args, word in ((["--mood", "happy"], "'happy'"), (["--mood=0.2,-3"], "valence=-3.0"), (["--mood", "calm", "--policy", "baseline:random"], "baseline:random")):
+        assert main(["edit", str(path), "--target-seconds", "20", *args, "--out", str(tmp_path / "x.wav")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and word in err[0]
+    assert not (tmp_path / "x.wav").exists()
