@@ -2,12 +2,14 @@
 
 Synthetic songs made with ``synth.moods`` (each section kind has a mood, recorded in the truth
 file) are analysed with the default analysis; every beat's mood descriptors, standardised within
-its song, are regressed (ridge) on the true arousal and valence of the section it lies in. A second
+its song, are regressed on the true arousal and valence of the section it lies in by a small
+network (scikit-learn's MLP: one hidden layer, ReLU, L2 ``--alpha``, early stopping; its weights are
+written as JSON and run in NumPy). A second
 set of songs, never fitted, is scored: per-beat correlation and mean error for each axis, and how
 often a section's mean estimate is nearest its own true mood among the song's five.
 
 Run:  .venv/bin/python scripts/fit_mood_model.py [--n 40] [--seed 4100] [--heldout 20]
-      [--heldout-seed 4200] [--ridge 1.0] [--out editor_rl/audio/models/mood.json]
+      [--heldout-seed 4200] [--hidden 32] [--alpha 1.0] [--out editor_rl/audio/models/mood.json]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from editor_rl.audio.analysis import analyze_file
-from editor_rl.audio.mood import DESCRIPTORS, MODEL_FILE, mood_descriptors, predict_moods, standardise, truth_moods
+from editor_rl.audio.mood import DESCRIPTORS, MODEL_FILE, MoodModel, mood_descriptors, predict_moods, standardise, truth_moods
 from editor_rl.audio.synth import write_corpus
 from editor_rl.config import Config, SynthConfig
 
@@ -41,19 +43,19 @@ def songs(n: int, *, seed: int, config: Config) -> list[tuple[np.ndarray, np.nda
     return out
 
 
-def fit(data, *, ridge: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge regression of true (arousal, valence) on the descriptors: weights (D, 2), intercept (2,)."""
+def fit(data, *, hidden: int, alpha: float, seed: int) -> MoodModel:
+    """The network from descriptors to true (arousal, valence)."""
+    from sklearn.neural_network import MLPRegressor
+
     x = np.concatenate([z for z, *_ in data])
     y = np.concatenate([t for _, t, *_ in data])
-    xm, ym = x.mean(axis=0), y.mean(axis=0)
-    xc = x - xm
-    w = np.linalg.solve(xc.T @ xc + ridge * len(x) * np.eye(x.shape[1]) / 100.0, xc.T @ (y - ym))
-    return w, ym - xm @ w
+    net = MLPRegressor(hidden_layer_sizes=(hidden,), alpha=alpha, max_iter=3000, early_stopping=True, random_state=seed).fit(x, y)
+    return MoodModel(tuple(zip(net.coefs_, net.intercepts_)))
 
 
-def score(data, weights: np.ndarray, intercept: np.ndarray) -> dict:
+def score(data, model: MoodModel) -> dict:
     """Held-out figures: per-beat r and mean absolute error per axis; section mood accuracy."""
-    pred = [predict_moods(z, weights, intercept) for z, *_ in data]
+    pred = [predict_moods(z, model) for z, *_ in data]
     p, t = np.concatenate(pred), np.concatenate([t for _, t, *_ in data])
     hits = total = 0
     for (z, true, truth, mid), est in zip(data, pred):
@@ -78,17 +80,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=4100)
     ap.add_argument("--heldout", type=int, default=20)
     ap.add_argument("--heldout-seed", type=int, default=4200)
-    ap.add_argument("--ridge", type=float, default=1.0)
+    ap.add_argument("--hidden", type=int, default=32)
+    ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--out", default=str(MODEL_FILE))
     args = ap.parse_args()
     config = Config()
     print(f"fitting on {args.n} mood songs (seed {args.seed})", flush=True)
     train = songs(args.n, seed=args.seed, config=config)
-    weights, intercept = fit(train, ridge=args.ridge)
+    model = fit(train, hidden=args.hidden, alpha=args.alpha, seed=args.seed)
     print(f"scoring {args.heldout} held-out mood songs (seed {args.heldout_seed})", flush=True)
     held = songs(args.heldout, seed=args.heldout_seed, config=config)
-    report = {"descriptors": list(DESCRIPTORS), "weights": weights.round(6).tolist(), "intercept": intercept.round(6).tolist(),
-              "train": score(train, weights, intercept), "heldout": score(held, weights, intercept), "settings": vars(args),
+    report = {"descriptors": list(DESCRIPTORS), "layers": [[w.round(6).tolist(), b.round(6).tolist()] for w, b in model.layers],
+              "train": score(train, model), "heldout": score(held, model), "settings": vars(args),
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip(),
               "command": "python scripts/fit_mood_model.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")}
     Path(args.out).write_text(json.dumps(report, indent=1))

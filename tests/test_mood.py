@@ -74,7 +74,7 @@ def test_mood_model_tracks_the_true_moods_of_unseen_songs(mood_songs):
 def test_missing_or_stale_mood_weights_are_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="fit_mood_model"):
         load_model(str(tmp_path / "nowhere.json"))
-    (tmp_path / "old.json").write_text(json.dumps({"descriptors": ["loudness"], "weights": [[0, 0]], "intercept": [0, 0]}))
+    (tmp_path / "old.json").write_text(json.dumps({"descriptors": ["loudness"], "layers": []}))
     with pytest.raises(ConfigError, match="refit"):
         load_model(str(tmp_path / "old.json"))
 

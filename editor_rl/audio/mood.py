@@ -7,9 +7,9 @@ request. :func:`beat_moods` estimates every beat's arousal and valence from the 
 per-beat features — loudness and its rise, onset density and peaks, brightness, spectral tilt and
 flatness, timbre change and tempo for arousal; the mode against the song's own tonic, harmonic
 tension (minor seconds and tritones in the chroma), harmonic change and brightness for valence —
-by a linear model of those descriptors standardised per song (moods are heard relative to the rest
-of the song), fitted on synthetic songs whose sections have known moods
-(``scripts/fit_mood_model.py``; its weights ship in ``audio/models/mood.json``). The truth side —
+by a small network (one hidden layer of 32) over those descriptors standardised per song (moods are
+heard relative to the rest of the song), fitted on synthetic songs whose sections have known moods
+(``scripts/fit_mood_model.py``; its weights ship in ``audio/models/mood.json``, 10 KB). The truth side —
 what a synthetic song's sections really are — is :func:`truth_moods`, read by judges only.
 """
 
@@ -19,7 +19,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ MAX_DISTANCE = float(2 * np.sqrt(2))
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "mood.json"
 
 DESCRIPTORS = ("loudness", "loudness_rise", "onset_mean", "onset_max", "centroid", "tilt", "flatness", "timbre_change",
-               "contrast", "major_minor", "tension", "harmonic_change", "tempo")
+               "contrast", "major_minor", "mode_degrees", "tension", "harmonic_change", "tempo")
 """The per-beat mood descriptors, in column order (``tempo`` is the song's, not standardised)."""
 
 
@@ -165,16 +165,18 @@ def _profile_corr(chroma: np.ndarray, profile: np.ndarray) -> np.ndarray:
     return c @ prof.T / 12.0
 
 
-def _harmony_descriptors(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per beat: major minus minor fit at the song's own tonic (over two bars), and tension (the
-    chroma's minor seconds and tritones)."""
+def _harmony_descriptors(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per beat, over two bars: major minus minor fit at the song's own tonic, the major scale's
+    third, sixth and seventh against the minor's (the degrees where the modes differ), and tension
+    (the chroma's minor seconds and tritones)."""
     wide = _smooth(chroma, 8)
     whole = chroma.mean(axis=0, keepdims=True)
     tonic = int(np.argmax(np.maximum(_profile_corr(whole, _MAJOR_PROFILE), _profile_corr(whole, _MINOR_PROFILE))[0]))
     major_minor = _profile_corr(wide, _MAJOR_PROFILE)[:, tonic] - _profile_corr(wide, _MINOR_PROFILE)[:, tonic]
     share = wide / np.maximum(wide.sum(axis=1, keepdims=True), 1e-9)
+    degrees = share[:, [(tonic + k) % 12 for k in (4, 9, 11)]].sum(axis=1) - share[:, [(tonic + k) % 12 for k in (3, 8, 10)]].sum(axis=1)
     tension = (share * np.roll(share, -1, axis=1)).sum(axis=1) + (share * np.roll(share, -6, axis=1)).sum(axis=1)
-    return major_minor, tension
+    return major_minor, degrees, tension
 
 
 def mood_descriptors(features: np.ndarray, *, tempo_bpm: float) -> np.ndarray:
@@ -198,10 +200,10 @@ def mood_descriptors(features: np.ndarray, *, tempo_bpm: float) -> np.ndarray:
     tilt = logmel[:, 12:].mean(axis=1) - logmel[:, :4].mean(axis=1)
     contrast = f[:, _col("contrast_mean_0") : _col("contrast_mean_0") + 6].mean(axis=1)
     chroma = np.maximum(f[:, _col("chroma_mean_C") : _col("chroma_mean_C") + 12], 0.0)
-    major_minor, tension = _harmony_descriptors(chroma)
+    major_minor, degrees, tension = _harmony_descriptors(chroma)
     cols = [loud, rise, f[:, _col("onset_mean")], f[:, _col("onset_max")], f[:, _col("centroid_mean")], tilt,
             f[:, _col("flatness_mean")], f[:, _col("timbre_novelty")], contrast]
-    out = np.column_stack([_smooth(np.column_stack(cols), 4), major_minor, tension, _smooth(f[:, _col("harmonic_novelty")], 4),
+    out = np.column_stack([_smooth(np.column_stack(cols), 4), major_minor, degrees, tension, _smooth(f[:, _col("harmonic_novelty")], 4),
                            np.full(len(f), (tempo_bpm - 120.0) / 60.0)])
     return out
 
@@ -214,9 +216,25 @@ def standardise(desc: np.ndarray) -> np.ndarray:
     return z
 
 
+class MoodModel(NamedTuple):
+    """A small network from standardised descriptors to (arousal, valence): ``layers`` of (weights
+    (in, out), bias (out,)), ReLU between them."""
+
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """Raw (arousal, valence) per row of ``z`` (n, len(DESCRIPTORS)): shape (n, 2)."""
+        h = z
+        for k, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if k < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        return h
+
+
 @functools.lru_cache(maxsize=4)
-def load_model(path: str = str(MODEL_FILE)) -> tuple[np.ndarray, np.ndarray]:
-    """The fitted model: weights (len(DESCRIPTORS), 2) and intercepts (2,) for (arousal, valence).
+def load_model(path: str = str(MODEL_FILE)) -> MoodModel:
+    """The fitted model (``audio/models/mood.json``, written by ``scripts/fit_mood_model.py``).
 
     Raises
     ------
@@ -229,19 +247,18 @@ def load_model(path: str = str(MODEL_FILE)) -> tuple[np.ndarray, np.ndarray]:
     record = json.loads(p.read_text())
     if tuple(record.get("descriptors", ())) != DESCRIPTORS:
         raise ConfigError(f"mood model {str(p)!r} was fitted on descriptors {record.get('descriptors')!r}, not {list(DESCRIPTORS)!r}: refit it")
-    return np.asarray(record["weights"], dtype=np.float64), np.asarray(record["intercept"], dtype=np.float64)
+    return MoodModel(tuple((np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)) for w, b in record["layers"]))
 
 
-def predict_moods(z: np.ndarray, weights: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    """(arousal, valence) per beat from standardised descriptors: the linear model, smoothed over
-    two bars, clipped to [-1, 1]. Shape (n_beats, 2)."""
-    return np.clip(_smooth(z @ weights + intercept, 8), -1.0, 1.0)
+def predict_moods(z: np.ndarray, model: MoodModel) -> np.ndarray:
+    """(arousal, valence) per beat from standardised descriptors: the model's, smoothed over two
+    bars, clipped to [-1, 1]. Shape (n_beats, 2)."""
+    return np.clip(_smooth(model(z), 8), -1.0, 1.0)
 
 
 def beat_moods(features: np.ndarray, *, tempo_bpm: float, model: str = str(MODEL_FILE)) -> np.ndarray:
     """Every beat's estimated (arousal, valence), shape (n_beats, 2), each in [-1, 1]."""
-    weights, intercept = load_model(model)
-    return predict_moods(standardise(mood_descriptors(features, tempo_bpm=tempo_bpm)), weights, intercept)
+    return predict_moods(standardise(mood_descriptors(features, tempo_bpm=tempo_bpm)), load_model(model))
 
 
 # ---------------------------------------------------------------------------------------------

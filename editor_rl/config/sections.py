@@ -157,7 +157,7 @@ class PickConfig:
     """The plain cut with a fade-out among the candidates."""
     mood_windows: int = 3
     """With a requested mood: the windows nearest it join the candidates (besides the mood searches)."""
-    mood_weight: float = 2.0
+    mood_weight: float = 4.0
     """With a requested mood: the favourite maximises the reward model's value minus this × the
     candidate's mood distance, both standardised over the job's candidates (0: the mood only steers
     which candidates are made)."""

@@ -6,16 +6,22 @@ an edit **matches** a request when it is at least as near it as the best fifth
 (``quantile``) of the song's own excerpts of the same length (from every true downbeat) — what a
 listener who asked for "the energetic part" of this song would accept. An edit asked for no mood
 matches a mood about as often as a random excerpt does (the base rate the benchmark reports).
+
+:data:`MOOD_TASTES` are listeners who asked for a mood: the mood by the truth, and the panel's
+aspects (length, seams, bar lines, ending) through the heard song.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.mood import Mood, truth_moods
 from editor_rl.edit.plan import EditPlan
+from editor_rl.raters.rater import SimulatedRater
+from editor_rl.raters.tastes import Taste
 
 STEP_S = 0.1
 """Output time between the moments an edit's mood is read at, seconds."""
@@ -42,3 +48,48 @@ def matches_mood(truth: Mapping[str, Any], plan: EditPlan, mood: Mood, *, quanti
     """Whether the edit is at least as near the mood as the song's best ``quantile`` of excerpts of its length."""
     bar = float(np.quantile(excerpt_distances(truth, seconds=plan.duration_s, mood=mood), quantile))
     return true_mood_distance(truth, plan, mood) <= bar + 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# Mood-sensitive listeners: a panel's aspects plus how near the edit sounds to the mood asked for.
+
+MOOD_FIT_SCALE = 1.5
+"""A true mood distance at which the mood aspect reaches 0 (it is 1 − distance / this, clipped)."""
+
+
+class MoodTaste(NamedTuple):
+    """A listener who asked for a mood: ``mood`` weighs the mood aspect (1 − true distance / 1.5),
+    ``weights`` the panel's aspects (:mod:`editor_rl.raters.tastes`); judged as a Taste is."""
+
+    name: str
+    mood: float
+    weights: Mapping[str, float]
+    about: str = ""
+
+    def as_taste(self) -> Taste:
+        """The panel taste of its other aspects (noise, ties and strengths as every taste's)."""
+        return Taste(self.name, dict(self.weights), about=self.about)
+
+
+MOOD_TASTES: dict[str, MoodTaste] = {t.name: t for t in (
+    MoodTaste("mood_first", 2.0, {"tight": 0.6, "on_bar": 0.4}, about="the mood asked for above all"),
+    MoodTaste("mood_and_seams", 1.0, {"seams": 1.0, "on_bar": 0.6, "tight": 0.6}, about="the mood, and clean cuts on bar lines"),
+    MoodTaste("mood_and_ending", 1.0, {"ending": 0.8, "tight": 0.6, "seams": 0.4}, about="the mood, and a real ending"),
+)}
+"""Listeners who judge the mood by the truth (and the rest through the heard song, as the panel does)."""
+
+
+def mood_fit(truth: Mapping[str, Any], plan: EditPlan, mood: Mood) -> float:
+    """The mood aspect in [0, 1]: 1 − true distance / :data:`MOOD_FIT_SCALE`, clipped."""
+    return float(np.clip(1.0 - true_mood_distance(truth, plan, mood) / MOOD_FIT_SCALE, 0.0, 1.0))
+
+
+def mood_utility(rater: SimulatedRater, taste: MoodTaste, analysis: SongAnalysis, plan: EditPlan, *, truth: Mapping[str, Any],
+                 mood: Mood, target_seconds: float) -> float:
+    """A mood listener's utility of an edit: its weighted mean of the mood aspect and its other aspects.
+
+    ``rater`` is a :class:`SimulatedRater` of ``taste.as_taste()`` (it hears the song's truth).
+    """
+    aspects = rater.aspects(analysis, plan, target_seconds=target_seconds)
+    total = taste.mood * mood_fit(truth, plan, mood) + sum(w * aspects[k] for k, w in taste.weights.items())
+    return float(total / (taste.mood + sum(taste.weights.values())))
