@@ -334,6 +334,60 @@ def test_web_ui_in_headless_chromium(service, tmp_path):
     assert [(r.pair_id.split("#")[0], r.preference, r.strength, r.notes) for r in recs] == [(first_pair, "b", 3, "the second seam of A jumps")]  # stored once
 
 
+def test_edit_page_in_headless_chromium(service, tmp_path):
+    """A person's page: upload a song, a length and a mood; hear it; download WAV and EDL; another one; judge the two."""
+    from playwright.sync_api import sync_playwright
+
+    url, song = service["url"], next(iter(service["songs"].glob("*.wav")))
+    requested: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(accept_downloads=True)
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(f"{url}/edit?rater=page-user")
+        page.wait_for_function("document.querySelector('#stored').options.length > 1", timeout=30_000)  # the stored songs are offered
+        page.fill("#token", service["token"])
+        page.dispatch_event("#token", "change")
+        page.set_input_files("#file", str(song))
+        page.fill("#seconds", "20")
+        page.select_option("#mood", "calm")
+        page.click("#make")
+        page.wait_for_function("document.querySelector('#edit-a canvas.wave').dataset.duration > 0", timeout=60_000)
+        edl = page.evaluate("state.first.edl")
+        assert edl["mood"]["name"] == "calm" and abs(edl["duration_s"] - 20) <= 1.0 and "calm" in page.text_content("#edit-a .what")
+        assert page.locator("#edit-a .seams button").count() == len(edl["segments"]) - 1
+        page.click("#edit-a .play")  # it plays
+        page.wait_for_function("document.querySelector('#edit-a audio').currentTime > 0.3", timeout=30_000)
+        with page.expect_download() as wav:
+            page.click("#edit-a a.wav")
+        assert sf.info(wav.value.path()).duration == pytest.approx(edl["duration_s"], abs=0.05)
+        with page.expect_download() as edl_file:
+            page.click("#edit-a a.edl")
+        assert json.loads(Path(edl_file.value.path()).read_text()) == edl and edl_file.value.suggested_filename.endswith(".edl.json")
+        page.click("#another")
+        page.wait_for_function("document.querySelector('#edit-b canvas.wave').dataset.duration > 0", timeout=60_000)
+        second = page.evaluate("state.second.edl")
+        assert second["segments"] != edl["segments"] and second["mood"] == edl["mood"]  # another edit in the same mood
+        assert "calm" in page.text_content("#question")
+        page.click("#judge .choice button[data-pref=b]")
+        page.click("#judge input[name=strength][value='2']")
+        page.click("#submit")
+        page.wait_for_function("document.querySelector('#judged').dataset.saved === '1'", timeout=30_000)
+        pair_id = page.evaluate("state.pairId")
+        page.screenshot(path=str(tmp_path / "edit-page.png"))
+        browser.close()
+    assert all(u.startswith(url) or u.startswith("blob:") or u.startswith("data:") for u in requested)
+    store = PreferenceStore(service["data"] / "preferences.sqlite")
+    (rec,) = [r for r in store.records() if r.rater_id == "page-user"]
+    assert rec.pair_id.split("#")[0] == pair_id and rec.preference == "b" and rec.strength == 2  # a judgement like any other
+    assert rec.a.edl["segments"] == edl["segments"] and rec.b.edl["segments"] == second["segments"]
+    missing = requests.post(url + "/api/edit/another", json={"edit_id": "0123abcd", "rater_id": "page-user"}, headers=_auth(service), timeout=30)
+    bad = requests.post(url + "/api/edit/another", json={"edit_id": "../x", "rater_id": "page-user"}, headers=_auth(service), timeout=30)
+    unnamed = requests.post(url + "/api/edit/another", json={"edit_id": "0123abcd"}, headers=_auth(service), timeout=30)
+    assert (missing.status_code, bad.status_code, unnamed.status_code) == (404, 422, 422)
+    assert "0123abcd" in missing.json()["detail"] and "rater_id" in unnamed.json()["detail"]
+
+
 def test_serve_config_file_builds_the_same_app(tmp_path, monkeypatch):
     import yaml
     from ray.serve import Application

@@ -112,7 +112,8 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
 
 
 def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, scorer, config: Config,
-               candidates: list[list[Proposal]] | None = None, moods: Sequence[Mood | None] | None = None) -> list[Pick]:
+               candidates: list[list[Proposal]] | None = None, moods: Sequence[Mood | None] | None = None,
+               exclude: Sequence[tuple[int, ...] | None] | None = None) -> list[Pick]:
     """The reward model's conservative favourite for every job (see the module docstring), with its kind and scores.
 
     With a job's mood, the favourite maximises the reward model's value minus ``pick.mood_weight``
@@ -128,6 +129,8 @@ def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, score
         The jobs' candidates when already made (:func:`candidate_edits`, with the same ``moods``).
     moods : sequence of Mood or None, optional
         Each job's requested mood.
+    exclude : sequence of beat orders or None, optional
+        Per job, an edit (its ``beat_order``) not to pick: "another one" is the favourite of the rest.
 
     Returns
     -------
@@ -145,6 +148,8 @@ def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, score
         v = value[k : k + len(props)]
         if mood is not None:
             v = _standard(v) - config.pick.mood_weight * _standard(np.array([edit_mood_distance(a, p.plan, mood) for p in props]))
+        if exclude is not None and exclude[j] is not None:
+            v = np.where([tuple(p.plan.beat_order) == tuple(exclude[j]) for p in props], -np.inf, v)
         i = int(np.argmax(v))
         plan = props[i].plan if mood is None else replace(props[i].plan, mood=mood)
         out.append(Pick(plan, props[i].kind, float(mean[k + i]), float(spread[k + i]), seqs[k + i]))

@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, InvalidAudioError, InvalidEditError, StoreError
 from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
-from editor_rl.serving.schemas import Accepted, EditRequest, EditResponse, RatingRequest, SubmitRequest
+from editor_rl.serving.schemas import Accepted, AnotherRequest, AnotherResponse, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
 from editor_rl.rlhf.registry import ModelRegistry
 from editor_rl.policy.shipped import policy_or_shipped
@@ -127,6 +127,16 @@ class Ingress:
     async def index(self) -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @api.get("/edit", include_in_schema=False)
+    async def edit_page(self) -> FileResponse:
+        """The page for people who want an edit: upload or pick a song, a length and a mood."""
+        return FileResponse(STATIC / "edit.html", media_type="text/html")
+
+    @api.get("/api/songs")
+    async def songs(self) -> dict:
+        """The stored songs' ids (an upload is edited by sending it with ``POST /api/edit``)."""
+        return {"songs": await self._call(self.editor, "song_ids")}
+
     @api.get("/static/{name}", include_in_schema=False)
     async def static(self, name: str) -> FileResponse:
         path = STATIC / name
@@ -167,6 +177,19 @@ class Ingress:
             (r,), (sd,) = await self._call(self.reward, "score", [sequence], rater)
             out |= {"reward": r, "reward_std": sd}
         return out
+
+    @api.post("/api/edit/another", response_model=AnotherResponse)
+    async def another(self, body: AnotherRequest, authorization: Annotated[str | None, Header()] = None) -> dict:
+        """Another edit of an earlier best edit's job — the favourite of the rest of its candidates —
+        and the pair the two make, stored for this rater to judge like any pair (it feeds the cycle)."""
+        caller = await self._caller(authorization)
+        rater = self._as(caller, body.rater_id)
+        out = await self._call(self.editor, "another", body.edit_id, rater)
+        if isinstance(out, Exception):
+            raise _error(out)
+        pair_id = await self._call(self.feedback, "pair_of_edits", out.pop("pair_request"))
+        out.pop("sequence"), out.pop("replica")
+        return {"edit": out, "first_edit_id": body.edit_id, "pair_id": pair_id}
 
     @api.get("/api/audio/{audio_id}")
     async def audio(self, audio_id: str) -> FileResponse:

@@ -220,11 +220,8 @@ class Editor:
             served = group[0][2]
             plans, scores, sequences = self._plan_group(group, jobs, served)
             for i, a, _ in group:
-                plan, eid = plans[i], uuid.uuid4().hex[:16]
-                write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl()}))  # rendered when fetched
-                results[i] = {"edit_id": eid, "song_id": jobs[i][0], "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
-                              "model_version": served.name, "sequence": sequences[i] if i in sequences else edit_sequence(a, plan, target_seconds=jobs[i][1]), "replica": self.replica,
-                              "mood": plan.mood.to_json() if plan.mood else None} | scores.get(i, {})
+                seq = sequences[i] if i in sequences else edit_sequence(a, plans[i], target_seconds=jobs[i][1])
+                results[i] = self._made(a, plans[i], song=jobs[i][0], target=jobs[i][1], served=served, sequence=seq) | scores.get(i, {})
                 if i in keys:
                     self._remember(keys[i], results[i])
         if ready and time.monotonic() - self._pruned_at > PRUNE_EVERY_S:  # a scan of every render: not on each request
@@ -232,6 +229,56 @@ class Editor:
             prune(self.renders, max_bytes=sc.renders_max_mb * 2**20, max_age_s=sc.renders_max_age_h * 3600)
             self._pruned_at = time.monotonic()
         return results
+
+    def _made(self, a, plan, *, song: str, target: float, served, sequence) -> dict:
+        """Keep an edit's recipe (its song, EDL and request: rendered when fetched, "another one" of
+        it on demand) and return its answer."""
+        eid = uuid.uuid4().hex[:16]
+        request = {"song_id": song, "target_seconds": target, "mood": plan.mood.to_json() if plan.mood else None, "content_hash": a.content_hash}
+        write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl(), "request": request}))
+        return {"edit_id": eid, "song_id": song, "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
+                "model_version": served.name, "sequence": sequence, "replica": self.replica, "mood": request["mood"]}
+
+    def _another(self, edit_id: str, rater: str | None) -> dict:
+        """The favourite of an earlier best edit's job other than that edit (its runner-up), and the
+        two edits' records for a pair to judge.
+
+        Raises
+        ------
+        KeyError
+            No such edit (or it was pruned).
+        EditorRLError
+            The edit was not a best edit of this service's (no request kept) or no reward model is served.
+        """
+        from editor_rl.audio.mood import parse_mood
+        from editor_rl.editors.best_of import best_picks, job_seed
+
+        try:
+            recipe = json.loads((self.renders / f"{edit_id}.json").read_text()) if edit_id.isalnum() else None
+        except FileNotFoundError:
+            recipe = None
+        if recipe is None:
+            raise KeyError(edit_id)
+        req, served = recipe.get("request"), self.models.for_rater(rater)
+        if req is None or served.scorer is None:
+            raise EditorRLError(f"edit {edit_id!r}: another one needs a best edit made by a service with a reward model")
+        a, t, mood = self._analysis(self._song_path(req["song_id"])), req["target_seconds"], parse_mood(req["mood"])
+        (pick,) = best_picks(served.module, [(a, t, job_seed(a, t))], scorer=served.scorer, config=self.config, moods=[mood],
+                             exclude=[tuple(recipe["edl"].get("beat_order", ()))])
+        out = self._made(a, pick.plan, song=req["song_id"], target=t, served=served, sequence=pick.sequence) | {"reward": pick.mean, "reward_std": pick.spread}
+        sides = [{"edl": e, "audio_path": str(self.renders / f"{i}.wav")} for e, i in ((recipe["edl"], edit_id), (out["edl"], out["edit_id"]))]
+        return out | {"pair_request": {"song_id": req["song_id"], "target_seconds": t, "song_hash": req["content_hash"], "model": served.name, "sides": sides}}
+
+    async def another(self, edit_id: str, rater: str | None = None) -> dict | Exception:
+        """"Another one" of edit ``edit_id`` (see :meth:`_another`); the answer, or the exception to report."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._worker, self._another, edit_id, rater)
+        except Exception as e:  # noqa: BLE001 - reported to the caller as an HTTP answer
+            return e
+
+    def song_ids(self) -> list[str]:
+        """The stored songs' ids (not uploads), sorted."""
+        return sorted(s for s in self.songs if not s.startswith("upload-"))
 
     def _plan_group(self, group: list, jobs: list, served) -> tuple[dict, dict, dict]:
         """The plans of one served version's jobs (index → plan), the reward model's scores of its
@@ -361,6 +408,20 @@ class Feedback:
         if check is not None:
             out |= {"version": check.version, "verdict": settle(self.store, self.registry, check.version).status}
         return out
+
+    def pair_of_edits(self, request: dict) -> str:
+        """Store two edits a person made of one job (an edit and "another one") as candidates and a
+        pair to judge, like any pair; returns the pair id."""
+        from editor_rl.preferences.store_schema import CandidateRow, PairRow, candidate_id
+
+        ids = []
+        for side in request["sides"]:
+            cid = candidate_id(song_hash=request["song_hash"], target_seconds=request["target_seconds"], edl=side["edl"], model=request["model"], source="edit")
+            self.store.add_candidate(CandidateRow(cid, request["song_id"], request["target_seconds"], side["edl"], side["audio_path"], "edit", 0.0, None, None, request["model"]))
+            ids.append(cid)
+        pair = PairRow(f"{ids[0]}~{ids[1]}", request["song_id"], ids[0], ids[1], request["target_seconds"], None, 1.0)
+        self.store.add_pair(pair)
+        return pair.pair_id
 
     def rate(self, body: dict) -> dict:
         """Store a rating; KeyError for an unknown candidate."""

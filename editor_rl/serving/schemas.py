@@ -61,6 +61,23 @@ class EditResponse(BaseModel):
     mood: dict | None = None
 
 
+class AnotherRequest(BaseModel):
+    """``POST /api/edit/another``: another edit of an earlier best edit's job, to judge against it."""
+
+    model_config = ConfigDict(extra="forbid")
+    edit_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+    rater_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class AnotherResponse(BaseModel):
+    """The other edit, and the pair it makes with the first (stored like any pair: judge it with
+    ``POST /api/feedback/submit``)."""
+
+    edit: EditResponse
+    first_edit_id: str
+    pair_id: str
+
+
 class SubmitRequest(BaseModel):
     """``POST /api/feedback/submit``: one A/B judgement."""
 

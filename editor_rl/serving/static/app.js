@@ -1,14 +1,10 @@
 // editor-rl feedback page: two players, seams marked on the waveforms, A / B / tie with strength.
 // Loads nothing from outside this server.
+// Needs wave.js (the players).
 "use strict";
-const $ = (sel, root = document) => root.querySelector(sel);
 // A judgement's idempotency key is made when its pair is shown: a double click or a retry of the same
 // judgement replays it (the server returns the stored one), a changed answer is refused (409).
 const state = { pair: null, pref: null, judged: 0, key: null, rateKeys: {} };
-
-function uuid() {
-  return (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
-}
 
 function setStatus(msg, error = false) {
   const s = $("#status");
@@ -18,75 +14,6 @@ function setStatus(msg, error = false) {
 
 function headers() {
   return { "Content-Type": "application/json", "Authorization": "Bearer " + $("#token").value.trim() };
-}
-
-function seamsOf(edl) {
-  // output times where one segment ends and the next (a jump in the source) begins
-  return (edl.segments || []).slice(1).map((s) => s.out_start_s);
-}
-
-function drawSeams(ctx, canvas, seams, duration) {
-  ctx.fillStyle = "#d33";
-  for (const t of seams) ctx.fillRect(Math.round(t / duration * canvas.width), 0, 2, canvas.height);
-}
-
-async function drawWave(canvas, url, seams, duration) {
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  delete canvas.dataset.duration;
-  drawSeams(ctx, canvas, seams, duration);  // at once, from the EDL; the waveform follows
-  try {
-    const buf = await (await fetch(url)).arrayBuffer();
-    const AC = window.AudioContext || window.webkitAudioContext;
-    const audio = await new AC().decodeAudioData(buf);
-    const data = audio.getChannelData(0);
-    const w = canvas.width, h = canvas.height, step = Math.max(1, Math.floor(data.length / w));
-    const peaks = new Float32Array(2 * w);
-    for (let x = 0; x < w; x++) {
-      let lo = 1, hi = -1;
-      for (let i = x * step; i < Math.min(data.length, (x + 1) * step); i++) { const v = data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
-      peaks[2 * x] = (1 - hi) * h / 2;
-      peaks[2 * x + 1] = Math.max(1, (hi - lo) * h / 2);
-    }
-    duration = audio.duration;
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    ctx.fillStyle = "#58a";
-    for (let x = 0; x < w; x++) ctx.fillRect(x, peaks[2 * x], 1, peaks[2 * x + 1]);
-  } catch (e) { /* the seams are still drawn */ }
-  drawSeams(ctx, canvas, seams, duration);
-  canvas.dataset.duration = duration;
-}
-
-function drawKept(canvas, edl) {
-  // The whole source song as a grey bar; what the edit keeps in colour (darker where it plays a part twice).
-  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
-  const total = edl.source_duration_s || (edl.segments || []).reduce((d, s) => Math.max(d, s.src_end_s), 0) || 1;
-  ctx.clearRect(0, 0, w, h);
-  ctx.fillStyle = "#ddd";
-  ctx.fillRect(0, 0, w, h);
-  ctx.fillStyle = "rgba(40, 120, 200, 0.6)";
-  for (const s of edl.segments || []) ctx.fillRect(Math.floor(s.src_start_s / total * w), 0, Math.max(1, Math.ceil((s.src_end_s - s.src_start_s) / total * w)), h);
-  canvas.dataset.kept = (edl.segments || []).length;
-}
-
-function setupPlayer(side, cand) {
-  const root = $("#player-" + side);
-  const audio = $("audio", root);
-  audio.src = cand.audio_url;
-  const seams = seamsOf(cand.edl);
-  const duration = (cand.edl.segments || []).reduce((d, s) => Math.max(d, s.out_start_s + s.src_end_s - s.src_start_s), 0);
-  drawWave($("canvas.wave", root), cand.audio_url, seams, duration || 1);
-  drawKept($("canvas.strip", root), cand.edl);
-  const box = $(".seams", root);
-  box.innerHTML = seams.length ? "jump to just before a seam: " : "no seams (one continuous stretch)";
-  seams.forEach((t, k) => {
-    const b = document.createElement("button");
-    b.textContent = `seam ${k + 1} (${t.toFixed(1)} s)`;
-    b.className = "seam";
-    b.onclick = () => { audio.currentTime = Math.max(0, t - 2); audio.play(); };
-    box.appendChild(b);
-  });
-  root.dataset.candidate = cand.candidate_id;
 }
 
 function togglePlay(side) {
@@ -115,8 +42,8 @@ async function loadPair() {
   state.key = uuid();
   state.rateKeys = { a: uuid(), b: uuid() };
   $("#task").textContent = `Song ${state.pair.song_id}, edited to ${state.pair.target_seconds.toFixed(1)} s. Listen to both, then choose.`;
-  setupPlayer("a", state.pair.a);
-  setupPlayer("b", state.pair.b);
+  setupPlayer($("#player-a"), state.pair.a);
+  setupPlayer($("#player-b"), state.pair.b);
 }
 
 async function submit() {
