@@ -11,7 +11,7 @@ from editor_rl.apps.cli import main
 from editor_rl.audio.analysis import analyze_file
 from editor_rl.audio.mood import MOOD_NAMES, MoodError, load_model, mood_point, named_mood, parse_mood, truth_moods
 from editor_rl.audio.synth import synthesize_song, write_corpus
-from editor_rl.config import SynthConfig
+from editor_rl.config import Config, SynthConfig
 from editor_rl.edit.plan import EditPlan
 from editor_rl.editors.baselines import search_edit
 from editor_rl.editors.mood import edit_mood_distance, mood_search_edits, mood_window_edits
@@ -127,3 +127,84 @@ def test_cli_edit_with_a_mood_and_bad_moods_exit_2(mood_songs, tmp_path, capsys)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and word in err[0]
     assert not (tmp_path / "x.wav").exists()
+
+
+def _mood_candidates(a, target, config):
+    out = []
+    for name in MOOD_NAMES:
+        out += mood_search_edits(a, target_seconds=target, mood=named_mood(name), config=config, strengths=(1.0,))
+        out += mood_window_edits(a, target_seconds=target, mood=named_mood(name), count=1)
+    return list({p.beat_order: p for p in out}.values())
+
+
+def _judged(songs, listener, config, rng, *, pairs):
+    out = []
+    for a, truth, _ in songs:
+        cands = _mood_candidates(a, 0.4 * a.duration_s, config)
+        for name in ("energetic", "calm"):
+            for _ in range(pairs):
+                i, j = rng.choice(len(cands), size=2, replace=False)
+                out.append((a, named_mood(name), cands[i], cands[j], listener.fits_better(truth, cands[i], cands[j], named_mood(name), rng)))
+    return out
+
+
+def test_a_listeners_mood_answers_teach_their_mood_head(mood_songs, config):
+    """A listener who hears "energetic" near tense and "calm" near dark, judging by the truth: their
+    answers on three songs move the head toward their sense; on the fourth (never judged) the head
+    agrees with them more often. A listener with the named sense barely moves it."""
+    from editor_rl.raters.moods import MoodListener
+    from editor_rl.rewards.mood_head import MoodHead, MoodJudgement, fit_mood_head
+
+    def agree(pairs, head):
+        return np.mean([(edit_mood_distance(a, x, head.mood(m)) < edit_mood_distance(a, y, head.mood(m))) == (p == "a") for a, m, x, y, p in pairs if p != "tie"])
+
+    def beats(a, plan):
+        o = np.asarray(plan.beat_order)
+        return a.mood[o], (a.beat_ends_s - a.beats_s)[o]
+
+    rng = np.random.default_rng(0)
+    own = MoodListener("own", {"energetic": (0.7, -0.45), "calm": (-0.55, -0.45)})
+    teach, test = _judged(mood_songs[:3], own, config, rng, pairs=16), _judged(mood_songs[3:], own, config, rng, pairs=24)
+    head = fit_mood_head([MoodJudgement(m.name, *beats(a, x), *beats(a, y), p) for a, m, x, y, p in teach])
+    assert head.points["energetic"][1] < 0.1 and head.points["calm"][1] < 0.2  # toward their (negative) valence
+    assert head.points["bright"] == MoodHead().points["bright"]  # nobody judged it: it stays
+    assert agree(test, head) >= agree(test, MoodHead()) + 0.1
+    named = MoodListener("named", {})
+    teach = _judged(mood_songs[:3], named, config, rng, pairs=16)
+    fitted = fit_mood_head([MoodJudgement(m.name, *beats(a, x), *beats(a, y), p) for a, m, x, y, p in teach])
+    assert all(np.linalg.norm(np.subtract(fitted.points[n], MoodHead().points[n])) < 0.35 for n in ("energetic", "calm"))
+    assert MoodHead.from_json(head.to_json()).points["energetic"] == pytest.approx(head.points["energetic"], abs=1e-4)
+
+
+def test_the_cycle_fits_the_mood_head_and_the_version_serves_it(mood_songs, tmp_path):
+    """Mood answers in the store → the cycle's mood step → the version's mood_head.json → what the service loads."""
+    from editor_rl.policy.shipped import shipped_model
+    from editor_rl.preferences.store import CandidateRow, PairRow, PreferenceStore
+    from editor_rl.rlhf.cycle import Cycle, fine_tune_mood
+    from editor_rl.rlhf.registry import ModelRegistry
+    from editor_rl.serving.served import ServedModels
+
+    a, _, _ = mood_songs[0]
+    store = PreferenceStore(tmp_path / "prefs.sqlite")
+    cands = _mood_candidates(a, 0.4 * a.duration_s, Config())
+    energetic = named_mood("energetic").to_json()
+    tense = min(cands, key=lambda p: edit_mood_distance(a, p, named_mood("tense")))
+    for k, other in enumerate(c for c in cands if c.beat_order != tense.beat_order):
+        ids = []
+        for name, plan in (("t", tense), (f"o{k}", other)):
+            store.add_candidate(CandidateRow(f"{name}-{k}", a.song_id, 10.0, plan.to_edl() | {"mood": energetic}, None, "edit", 0.0, None, None, "v001"))
+            ids.append(f"{name}-{k}")
+        store.add_pair(PairRow(f"p{k}", a.song_id, ids[0], ids[1], 10.0, None, 1.0))
+        store.submit(pair_id=f"p{k}", rater_id="r", preference="tie", strength=1, mood_preference="a")  # the tense one sounds more energetic to them
+    registry = ModelRegistry(tmp_path / "data")
+    model = shipped_model()
+    base = registry.add(policy=model.policy, reward=model.reward, meta={}, name="v001")
+    c = Cycle(tmp_path / "data", store, registry, base, "v002", None, store.records(), 0, 0, {a.song_id: a}, {}, {a.song_id: a}, tmp_path / "work")
+    path, stats = fine_tune_mood(c, store.records(), say=lambda m: None)
+    assert stats["mood_judgements"] == len(store.records()) > 3 and "energetic" in stats["moved"]
+    registry.add(policy=model.policy, reward=model.reward, meta={}, name="v002", mood_head=path)
+    registry.promote("v002")
+    served = ServedModels(tmp_path / "data", checkpoint=str(model.policy)).for_rater(None)
+    moved = served.mood_head.mood(named_mood("energetic"))
+    assert served.name == "v002" and moved.name == "energetic" and moved.valence < named_mood("energetic").valence  # toward tense
+    assert served.mood_head.mood(named_mood("calm")) == named_mood("calm") and served.mood_head.mood(None) is None

@@ -36,6 +36,7 @@ def test_record_shape_matches_the_contract(records):
         (lambda r: r["a"]["edl"]["segments"][0].update(src_end_s=9999.0), "past the end of the song"),
         (lambda r: r.update(song_id="unknown_song"), "song_id='unknown_song' is not in the songs folder"),
         (lambda r: r["b"].pop("edl"), "b.edl must be an EDL object"),
+        (lambda r: r.update(mood_preference="x"), "mood_preference='x'"),
     ],
 )
 def test_malformed_row_rejects_the_whole_file_naming_its_line(records, analyses, tmp_path, mutate, message):

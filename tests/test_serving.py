@@ -369,7 +369,9 @@ def test_edit_page_in_headless_chromium(service, tmp_path):
         second = page.evaluate("state.second.edl")
         assert second["segments"] != edl["segments"] and second["mood"] == edl["mood"]  # another edit in the same mood
         assert "calm" in page.text_content("#question")
+        assert page.is_visible("#judge .mood-choice") and "calm" in page.text_content("#mood-question")
         page.click("#judge .choice button[data-pref=b]")
+        page.click("#judge .mood-choice button[data-mood-pref=a]")
         page.click("#judge input[name=strength][value='2']")
         page.click("#submit")
         page.wait_for_function("document.querySelector('#judged').dataset.saved === '1'", timeout=30_000)
@@ -380,6 +382,7 @@ def test_edit_page_in_headless_chromium(service, tmp_path):
     store = PreferenceStore(service["data"] / "preferences.sqlite")
     (rec,) = [r for r in store.records() if r.rater_id == "page-user"]
     assert rec.pair_id.split("#")[0] == pair_id and rec.preference == "b" and rec.strength == 2  # a judgement like any other
+    assert rec.mood_preference == "a"  # and which fits the mood better
     assert rec.a.edl["segments"] == edl["segments"] and rec.b.edl["segments"] == second["segments"]
     missing = requests.post(url + "/api/edit/another", json={"edit_id": "0123abcd", "rater_id": "page-user"}, headers=_auth(service), timeout=30)
     bad = requests.post(url + "/api/edit/another", json={"edit_id": "../x", "rater_id": "page-user"}, headers=_auth(service), timeout=30)

@@ -163,12 +163,16 @@ def test_export_round_trips_and_stats(location, tmp_path):
     st.submit(pair_id="p0", rater_id="r1", preference="a", strength=1)  # model favours a (0.7): agrees
     st.submit(pair_id="p0", rater_id="r2", preference="b", strength=2)  # disagrees with model and with r1
     st.submit(pair_id="p1", rater_id="r1", preference="b", strength=3)  # model favours b (0.3): agrees
-    st.submit(pair_id="p2", rater_id="r1", preference="tie", strength=1)
+    st.submit(pair_id="p2", rater_id="r1", preference="tie", strength=1, mood_preference="b")  # which fits the mood asked for
+    with pytest.raises(StoreError, match="mood_preference='c'"):
+        st.submit(pair_id="p2", rater_id="r2", preference="a", strength=1, mood_preference="c")
+    with pytest.raises(ConflictError):
+        st.submit(pair_id="p2", rater_id="r1", preference="tie", strength=1, mood_preference="a")  # another mood answer is another body
     st.rate(candidate_id="c1", rater_id="r1", feel=3, quality=4, overall=5)
     for fmt in ("jsonl", "parquet"):
         recs = read_preferences(st.export(tmp_path / f"out.{fmt}", format=fmt), durations={"song": 10.0})
-        assert [(r.pair_id.split("#")[0], r.rater_id, r.preference, r.strength) for r in recs] == [
-            ("p0", "r1", "a", 1), ("p0", "r2", "b", 2), ("p1", "r1", "b", 3), ("p2", "r1", "tie", 1)]
+        assert [(r.pair_id.split("#")[0], r.rater_id, r.preference, r.strength, r.mood_preference) for r in recs] == [
+            ("p0", "r1", "a", 1, None), ("p0", "r2", "b", 2, None), ("p1", "r1", "b", 3, None), ("p2", "r1", "tie", 1, "b")]
         assert recs[0].a.edl["segments"] == EDL["segments"] and recs[0].target_seconds == 4.0
     s = st.stats()
     assert s["judgements"] == 4 and s["ratings"] == 1 and s["per_rater"] == {"r1": 3, "r2": 1} and s["balance"] == {"a": 1, "b": 2, "tie": 1}

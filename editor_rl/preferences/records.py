@@ -55,12 +55,15 @@ class PreferenceRecord:
     notes: str = ""
     source: str = "human"
     target_seconds: float | None = None
+    mood_preference: str | None = None
+    """For a pair asked for a mood: which edit fits it better (a, b, tie), if the rater said."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict in the contract's shape."""
+        """JSON-ready dict in the contract's shape (``target_seconds`` and ``mood_preference`` only when set)."""
         d = asdict(self)
-        if d["target_seconds"] is None:
-            del d["target_seconds"]
+        for key in ("target_seconds", "mood_preference"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -129,12 +132,15 @@ def record_from_dict(row: Any, *, durations: Mapping[str, float] | None = None) 
     target = row.get("target_seconds")
     if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0):
         raise ValueError(f"target_seconds={target!r} must be a positive number")
+    mood_pref = row.get("mood_preference")
+    if mood_pref is not None and mood_pref not in PREFERENCES:
+        raise ValueError(f"mood_preference={mood_pref!r} must be one of 'a', 'b', 'tie' or absent")
     a = _candidate(row, "a", durations, song_id)
     b = _candidate(row, "b", durations, song_id)
     return PreferenceRecord(
         pair_id=_str(row, "pair_id"), song_id=song_id, a=a, b=b, preference=pref, strength=strength,
         rater_id=_str(row, "rater_id"), notes=_str(row, "notes", required=False), source=source,
-        target_seconds=float(target) if target is not None else None,
+        target_seconds=float(target) if target is not None else None, mood_preference=mood_pref,
     )
 
 
@@ -189,16 +195,18 @@ def write_parquet(path: str | Path, records: Sequence[PreferenceRecord]) -> Path
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols: dict[str, list] = {k: [] for k in ("pair_id", "song_id", "a_candidate_id", "a_edl", "b_candidate_id", "b_edl", "preference", "strength", "rater_id", "notes", "source", "target_seconds")}
+    cols: dict[str, list] = {k: [] for k in ("pair_id", "song_id", "a_candidate_id", "a_edl", "b_candidate_id", "b_edl", "preference", "strength", "rater_id", "notes",
+                                             "source", "target_seconds", "mood_preference")}
     for r in records:
         for k, v in (("pair_id", r.pair_id), ("song_id", r.song_id), ("a_candidate_id", r.a.candidate_id), ("a_edl", json.dumps(r.a.edl)),
                      ("b_candidate_id", r.b.candidate_id), ("b_edl", json.dumps(r.b.edl)), ("preference", r.preference), ("strength", r.strength),
-                     ("rater_id", r.rater_id), ("notes", r.notes), ("source", r.source), ("target_seconds", r.target_seconds)):
+                     ("rater_id", r.rater_id), ("notes", r.notes), ("source", r.source), ("target_seconds", r.target_seconds), ("mood_preference", r.mood_preference)):
             cols[k].append(v)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp")
-    table = pa.table({k: pa.array(v, type=pa.float64()) if k == "target_seconds" else pa.array(v) for k, v in cols.items()}) if records else pa.table({k: pa.array([], type=pa.string()) for k in cols})
+    types = {"target_seconds": pa.float64(), "mood_preference": pa.string()}
+    table = pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()}) if records else pa.table({k: pa.array([], type=pa.string()) for k in cols})
     pq.write_table(table, tmp)
     os.replace(tmp, p)
     return p

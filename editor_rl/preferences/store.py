@@ -294,8 +294,10 @@ class PreferenceStore:
                                 (version,))))
 
     # -- feedback --------------------------------------------------------------------------------
-    def submit(self, *, pair_id: str, rater_id: str, preference: str, strength: int, notes: str = "", idempotency_key: str | None = None) -> Submitted:
-        """Store a judgement of a pair with the two candidates (and EDLs) it shows now.
+    def submit(self, *, pair_id: str, rater_id: str, preference: str, strength: int, notes: str = "", idempotency_key: str | None = None,
+               mood_preference: str | None = None) -> Submitted:
+        """Store a judgement of a pair with the two candidates (and EDLs) it shows now; for a pair
+        asked for a mood, ``mood_preference`` says which fits the mood better (a, b, tie or None).
 
         One per (pair, rater): a replay with the same body returns the stored one (``created``
         False), whatever the key.
@@ -313,15 +315,17 @@ class PreferenceStore:
             raise StoreError(f"preference={preference!r}: must be one of {', '.join(PREFERENCES)}")
         if not (isinstance(strength, int) and 1 <= strength <= 3):
             raise StoreError(f"strength={strength!r}: must be 1, 2 or 3")
+        if mood_preference is not None and mood_preference not in PREFERENCES:
+            raise StoreError(f"mood_preference={mood_preference!r}: must be one of {', '.join(PREFERENCES)} or absent")
         pair = self.pair(pair_id)
         if pair is None:
             raise KeyError(pair_id)
         a, b = self.candidate(pair.a_id), self.candidate(pair.b_id)
-        body = {"pair_id": pair_id, "rater_id": rater_id, "preference": preference, "strength": strength, "notes": notes}
+        body = {"pair_id": pair_id, "rater_id": rater_id, "preference": preference, "strength": strength, "notes": notes, "mood_preference": mood_preference}
         key = idempotency_key or f"{pair_id}|{rater_id}"
-        row = (key, pair_id, rater_id, preference, strength, notes, time.time(), a.candidate_id, b.candidate_id, json.dumps(a.edl), json.dumps(b.edl))
+        row = (key, pair_id, rater_id, preference, strength, notes, time.time(), a.candidate_id, b.candidate_id, json.dumps(a.edl), json.dumps(b.edl), mood_preference)
         return self._insert_unique("judgements", key, body, ("pair_id", "rater_id"),
-                                   "(idempotency_key, pair_id, rater_id, preference, strength, notes, created, a_id, b_id, a_edl, b_edl)", row)
+                                   "(idempotency_key, pair_id, rater_id, preference, strength, notes, created, a_id, b_id, a_edl, b_edl, mood_preference)", row)
 
     def rate(self, *, candidate_id: str, rater_id: str, quality: int, overall: int, feel: int | None = None, notes: str = "",
              idempotency_key: str | None = None) -> Submitted:
@@ -411,12 +415,14 @@ class PreferenceStore:
             Only this rater's.
         """
         rows = self._rows(
-            """SELECT j.id, j.pair_id, j.rater_id, j.preference, j.strength, j.notes, p.song_id, p.target_seconds, j.a_id, j.a_edl, j.b_id, j.b_edl
+            """SELECT j.id, j.pair_id, j.rater_id, j.preference, j.strength, j.notes, p.song_id, p.target_seconds, j.a_id, j.a_edl, j.b_id, j.b_edl,
+                      j.mood_preference
                FROM judgements j JOIN pairs p ON p.pair_id = j.pair_id WHERE j.id > ? AND (CAST(? AS TEXT) IS NULL OR j.rater_id = ?)
                AND (? OR j.pair_id NOT IN (SELECT pair_id FROM verifications)) ORDER BY j.id""",
             (int(since_id), rater_id, rater_id, bool(verification)))
         return [PreferenceRecord(pair_id=f"{r[1]}#{r[0]}", song_id=r[6], a=Candidate(r[8], json.loads(r[9])), b=Candidate(r[10], json.loads(r[11])),
-                                 preference=r[3], strength=int(r[4]), rater_id=r[2], notes=r[5], source="human", target_seconds=float(r[7])) for r in rows]
+                                 preference=r[3], strength=int(r[4]), rater_id=r[2], notes=r[5], source="human", target_seconds=float(r[7]),
+                                 mood_preference=r[12]) for r in rows]
 
     def export(self, path: str | Path, *, format: str = "jsonl") -> Path:
         """Write :meth:`records` as JSONL or Parquet (atomically).

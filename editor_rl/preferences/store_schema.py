@@ -70,6 +70,10 @@ MIGRATIONS: tuple[str, ...] = (
         new_side TEXT NOT NULL CHECK (new_side IN ('a', 'b')), rater_id TEXT, created {real} NOT NULL);
     CREATE INDEX verifications_version ON verifications(version);
     """,
+    # 5: a judgement of a pair asked for a mood may also say which edit fits the mood better
+    """
+    ALTER TABLE judgements ADD COLUMN mood_preference TEXT CHECK (mood_preference IS NULL OR mood_preference IN ('a', 'b', 'tie'));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 TYPES = {"sqlite": {"real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},

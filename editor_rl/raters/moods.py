@@ -93,3 +93,26 @@ def mood_utility(rater: SimulatedRater, taste: MoodTaste, analysis: SongAnalysis
     aspects = rater.aspects(analysis, plan, target_seconds=target_seconds)
     total = taste.mood * mood_fit(truth, plan, mood) + sum(w * aspects[k] for k, w in taste.weights.items())
     return float(total / (taste.mood + sum(taste.weights.values())))
+
+
+class MoodListener(NamedTuple):
+    """A listener with a sense of the named moods of their own (``points``: name → (arousal, valence);
+    names not given are heard at the named points), who says which of two edits fits a mood better
+    by the truth: the nearer one, noisily (Bradley–Terry with ``noise``), a tie within ``tie_margin``."""
+
+    name: str
+    points: Mapping[str, tuple[float, float]]
+    noise: float = 0.05
+    tie_margin: float = 0.03
+
+    def hears(self, mood: Mood) -> Mood:
+        """The mood as this listener hears the name."""
+        return Mood(mood.name, *self.points[mood.name]) if mood.name in self.points else mood
+
+    def fits_better(self, truth: Mapping[str, Any], a: EditPlan, b: EditPlan, mood: Mood, rng: np.random.Generator) -> str:
+        """``"a"``, ``"b"`` or ``"tie"``: which edit fits the mood better to this listener."""
+        own = self.hears(mood)
+        d = true_mood_distance(truth, b, own) - true_mood_distance(truth, a, own)
+        if abs(d) < self.tie_margin:
+            return "tie"
+        return "a" if rng.random() < 1.0 / (1.0 + np.exp(-d / self.noise)) else "b"

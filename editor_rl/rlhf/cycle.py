@@ -14,6 +14,9 @@ listener, never by the new models' opinion of themselves. Each step is a functio
 2. :func:`hold_out`: a share of those judgements is set aside to measure agreement;
 3. :func:`fine_tune_reward`: the reward model fine-tuned from the served one; agreement of the old and
    the new model with the held-out judgements;
+   :func:`fine_tune_mood`: the answers to "which fits the mood better?" among those judgements fit
+   the listener's mood head (where they hear each named mood; :mod:`editor_rl.rewards.mood_head`),
+   from the served version's;
 4. :func:`fine_tune_policy`: the policy learns the new reward model — expert iteration (behaviour
    cloning of its favourites among every kind of edit; :mod:`editor_rl.rlhf.expert`) or PPO on RLlib
    (``cycle.policy_update``);
@@ -198,6 +201,23 @@ def fine_tune_reward(c: Cycle, train: list[PreferenceRecord], held: list[Prefere
     return path, stats
 
 
+def fine_tune_mood(c: Cycle, train: list[PreferenceRecord], say) -> tuple[Path, dict]:
+    """Step 3b: the mood head refitted on the mood answers among the training judgements (the served
+    version's head where there are none); written to the cycle's folder."""
+    from editor_rl.rewards.mood_head import MoodHead, fit_mood_head, mood_judgements
+
+    base = MoodHead.from_json(c.base.mood_head.read_text()) if c.base.mood_head.is_file() else MoodHead()
+    judged = mood_judgements([r for r in train if r.song_id in c.train_songs], c.train_songs)
+    head = fit_mood_head(judged, base=base) if judged else base
+    path = c.work / "mood_head.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(head.to_json())
+    moved = {k: [round(x, 3) for x in head.points[k]] for k in head.points if head.points[k] != base.points.get(k)}
+    if judged:
+        say(f"cycle: mood head fitted on {len(judged)} mood answers; moved {moved or 'nothing'}")
+    return path, {"mood_judgements": len(judged), "moved": moved}
+
+
 def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
     """Step 4: the policy learns the new reward model: expert iteration or PPO (``cycle.policy_update``); resumable."""
     from editor_rl.rewards.model import load_scorer
@@ -226,14 +246,14 @@ def fine_tune_policy(c: Cycle, reward: Path, config: Config, say) -> Path:
     return Path(out["checkpoint"])
 
 
-def open_verification(c: Cycle, policy: Path, reward: Path, config: Config, say) -> dict:
+def open_verification(c: Cycle, policy: Path, reward: Path, config: Config, say, *, mood_head: Path | None = None) -> dict:
     """Step 5: the new version into the registry, pending, and its verification pairs into the store (see the module docstring)."""
     from editor_rl.editors.best_of import best_picks, job_seed
     from editor_rl.rewards.model import load_scorer
     from editor_rl.policy.load import load_policy
     from editor_rl.rlhf.verification import Rule, Verdict
 
-    c.registry.add(policy=policy, reward=reward, name=c.name, meta={"parent": c.base.name, "rater": c.rater, "used_through": c.used_through,
+    c.registry.add(policy=policy, reward=reward, mood_head=mood_head, name=c.name, meta={"parent": c.base.name, "rater": c.rater, "used_through": c.used_through,
                                                                       "ratings_through": c.ratings_through})
     jobs = [(a, round(r * a.duration_s, 2)) for a in c.heldout.values() for r in config.cycle.verify_ratios]
     jobs = [(a, t, job_seed(a, t)) for a, t in jobs]  # the service's own seeds: the edits it would serve
@@ -359,10 +379,11 @@ def run_cycle(data_dir: str | Path, *, songs_dir: str | Path, heldout_dir: str |
         f"{len(c.heldout)} songs verify it")
     train_records, held = hold_out(c.records, fraction=config.cycle.holdout_fraction, seed=c.used_through)
     reward, reward_stats = fine_tune_reward(c, train_records, held, config, say)
+    mood_head, mood_stats = fine_tune_mood(c, train_records, say)
     policy = fine_tune_policy(c, reward, config, say)
-    verification = open_verification(c, policy, reward, config, say)
+    verification = open_verification(c, policy, reward, config, say, mood_head=mood_head)
     result = {"version": c.name, "parent": c.base.name, "rater": c.rater, "labels": len(c.records), "used_through": c.used_through,
-              "policy_update": config.cycle.policy_update, "reward": reward_stats, "verification": verification}
+              "policy_update": config.cycle.policy_update, "reward": reward_stats, "mood": mood_stats, "verification": verification}
     result["candidates"] = next_candidates(c, config, say)
     result["seconds"] = round(time.time() - t0, 1)
     say(f"report: {write_report(c, result)}")

@@ -3,6 +3,7 @@
 Layout under ``<data>/models/``::
 
     v001/  policy/ (an RLModule checkpoint ``editor-rl edit --checkpoint`` accepts) · reward.pt ·
+           mood_head.json (where its listeners hear each named mood; absent: the named points) ·
            model.json (what made it: parent version, rater, the last judgement it learned from) ·
            report.md / report.json / report.png (the cycle's report; none for v001) ·
            verdict.json (its verification round: pending / promoted / retired, the rule, the
@@ -52,6 +53,11 @@ class ModelVersion(NamedTuple):
     policy: Path
     reward: Path
     meta: dict
+
+    @property
+    def mood_head(self) -> Path:
+        """Its mood head (``mood_head.json``; may be absent: the named points)."""
+        return self.path / "mood_head.json"
 
 
 class ModelRegistry:
@@ -119,8 +125,8 @@ class ModelRegistry:
         name = self.current_name(rater=rater)
         return self.get(name) if name else None
 
-    def add(self, *, policy: str | Path, reward: str | Path, meta: dict, name: str | None = None) -> ModelVersion:
-        """Copy a policy checkpoint and a reward model in as a new version (not promoted yet)."""
+    def add(self, *, policy: str | Path, reward: str | Path, meta: dict, name: str | None = None, mood_head: str | Path | None = None) -> ModelVersion:
+        """Copy a policy checkpoint, a reward model and a mood head (if any) in as a new version (not promoted yet)."""
         from editor_rl.policy.load import MODULE_SUBDIR
 
         name = name or self.next_name()
@@ -130,6 +136,8 @@ class ModelRegistry:
         src = Path(policy)
         shutil.copytree(src / MODULE_SUBDIR if (src / MODULE_SUBDIR).is_dir() else src, tmp / "policy")
         shutil.copy(reward, tmp / "reward.pt")
+        if mood_head is not None:
+            shutil.copy(mood_head, tmp / "mood_head.json")
         (tmp / "model.json").write_text(json.dumps({"created": time.time(), **meta}, indent=1))
         self.root.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)

@@ -262,7 +262,7 @@ class Editor:
         req, served = recipe.get("request"), self.models.for_rater(rater)
         if req is None or served.scorer is None:
             raise EditorRLError(f"edit {edit_id!r}: another one needs a best edit made by a service with a reward model")
-        a, t, mood = self._analysis(self._song_path(req["song_id"])), req["target_seconds"], parse_mood(req["mood"])
+        a, t, mood = self._analysis(self._song_path(req["song_id"])), req["target_seconds"], served.mood_head.mood(parse_mood(req["mood"]))
         (pick,) = best_picks(served.module, [(a, t, job_seed(a, t))], scorer=served.scorer, config=self.config, moods=[mood],
                              exclude=[tuple(recipe["edl"].get("beat_order", ()))])
         out = self._made(a, pick.plan, song=req["song_id"], target=t, served=served, sequence=pick.sequence) | {"reward": pick.mean, "reward_std": pick.spread}
@@ -293,7 +293,7 @@ class Editor:
         plans, scores, sequences = {}, {}, {}
         if best:  # the reward model's favourite, with its score and its view of it
             picks = best_picks(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config,
-                               moods=[jobs[i][4] for i, _, _ in best])
+                               moods=[served.mood_head.mood(jobs[i][4]) for i, _, _ in best])  # a named mood where this version's listeners hear it
             plans |= {i: p.plan for (i, _, _), p in zip(best, picks)}
             scores |= {i: {"reward": p.mean, "reward_std": p.spread} for (i, _, _), p in zip(best, picks)}
             sequences |= {i: p.sequence for (i, _, _), p in zip(best, picks)}

@@ -88,6 +88,7 @@ class SubmitRequest(BaseModel):
     rater_id: str | None = Field(default=None, min_length=1, max_length=200)
     notes: str = Field(default="", max_length=4000)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    mood_preference: Literal["a", "b", "tie"] | None = Field(default=None, description="for a pair asked for a mood: which edit fits it better")
 
 
 class RatingRequest(BaseModel):

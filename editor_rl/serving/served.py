@@ -16,17 +16,20 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import NamedTuple
 
+from editor_rl.rewards.mood_head import MoodHead
 from editor_rl.rlhf.registry import ModelRegistry
 
 UNVERSIONED = "unversioned"
 
 
 class Loaded(NamedTuple):
-    """A loaded version: its ``name``, policy ``module`` and reward ``scorer`` (None without one)."""
+    """A loaded version: its ``name``, policy ``module``, reward ``scorer`` (None without one) and
+    ``mood_head`` (where its listeners hear each named mood)."""
 
     name: str
     module: object
     scorer: object | None
+    mood_head: MoodHead = MoodHead()
 
 
 class ServedModels:
@@ -49,14 +52,15 @@ class ServedModels:
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _load(self, name: str, policy: str | Path, reward: str | Path | None) -> Loaded:
+    def _load(self, name: str, policy: str | Path, reward: str | Path | None, mood_head: Path | None = None) -> Loaded:
         import torch
 
         from editor_rl.rewards.model import load_scorer
         from editor_rl.policy.load import load_policy
 
         torch.set_num_threads(1)
-        return Loaded(name, load_policy(policy), load_scorer(reward) if reward else None)
+        head = MoodHead.from_json(mood_head.read_text()) if mood_head is not None and mood_head.is_file() else MoodHead()
+        return Loaded(name, load_policy(policy), load_scorer(reward) if reward else None, head)
 
     def for_rater(self, rater: str | None = None) -> Loaded:
         """The version serving ``rater`` (their own, else everyone's), loading it if it is new."""
@@ -69,7 +73,7 @@ class ServedModels:
             loaded = self._load(name, self.checkpoint, self.reward)
         else:
             version = self.registry.get(name)
-            loaded = self._load(name, version.policy, version.reward)
+            loaded = self._load(name, version.policy, version.reward, version.mood_head)
         with self._lock:
             self._loaded[name] = loaded
             while len(self._loaded) > self.keep:

@@ -1,9 +1,10 @@
 // editor-rl edit page: upload or pick a song, a length and a mood; hear the edit with its seams,
-// download it (WAV and EDL), ask for another one and say which is better (a judgement like any other).
+// download it (WAV and EDL), ask for another one and say which is better — and, asked for a mood,
+// which fits it better (a judgement like any other; the mood answer teaches the rater's own sense of it).
 // Needs wave.js (the players). Loads nothing from outside this server.
 "use strict";
 const MOODS = ["calm", "energetic", "dark", "bright", "tense", "uplifting"];
-const state = { first: null, second: null, pairId: null, pref: null, key: null, edlUrls: [] };
+const state = { first: null, second: null, pairId: null, pref: null, moodPref: null, key: null, edlUrls: [] };
 
 function say(msg, error = false) {
   const s = $("#status");
@@ -39,7 +40,7 @@ async function make() {
   const file = $("#file").files[0], stored = $("#stored").value, seconds = $("#seconds").value, mood = $("#mood").value;
   if (!file && !stored) { say("choose a song: upload one or pick a stored one", true); return; }
   state.edlUrls.forEach((u) => URL.revokeObjectURL(u));
-  Object.assign(state, { first: null, second: null, pairId: null, pref: null, edlUrls: [] });
+  Object.assign(state, { first: null, second: null, pairId: null, pref: null, moodPref: null, edlUrls: [] });
   $("#edit-a").hidden = $("#edit-b").hidden = $("#judge").hidden = true;
   $("#another").disabled = true;
   say(file ? `uploading ${file.name} and editing…` : "editing…");
@@ -75,11 +76,18 @@ async function another() {
   state.pairId = out.pair_id;
   state.key = uuid();
   show($("#edit-b"), out.edit);
-  const mood = state.first.edl.mood;
-  $("#question").textContent = mood && mood.name ? `Which of the two do you like better, as a ${mood.name} edit?` : "Which of the two do you like better?";
+  const mood = state.first.edl.mood, named = mood ? (mood.name || `arousal ${mood.arousal}, valence ${mood.valence}`) : "";
+  $("#question").textContent = mood ? `Which of the two do you like better, as a ${named} edit?` : "Which of the two do you like better?";
+  $(".mood-choice").hidden = !mood;
+  $("#mood-question").textContent = `Which sounds more ${named}?`;
   $("#judge").hidden = false;
   $("#another").disabled = true;
   say("two edits: listen to both and say which you like better");
+}
+
+function chooseMood(pref) {
+  state.moodPref = pref;
+  document.querySelectorAll("#judge .mood-choice button").forEach((b) => b.classList.toggle("selected", b.dataset.moodPref === pref));
 }
 
 function choose(pref) {
@@ -93,6 +101,7 @@ async function submit() {
   const body = { pair_id: state.pairId, preference: state.pref, strength: Number(document.querySelector("input[name=strength]:checked").value),
                  idempotency_key: state.key };
   if ($("#rater").value.trim()) body.rater_id = $("#rater").value.trim();
+  if (state.moodPref) body.mood_preference = state.moodPref;
   const r = await fetch("/api/feedback/submit", { method: "POST", headers: { ...auth(), "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const out = await r.json();
   $("#judged").textContent = r.ok ? "thank you: saved, it teaches the next version" : `not saved (${r.status}): ${detail(out)}`;
@@ -128,7 +137,8 @@ function init() {
       audio.currentTime = d * e.offsetX / e.target.clientWidth; audio.play();
     };
   });
-  document.querySelectorAll("#judge .choice button").forEach((b) => (b.onclick = () => choose(b.dataset.pref)));
+  document.querySelectorAll("#judge .choice button[data-pref]").forEach((b) => (b.onclick = () => choose(b.dataset.pref)));
+  document.querySelectorAll("#judge .mood-choice button").forEach((b) => (b.onclick = () => chooseMood(b.dataset.moodPref)));
   $("#make").onclick = make;
   $("#another").onclick = another;
   $("#submit").onclick = submit;
