@@ -208,3 +208,42 @@ def test_the_cycle_fits_the_mood_head_and_the_version_serves_it(mood_songs, tmp_
     moved = served.mood_head.mood(named_mood("energetic"))
     assert served.name == "v002" and moved.name == "energetic" and moved.valence < named_mood("energetic").valence  # toward tense
     assert served.mood_head.mood(named_mood("calm")) == named_mood("calm") and served.mood_head.mood(None) is None
+
+
+def test_env_mood_context_reward_and_policies_trained_with_it(mood_songs):
+    """With env.mood_conditioning the observation carries the mood and the window's distances from it,
+    the reward mixes in the alignment, and a module trained in it gets the moods; without it nothing changes."""
+    from dataclasses import replace
+
+    from editor_rl.config import EnvConfig, load_config
+    from editor_rl.policy.env import MusicEditEnv, obs_dim, wants_mood
+    from editor_rl.policy.rollouts import policy_edits
+    from editor_rl.rl.dpo import new_module
+
+    a, _, _ = mood_songs[0]
+    plain = MusicEditEnv([a])
+    assert plain.observation_space["observations"].shape == (obs_dim(7),)
+    with pytest.raises(InvalidEditError, match="mood_conditioning"):
+        plain.reset(options={"mood": named_mood("calm")})
+    env = MusicEditEnv([a], config=EnvConfig(mood_conditioning=True))
+    assert env.observation_space["observations"].shape == (obs_dim(7) + 4 + 7,)
+    obs, _ = env.reset(seed=0, options={"mood": named_mood("calm"), "target_seconds": 0.5 * a.duration_s})
+    ctx = obs["observations"][obs_dim(7):]
+    d = np.linalg.norm(a.mood - named_mood("calm").point, axis=1)
+    assert ctx[:4].tolist() == pytest.approx([1.0, -0.7, 0.4, 0.0]) and ctx[4 + 3 :].tolist() == pytest.approx(d[:4].tolist(), abs=1e-5)  # cursor at beat 0
+    done, total = False, 0.0
+    while not done:
+        h = env.hint()
+        obs, r, term, trunc, info = env.step(h if h >= 0 else int(np.flatnonzero(obs["action_mask"])[0]))
+        total, done = total + r, term or trunc
+    align = float(np.clip(1 - info["mood_distance"] / 1.5, 0, 1))
+    assert total == pytest.approx(0.5 * info["dense_reward"] + 0.5 * align) and info["mood"] == named_mood("calm")
+    assert env.promised_plan().mood == named_mood("calm")
+    none, _ = env.reset(seed=1, options={"mood": None})
+    assert not none["observations"][obs_dim(7):].any()  # no mood asked: the context is zero
+    cfg = load_config(overrides=["env.mood_conditioning=true"])
+    conditioned, unconditioned = new_module(cfg, env), new_module(Config(), plain)
+    assert wants_mood(conditioned, 7) and not wants_mood(unconditioned, 7)
+    job = [(a, 0.4 * a.duration_s, 0.0, 0)]
+    assert policy_edits(conditioned, job, config=Config(), moods=[named_mood("dark")])[0].mood == named_mood("dark")  # the module's own observation
+    assert policy_edits(unconditioned, job, config=Config(), moods=[named_mood("dark")])[0].mood is None  # no mood context: edits as before

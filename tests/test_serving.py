@@ -286,6 +286,7 @@ def test_web_ui_in_headless_chromium(service, tmp_path):
         page.on("request", lambda r: requested.append(r.url))
         page.goto(f"{url}/?rater=ui-tester&token=not-read-from-the-url")
         page.wait_for_function("document.querySelector('#task').textContent.startsWith('Song')", timeout=30_000)
+        assert not page.is_visible("#mood-row")  # no mood asked: no mood question
         assert page.input_value("#token") == ""  # a token in the URL is ignored (it would land in logs and history)
         page.fill("#token", service["token"])
         page.wait_for_function("document.querySelector('#stats').dataset.judgements !== undefined", timeout=30_000)
@@ -377,6 +378,9 @@ def test_edit_page_in_headless_chromium(service, tmp_path):
         page.wait_for_function("document.querySelector('#judged').dataset.saved === '1'", timeout=30_000)
         pair_id = page.evaluate("state.pairId")
         page.screenshot(path=str(tmp_path / "edit-page.png"))
+        page.goto(f"{url}/?rater=mood-rater")  # the pair is offered to raters too (most uncertain first), with its mood question
+        page.wait_for_function(f"state.pair && state.pair.pair_id === {json.dumps(pair_id)}", timeout=30_000)
+        assert page.is_visible("#mood-row") and "calm" in page.text_content("#mood-question")
         browser.close()
     assert all(u.startswith(url) or u.startswith("blob:") or u.startswith("data:") for u in requested)
     store = PreferenceStore(service["data"] / "preferences.sqlite")

@@ -43,6 +43,12 @@ class EnvConfig:
     """Show the policy the search planner's next action (re-planned wherever the policy goes)."""
     max_replans: int = 64
     """Re-plans per episode after the policy leaves the plan; past it the hint goes blank."""
+    mood_conditioning: bool = False
+    """The observation carries a requested mood (none, or a named one drawn per training episode)
+    and each window beat's distance from it, and the reward its alignment (``reward.w_mood``). Off:
+    observations as before (policies trained without moods load unchanged)."""
+    mood_probability: float = 0.5
+    """With mood conditioning: the share of training episodes that ask for a named mood (drawn uniformly)."""
 
     def __post_init__(self) -> None:
         _check(self.window_beats >= 1 and self.window_beats % 2 == 1, "env.window_beats", self.window_beats, "must be a positive odd number")
@@ -53,6 +59,7 @@ class EnvConfig:
         _check(self.reward_mode in ("terminal", "shaped"), "env.reward_mode", self.reward_mode, "must be 'terminal' or 'shaped'")
         _check(self.max_steps >= 10, "env.max_steps", self.max_steps, "must be >= 10")
         _check(self.max_replans >= 0, "env.max_replans", self.max_replans, "must be >= 0")
+        _check(0 <= self.mood_probability <= 1, "env.mood_probability", self.mood_probability, "must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -69,12 +76,16 @@ class RewardConfig:
     """Look-ahead timbre/harmony similarity at seams."""
     w_duration: float = 0.5
     """Share of the total given to hitting the target length (the rest is the four above)."""
+    w_mood: float = 0.5
+    """In an episode asked for a mood (``env.mood_conditioning``): the share of the env's reward given
+    to mood alignment, 1 − (mean distance of the beats played from the mood) / 1.5, clipped to [0, 1]."""
 
     def __post_init__(self) -> None:
         for name in ("w_tempo", "w_energy", "w_phrase", "w_transition"):
             _check(getattr(self, name) >= 0, f"reward.{name}", getattr(self, name), "must be >= 0")
         _check(self.w_tempo + self.w_energy + self.w_phrase + self.w_transition > 0, "reward.w_tempo", self.w_tempo, "the four quality weights must not all be 0")
         _check(0 <= self.w_duration <= 1, "reward.w_duration", self.w_duration, "must be in [0, 1]")
+        _check(0 <= self.w_mood <= 1, "reward.w_mood", self.w_mood, "must be in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,8 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
     """
     pc = config.pick
     rollouts = [(a, t, 0.0, seed) for a, t, seed in jobs] + [(a, t, pc.temperature, seed + 1 + k) for a, t, seed in jobs for k in range(pc.samples)]
-    edits = policy_edits(module, rollouts, config=config)  # one lockstep batch
+    job_moods = list(moods) if moods is not None else [None] * len(jobs)
+    edits = policy_edits(module, rollouts, config=config, moods=job_moods + [m for m in job_moods for _ in range(pc.samples)])  # one lockstep batch
     out = []
     for j, (a, t, seed) in enumerate(jobs):
         rng = np.random.default_rng(song_seed(a))

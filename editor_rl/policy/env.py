@@ -17,14 +17,22 @@ Observation, a Dict:
   (:mod:`editor_rl.search.planner`) plans at reset and again whenever the policy leaves its plan.
 - ``action_mask`` [shape=(9,), float32]: 1 where an action is allowed.
 
-Reward: the dense reward of :mod:`editor_rl.rewards.dense`, at the end (``reward_mode:
-terminal``) or as its change at every step (``shaped``; the two sum to the same return). At the
+With ``env.mood_conditioning`` the observations end with ``4 + window`` more values: whether the
+episode asks for a mood, its arousal and valence, the mean distance from it of the beats played so
+far, and each window beat's distance from it (:mod:`editor_rl.audio.mood`; all zero without a mood).
+An episode's mood is ``options["mood"]`` (a :class:`~editor_rl.audio.mood.Mood` or None), else a
+named mood drawn with probability ``env.mood_probability``.
+
+Reward: the dense reward of :mod:`editor_rl.rewards.dense` — in an episode with a mood,
+``(1 − w_mood) · dense + w_mood · alignment`` (alignment: 1 − mean distance / 1.5, clipped) — at the
+end (``reward_mode: terminal``) or as its change at every step (``shaped``; the two sum to the same return). At the
 end, ``info`` holds the ``plan`` (an :class:`~editor_rl.edit.plan.EditPlan`), ``song_id``,
 ``target_seconds``, the dense ``components`` and the ``edit_sequence`` the learned reward scores. Deterministic given the reset seed.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import gymnasium as gym
@@ -32,6 +40,7 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
+from editor_rl.audio.mood import MOOD_NAMES, named_mood
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan, plan_from_order
@@ -43,11 +52,21 @@ from editor_rl.rewards.sequence import edit_sequence
 
 N_CONTEXT = 5 + 2 * N_ACTIONS
 OBS_CLIP = 5.0
+MOOD_FIT_SCALE = 1.5  # a mean mood distance at which alignment reaches 0
 
 
-def obs_dim(window_beats: int) -> int:
-    """Length of the ``observations`` vector for a window of ``window_beats``."""
-    return window_beats * FEATURE_DIM + N_CONTEXT
+def obs_dim(window_beats: int, *, mood: bool = False) -> int:
+    """Length of the ``observations`` vector for a window of ``window_beats`` (with the mood context or not)."""
+    return window_beats * FEATURE_DIM + N_CONTEXT + ((4 + window_beats) if mood else 0)
+
+
+def wants_mood(module, window_beats: int) -> bool:
+    """Whether a policy module was trained with the mood context (its observation length says so)."""
+    space = getattr(module, "observation_space", None)
+    try:
+        return int(space["observations"].shape[0]) == obs_dim(window_beats, mood=True)
+    except (TypeError, KeyError, IndexError):
+        return False
 
 
 class SongCache:
@@ -88,7 +107,7 @@ class MusicEditEnv(gym.Env):
         self.songs = list(songs)
         self.config, self.reward_config, self.search_config = config, reward, search
         self._caches: dict[int, SongCache] = {}
-        dim = obs_dim(config.window_beats)
+        dim = obs_dim(config.window_beats, mood=config.mood_conditioning)
         self.observation_space = gym.spaces.Dict(
             {
                 "observations": gym.spaces.Box(-OBS_CLIP, OBS_CLIP, shape=(dim,), dtype=np.float32),
@@ -120,6 +139,7 @@ class MusicEditEnv(gym.Env):
             target = float(self.np_random.uniform(self.config.target_ratio_min, self.config.target_ratio_max)) * a.duration_s
         check_target(a, target)
         self.target = target
+        self._set_mood(options)
         self.state = EditState()
         self.running = dense.RunningDense(song.tables, target_seconds=target, weights=self.reward_config)
         self._potential = 0.0
@@ -131,6 +151,41 @@ class MusicEditEnv(gym.Env):
             self._replan()
         self._mask = self._compute_mask()
         return self._observation(), {"song_id": a.song_id, "target_seconds": target}
+
+    def _set_mood(self, options: dict[str, Any]) -> None:
+        """The episode's mood (see the module docstring) and every beat's distance from it."""
+        if "mood" in options:
+            mood = options["mood"]
+            if mood is not None and not self.config.mood_conditioning:
+                raise InvalidEditError(f"mood {mood.name or mood.point.tolist()!r}: this environment (and a policy trained in it) has no mood context (env.mood_conditioning)")
+        elif self.config.mood_conditioning and self.np_random.random() < self.config.mood_probability:
+            mood = named_mood(MOOD_NAMES[int(self.np_random.integers(len(MOOD_NAMES)))])
+        else:
+            mood = None
+        self.mood = mood
+        self._mood_d = np.linalg.norm(self._song.analysis.mood - mood.point, axis=1) if mood is not None else None
+        self._mood_sum = self._mood_seconds = 0.0
+
+    def _mood_mean(self) -> float:
+        return self._mood_sum / self._mood_seconds if self._mood_seconds > 0 else 0.0
+
+    def _reward_now(self) -> float:
+        """The episode's reward so far: the dense reward, mixed with the mood alignment when asked for a mood."""
+        dense_now = self.running.potential()
+        if self.mood is None:
+            return dense_now
+        align = float(np.clip(1.0 - self._mood_mean() / MOOD_FIT_SCALE, 0.0, 1.0)) if self._mood_seconds > 0 else 0.0
+        w = self.reward_config.w_mood
+        return (1.0 - w) * dense_now + w * align
+
+    def _mood_context(self, out: np.ndarray, cur: int) -> None:
+        out[:] = 0.0
+        if self.mood is None:
+            return
+        w, n = self.config.window_beats, len(self._mood_d)
+        out[:4] = (1.0, self.mood.arousal, self.mood.valence, self._mood_mean())
+        lo, hi = cur - w // 2, cur - w // 2 + w
+        out[4 + max(0, -lo) : 4 + w - max(0, hi - n)] = self._mood_d[max(0, lo) : min(n, hi)]
 
     def _replan(self) -> None:
         """Plan the rest of the edit from the current state (the hint's source)."""
@@ -159,7 +214,9 @@ class MusicEditEnv(gym.Env):
         cur = min(st.cursor, n - 1)
         obs = self._obs
         obs[: w * FEATURE_DIM] = song.padded[cur : cur + w].ravel()
-        ctx = obs[w * FEATURE_DIM :]
+        ctx = obs[w * FEATURE_DIM : w * FEATURE_DIM + N_CONTEXT]
+        if self.config.mood_conditioning:
+            self._mood_context(obs[w * FEATURE_DIM + N_CONTEXT :], cur)
         ctx[0] = st.cursor / n
         ctx[1] = min(st.out_seconds / self.target, OBS_CLIP)
         ctx[2] = min(song.suffix_seconds[min(st.cursor, n)] / self.target / 4.0, OBS_CLIP)
@@ -191,15 +248,18 @@ class MusicEditEnv(gym.Env):
                 self._since_seam = 0
             self._since_seam += 1
             self.running.add(b, float(song.grid.durations[b]))
+            if self._mood_d is not None:
+                self._mood_sum += float(self._mood_d[b] * song.grid.durations[b])
+                self._mood_seconds += float(song.grid.durations[b])
         self._steps += 1
         terminated = st.done(song.grid)
         truncated = not terminated and self._steps >= self.config.max_steps
         reward = 0.0
         if self.config.reward_mode == "shaped":
-            new = self.running.potential()
+            new = self._reward_now()
             reward, self._potential = new - self._potential, new
         elif terminated or truncated:
-            reward = self.running.potential()
+            reward = self._reward_now()
         if terminated or truncated:
             info.update(self.episode_summary())
             self._mask = np.zeros(N_ACTIONS, dtype=np.float32)
@@ -223,7 +283,8 @@ class MusicEditEnv(gym.Env):
                                             actions=names, fade_out=st.ended)
         seq = edit_sequence(a, plan, target_seconds=self.target, tables=song.tables, grid=song.grid) if plan is not None else None
         return {"plan": plan, "song_id": a.song_id, "target_seconds": self.target, "components": comps._asdict(),
-                "dense_reward": self.running.potential(), "edit_sequence": seq}
+                "dense_reward": self.running.potential(), "edit_sequence": seq, "mood": self.mood,
+                "mood_distance": self._mood_mean() if self.mood is not None else None}
 
     def promised_plan(self) -> EditPlan:
         """The finished episode's edit, completed by the planner where it misses the target.
@@ -233,7 +294,8 @@ class MusicEditEnv(gym.Env):
         """
         song = self._song
         done = complete_to_target(song.grid, song.planner, self.state.actions, target_seconds=self.target)
-        return plan_from_order(song.analysis, done.order, [Action(x).name for x in done.actions], fade_out=done.fade_out, repair=done.repair)
+        plan = plan_from_order(song.analysis, done.order, [Action(x).name for x in done.actions], fade_out=done.fade_out, repair=done.repair)
+        return replace(plan, mood=self.mood) if self.mood is not None else plan
 
     def action_masks(self) -> np.ndarray:
         """The current action mask (the sb3-contrib convention)."""

@@ -11,6 +11,8 @@ and NumPy: the module comes from :func:`editor_rl.policy.load.load_policy`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -18,7 +20,7 @@ from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.search.promise import check_target
-from editor_rl.policy.env import MusicEditEnv
+from editor_rl.policy.env import MusicEditEnv, wants_mood
 from editor_rl.errors import EditorRLError
 
 
@@ -33,13 +35,17 @@ def policy_edit(module, analysis: SongAnalysis, *, target_seconds: float, config
     return policy_edits(module, [(analysis, target_seconds, temperature, seed)], config=config)[0]
 
 
-def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, config: Config = Config()) -> list[EditPlan]:
+def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, config: Config = Config(),
+                 moods: list | None = None) -> list[EditPlan]:
     """Several edits at once: the envs step in lockstep and the module sees one batch per step.
 
     Parameters
     ----------
     module : RLModule
     jobs : list of (analysis, target_seconds, temperature, seed)
+    moods : list of Mood or None, optional
+        Each job's mood, for a module trained with the mood context (:func:`~editor_rl.policy.env.wants_mood`;
+        a module without it edits as if no mood were asked: the moods are ignored).
 
     Returns
     -------
@@ -56,9 +62,13 @@ def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, 
         check_target(a, target)
         if temp < 0:
             raise EditorRLError(f"temperature={temp}: must be >= 0")
-    envs = [MusicEditEnv([a], config=config.env, reward=config.reward, search=config.search) for a, *_ in jobs]
+    mood_ctx = wants_mood(module, config.env.window_beats)
+    env_config = replace(config.env, mood_conditioning=mood_ctx)  # the module's own observation
+    envs = [MusicEditEnv([a], config=env_config, reward=config.reward, search=config.search) for a, *_ in jobs]
     rngs = [np.random.default_rng(seed) for *_, seed in jobs]
-    obs = [env.reset(seed=seed, options={"song_index": 0, "target_seconds": target})[0] for env, (a, target, _, seed) in zip(envs, jobs)]
+    moods = moods if moods is not None and mood_ctx else [None] * len(jobs)
+    obs = [env.reset(seed=seed, options={"song_index": 0, "target_seconds": target} | ({"mood": m} if mood_ctx else {}))[0]
+           for env, (a, target, _, seed), m in zip(envs, jobs, moods)]
     plans: list[EditPlan | None] = [None] * len(jobs)
     live = list(range(len(jobs)))
     while live:

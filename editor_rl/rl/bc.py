@@ -3,7 +3,9 @@
 model's favourites).
 
 The search baseline's edits (for random targets of 35–80 % of each training song) are replayed
-through :class:`~editor_rl.policy.env.MusicEditEnv`, and the policy network is fitted to their actions by
+through :class:`~editor_rl.policy.env.MusicEditEnv` — with ``env.mood_conditioning``, a share
+(``env.mood_probability``) of them are the search steered toward a named mood, replayed in an
+episode asking for it — and the policy network is fitted to their actions by
 cross-entropy on the masked logits. The result is an RLModule checkpoint: PPO can start from it
 (``rl.init_policy``) and DPO can use it as its reference — the supervised stage before RL that RLHF
 pipelines use, so RL refines a competent editor instead of discovering editing from scratch.
@@ -21,7 +23,9 @@ from torch.nn import functional as F
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
+from editor_rl.audio.mood import MOOD_NAMES, named_mood
 from editor_rl.editors.baselines import search_edit
+from editor_rl.editors.mood import mood_search_edits
 from editor_rl.edit.plan import EditPlan
 from editor_rl.policy.env import MusicEditEnv
 from editor_rl.errors import EditorRLError
@@ -38,8 +42,8 @@ class Demonstrations(NamedTuple):
     edits: int
 
 
-def demonstrations(env: MusicEditEnv, demos: Sequence[tuple[int, float, EditPlan]]) -> Demonstrations:
-    """Replay ``(song index, target seconds, plan)`` demos through ``env``; those the env cannot replay are skipped.
+def demonstrations(env: MusicEditEnv, demos: Sequence[tuple]) -> Demonstrations:
+    """Replay ``(song index, target seconds, plan[, mood])`` demos through ``env``; those the env cannot replay are skipped.
 
     Raises
     ------
@@ -47,8 +51,8 @@ def demonstrations(env: MusicEditEnv, demos: Sequence[tuple[int, float, EditPlan
         None of them could be replayed.
     """
     O, M, A = [], [], []
-    for i, target, plan in demos:
-        t = replay(env, i, Candidate("demo", plan.to_edl()), target_seconds=target)
+    for i, target, plan, *mood in demos:
+        t = replay(env, i, Candidate("demo", plan.to_edl()), target_seconds=target, mood=mood[0] if mood else None)
         if t is not None:
             O.append(t.observations)
             M.append(t.masks)
@@ -124,7 +128,11 @@ def train_bc(
     for i, a in enumerate(songs):
         for _ in range(edits_per_song):
             target = float(rng.uniform(0.35, 0.8)) * a.duration_s
-            demos.append((i, target, search_edit(a, target_seconds=target, config=config)))
+            if config.env.mood_conditioning and rng.random() < config.env.mood_probability:
+                mood = named_mood(MOOD_NAMES[int(rng.integers(len(MOOD_NAMES)))])
+                demos.append((i, target, mood_search_edits(a, target_seconds=target, mood=mood, config=config, strengths=(1.0,))[0], mood))
+            else:
+                demos.append((i, target, search_edit(a, target_seconds=target, config=config), None))
     try:
         d = demonstrations(env, demos)
     except EditorRLError:

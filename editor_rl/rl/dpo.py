@@ -40,8 +40,9 @@ class Trajectory(NamedTuple):
     actions: np.ndarray
 
 
-def replay(env: MusicEditEnv, song_index: int, candidate: Candidate, *, target_seconds: float) -> Trajectory | None:
-    """Replay a candidate's actions; None if an action is not allowed where it was taken."""
+def replay(env: MusicEditEnv, song_index: int, candidate: Candidate, *, target_seconds: float, mood=None) -> Trajectory | None:
+    """Replay a candidate's actions (in an episode asking for ``mood``, or none); None if an action is
+    not allowed where it was taken."""
     plan = candidate.plan()
     try:
         acts = [int(Action[a]) for a in plan.actions]
@@ -49,7 +50,7 @@ def replay(env: MusicEditEnv, song_index: int, candidate: Candidate, *, target_s
         return None
     if not acts:
         return None
-    obs, _ = env.reset(options={"song_index": song_index, "target_seconds": target_seconds})
+    obs, _ = env.reset(options={"song_index": song_index, "target_seconds": target_seconds, "mood": mood})
     O, M = [], []
     for a in acts:
         if not obs["action_mask"][a]:

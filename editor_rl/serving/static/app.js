@@ -4,7 +4,7 @@
 "use strict";
 // A judgement's idempotency key is made when its pair is shown: a double click or a retry of the same
 // judgement replays it (the server returns the stored one), a changed answer is refused (409).
-const state = { pair: null, pref: null, judged: 0, key: null, rateKeys: {} };
+const state = { pair: null, pref: null, moodPref: null, judged: 0, key: null, rateKeys: {} };
 
 function setStatus(msg, error = false) {
   const s = $("#status");
@@ -20,6 +20,11 @@ function togglePlay(side) {
   const a = $("#player-" + side + " audio"), other = $("#player-" + (side === "a" ? "b" : "a") + " audio");
   other.pause();
   if (a.paused) a.play(); else a.pause();
+}
+
+function chooseMood(pref) {
+  state.moodPref = pref;
+  document.querySelectorAll("#mood-row button").forEach((b) => b.classList.toggle("selected", b.dataset.moodPref === pref));
 }
 
 function choose(pref) {
@@ -44,6 +49,10 @@ async function loadPair() {
   $("#task").textContent = `Song ${state.pair.song_id}, edited to ${state.pair.target_seconds.toFixed(1)} s. Listen to both, then choose.`;
   setupPlayer($("#player-a"), state.pair.a);
   setupPlayer($("#player-b"), state.pair.b);
+  const mood = state.pair.a.edl.mood;  // a pair made for a mood: which edit fits it better, too
+  chooseMood(null);
+  $("#mood-row").hidden = !mood;
+  if (mood) $("#mood-question").textContent = `Asked for ${mood.name || `arousal ${mood.arousal}, valence ${mood.valence}`}: which fits it better?`;
 }
 
 async function submit() {
@@ -52,6 +61,7 @@ async function submit() {
     pair_id: state.pair.pair_id, preference: state.pref, rater_id: $("#rater").value.trim(),
     strength: Number(document.querySelector("input[name=strength]:checked").value), notes: $("#notes").value, idempotency_key: state.key,
   };
+  if (state.moodPref) body.mood_preference = state.moodPref;
   const r = await fetch("/api/feedback/submit", { method: "POST", headers: headers(), body: JSON.stringify(body) });
   const out = await r.json();
   if (!r.ok) { setStatus(`not saved (${r.status}): ${JSON.stringify(out.detail)}`, true); return; }
@@ -89,7 +99,8 @@ function init() {
   document.querySelectorAll("select.feel, select.quality, select.overall").forEach((s) => {
     for (let v = 1; v <= 5; v++) s.add(new Option("★".repeat(v), v, v === 3, v === 3));
   });
-  document.querySelectorAll(".choice button").forEach((b) => (b.onclick = () => choose(b.dataset.pref)));
+  document.querySelectorAll(".choice button[data-pref]").forEach((b) => (b.onclick = () => choose(b.dataset.pref)));
+  document.querySelectorAll("#mood-row button").forEach((b) => (b.onclick = () => chooseMood(b.dataset.moodPref)));
   document.querySelectorAll(".player").forEach((p) => {
     const side = p.dataset.side, audio = $("audio", p);
     $(".play", p).onclick = () => togglePlay(side);
