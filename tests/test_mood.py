@@ -239,6 +239,8 @@ def test_env_mood_context_reward_and_policies_trained_with_it(mood_songs):
     align = float(np.clip(1 - info["mood_distance"] / 1.5, 0, 1))
     assert total == pytest.approx(0.5 * info["dense_reward"] + 0.5 * align) and info["mood"] == named_mood("calm")
     assert env.promised_plan().mood == named_mood("calm")
+    (steered,) = mood_search_edits(a, target_seconds=0.5 * a.duration_s, mood=named_mood("calm"), strengths=(1.0,))
+    assert env.promised_plan().beat_order == steered.beat_order  # its hints are the search steered toward the mood
     none, _ = env.reset(seed=1, options={"mood": None})
     assert not none["observations"][obs_dim(7):].any()  # no mood asked: the context is zero
     cfg = load_config(overrides=["env.mood_conditioning=true"])

@@ -288,6 +288,19 @@ def mood_distance(moods: np.ndarray, order: np.ndarray | list, mood: Mood, *, we
     return float((d * w).sum() / max(w.sum(), 1e-12))
 
 
+def mood_bonus(moods: np.ndarray, mood: Mood, *, scale: float) -> np.ndarray:
+    """A planner's per-beat bonus toward a mood: ``scale`` × (the song's mean distance from it − the
+    beat's), shape (n_beats,): positive for beats nearer the mood than the average beat.
+
+    Parameters
+    ----------
+    moods : np.ndarray [shape=(n_beats, 2)]
+        Per-beat (arousal, valence).
+    """
+    d = np.linalg.norm(moods - mood.point, axis=1)
+    return scale * (d.mean() - d)
+
+
 def truth_moods(truth: Mapping[str, Any], times_s: np.ndarray) -> np.ndarray:
     """The true (arousal, valence) at each time of a synthetic song made with ``synth.moods``.
 

@@ -17,26 +17,15 @@ from dataclasses import replace
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.audio.mood import Mood, mood_distance
+from editor_rl.audio.mood import Mood, mood_bonus, mood_distance
 from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.editors.baselines import plan_of_path, planner_of, window_edits
+from editor_rl.search.planner import free_search
 from editor_rl.search.promise import check_target
 
 STRENGTHS = (0.5, 1.0, 2.0)
 """Multiples of ``search.mood_bonus`` the mood searches are planned with."""
-
-
-def beat_distances(analysis: SongAnalysis, mood: Mood) -> np.ndarray:
-    """Distance of every beat's estimated (arousal, valence) from the mood, shape (n_beats,)."""
-    return np.linalg.norm(analysis.mood - mood.point, axis=1)
-
-
-def mood_bonus(analysis: SongAnalysis, mood: Mood, *, scale: float) -> np.ndarray:
-    """The planner's per-beat bonus for a mood: ``scale`` × (the song's mean distance − the beat's),
-    shape (n_beats,): positive for beats nearer the mood than the average beat."""
-    d = beat_distances(analysis, mood)
-    return scale * (d.mean() - d)
 
 
 def edit_mood_distance(analysis: SongAnalysis, plan: EditPlan, mood: Mood) -> float:
@@ -46,7 +35,7 @@ def edit_mood_distance(analysis: SongAnalysis, plan: EditPlan, mood: Mood) -> fl
 
 def _free(config: Config) -> Config:
     """The config whose search may start and end anywhere (a mood edit's)."""
-    return replace(config, search=replace(config.search, keep_start=False, keep_end=False))
+    return replace(config, search=free_search(config.search))
 
 
 def mood_search_edits(analysis: SongAnalysis, *, target_seconds: float, mood: Mood, config: Config = Config(),
@@ -65,7 +54,7 @@ def mood_search_edits(analysis: SongAnalysis, *, target_seconds: float, mood: Mo
     grid, planner = planner_of(analysis, free)
     out = []
     for s in strengths:
-        bonus = mood_bonus(analysis, mood, scale=s * config.search.mood_bonus)
+        bonus = mood_bonus(analysis.mood, mood, scale=s * config.search.mood_bonus)
         path = planner.path(target_seconds=target_seconds, bonus=bonus, table=True)
         out.append(plan_of_path(analysis, path, target_seconds=target_seconds, config=free, keep_promise=True, planner=(grid, planner)))
     return out

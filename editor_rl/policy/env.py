@@ -21,7 +21,8 @@ With ``env.mood_conditioning`` the observations end with ``4 + window`` more val
 episode asks for a mood, its arousal and valence, the mean distance from it of the beats played so
 far, and each window beat's distance from it (:mod:`editor_rl.audio.mood`; all zero without a mood).
 An episode's mood is ``options["mood"]`` (a :class:`~editor_rl.audio.mood.Mood` or None), else a
-named mood drawn with probability ``env.mood_probability``.
+named mood drawn with probability ``env.mood_probability``; its hint is the search steered toward the
+mood (free start and end, the bonus of :func:`~editor_rl.audio.mood.mood_bonus`).
 
 Reward: the dense reward of :mod:`editor_rl.rewards.dense` — in an episode with a mood,
 ``(1 − w_mood) · dense + w_mood · alignment`` (alignment: 1 − mean distance / 1.5, clipped) — at the
@@ -40,11 +41,11 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
-from editor_rl.audio.mood import MOOD_NAMES, named_mood
+from editor_rl.audio.mood import MOOD_NAMES, mood_bonus, named_mood
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan, plan_from_order
-from editor_rl.search.planner import PlanStart, planner_for
+from editor_rl.search.planner import PlanStart, free_search, planner_for
 from editor_rl.search.promise import check_target, complete_to_target
 from editor_rl.errors import InvalidEditError
 from editor_rl.rewards import dense
@@ -163,8 +164,12 @@ class MusicEditEnv(gym.Env):
         else:
             mood = None
         self.mood = mood
-        self._mood_d = np.linalg.norm(self._song.analysis.mood - mood.point, axis=1) if mood is not None else None
+        a = self._song.analysis
+        self._mood_d = np.linalg.norm(a.mood - mood.point, axis=1) if mood is not None else None
         self._mood_sum = self._mood_seconds = 0.0
+        # the hint of an episode with a mood is the search steered toward it (free start and end), as best of N's mood searches
+        self._hint_planner = planner_for(a, reward=self.reward_config, search=free_search(self.search_config)) if mood is not None else self._song.planner
+        self._hint_bonus = mood_bonus(a.mood, mood, scale=self.search_config.mood_bonus) if mood is not None else None
 
     def _mood_mean(self) -> float:
         return self._mood_sum / self._mood_seconds if self._mood_seconds > 0 else 0.0
@@ -195,7 +200,7 @@ class MusicEditEnv(gym.Env):
             return
         st, song = self.state, self._song
         start = PlanStart(st.order[-1] if st.order else -1, st.cursor, st.out_seconds) if st.actions else None
-        path = song.planner.path(target_seconds=self.target, start=start)
+        path = self._hint_planner.path(target_seconds=self.target, start=start, bonus=self._hint_bonus, table=self._hint_bonus is not None)
         if np.isfinite(path.cost):
             self._hints = actions_for_order(song.grid, path.order, ended=path.fade_out, state=st)[::-1]  # next hint last
 

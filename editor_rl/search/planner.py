@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import replace
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -376,6 +377,11 @@ class Planner:
         """
         sc = self.search
         return self._relaxed(self._solve(target_seconds, start, bonus, sc.keep_start, sc.keep_end, table), target_seconds, start, bonus, table)
+
+
+def free_search(search: SearchConfig) -> SearchConfig:
+    """The search config of a plan that may start and end anywhere in the song (a mood's)."""
+    return replace(search, keep_start=False, keep_end=False)
 
 
 _PLANNERS: OrderedDict[tuple, Planner] = OrderedDict()
