@@ -249,3 +249,25 @@ def test_env_mood_context_reward_and_policies_trained_with_it(mood_songs):
     job = [(a, 0.4 * a.duration_s, 0.0, 0)]
     assert policy_edits(conditioned, job, config=Config(), moods=[named_mood("dark")])[0].mood == named_mood("dark")  # the module's own observation
     assert policy_edits(unconditioned, job, config=Config(), moods=[named_mood("dark")])[0].mood is None  # no mood context: edits as before
+
+
+def test_evaluate_reports_mood_matches_before_and_after_rl(mood_songs, tmp_path):
+    """``evaluate``'s mood table: per named mood, the BC start and the checkpoint, judged by the truth;
+    nothing for a policy without the mood context."""
+    import shutil
+
+    from editor_rl.apps.evaluate import mood_statistics
+    from editor_rl.config import load_config
+    from editor_rl.rl.bc import train_bc
+
+    cfg = load_config(overrides=["env.mood_conditioning=true"])
+    songs = {a.song_id: a for a, _, _ in mood_songs}
+    train_bc(songs, config=cfg, out_dir=tmp_path / "checkpoints" / "bc", edits_per_song=4, epochs=2, log=lambda m: None)
+    shutil.copytree(tmp_path / "checkpoints" / "bc", tmp_path / "checkpoints" / "best")
+    jobs = [(a, 0.4 * a.duration_s) for a in songs.values()]
+    stats = mood_statistics(tmp_path / "checkpoints" / "best", songs, jobs, config=cfg)
+    assert stats["basis"] == "truth" and stats["jobs_per_mood"] == 4 and set(stats["match"]) == set(MOOD_NAMES)
+    assert all(set(v) == {"before RL (BC)", "after RL"} and v["before RL (BC)"] == v["after RL"] for v in stats["match"].values())  # the same policy twice
+    plain = tmp_path / "plain"
+    train_bc(songs, config=Config(), out_dir=plain, edits_per_song=2, epochs=1, log=lambda m: None)
+    assert mood_statistics(plain, songs, jobs, config=Config()) is None

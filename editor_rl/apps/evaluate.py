@@ -6,7 +6,10 @@ with the baselines); the judges are both panels, the unseen tastes named as such
 The report (Markdown, JSON, PNG) gives, per method: keep ratio, duration error, planner repairs,
 each dense component and the learned reward (when ``rl.reward_checkpoint`` is set); the policy's
 win rates against each baseline by the reward model and by every judge; and, if the checkpoint sits
-in a training run, its training curves.
+in a training run, its training curves. For a policy trained with the mood context
+(``env.mood_conditioning``), per named mood: how often its edit asked for that mood matches it — by
+the truth where the songs have section moods, else as the mood model measures it — for the
+checkpoint (after RL) and the behaviour-cloned start beside it in its run (before RL).
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from editor_rl.audio.mood import MOOD_NAMES, named_mood
 from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.config import Config
 from editor_rl.editors.baselines import BASELINES
+from editor_rl.editors.mood import matches_measured
+from editor_rl.policy.rollouts import policy_edits
+from editor_rl.raters.moods import matches_mood
 from editor_rl.raters.judging import heldout_judges, judge_policy, unseen_judges
 from editor_rl.rewards import dense
 from editor_rl.rewards.sequence import edit_sequence, order_of
@@ -104,6 +111,7 @@ def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Pa
                               "mean_unseen": judged.mean_win_rate(b, names, method=m)} for b in BASELINE_NAMES} for m in editors},
         "rows": rows,
     }
+    report["moods"] = mood_statistics(checkpoint, analyses, judged.jobs, config=config)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     _plots(report, out)
     history = Path(checkpoint).resolve().parent.parent / "history.json"
@@ -111,6 +119,31 @@ def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Pa
         report["training_curves"] = str(_training_curves(json.loads(history.read_text()), out / "training_curves.png"))
     (out / "report.md").write_text(_markdown(report))
     return report
+
+
+def mood_statistics(checkpoint: str | Path, analyses: dict, jobs: list, *, config: Config) -> dict | None:
+    """Per named mood and policy (before RL: ``bc`` beside the checkpoint, if there; after RL: the
+    checkpoint), the share of ``jobs`` (analysis, target) whose edit asked for the mood matches it.
+    None for a policy without the mood context."""
+    from editor_rl.policy.env import wants_mood
+    from editor_rl.policy.load import load_policy
+
+    module = load_policy(checkpoint)
+    if not wants_mood(module, config.env.window_beats):
+        return None
+    bc = Path(checkpoint).resolve().parent / "bc"
+    policies = ({"before RL (BC)": load_policy(bc)} if bc.is_dir() and bc != Path(checkpoint).resolve() else {}) | {"after RL": module}
+    truths = {a.song_id: json.loads(Path(a.path).with_suffix(".truth.json").read_text()) for a, _ in jobs if Path(a.path).with_suffix(".truth.json").is_file()}
+    by_truth = all(truths.get(a.song_id, {}).get("section_moods") for a, _ in jobs)
+    out: dict = {"basis": "truth" if by_truth else "measured by the mood model", "jobs_per_mood": len(jobs), "match": {}}
+    for name in MOOD_NAMES:
+        mood = named_mood(name)
+        out["match"][name] = {}
+        for label, m in policies.items():
+            plans = policy_edits(m, [(a, t, 0.0, seed) for seed, (a, t) in enumerate(jobs)], config=config, moods=[mood] * len(jobs))
+            hits = [matches_mood(truths[a.song_id], p, mood) if by_truth else matches_measured(a, p, mood) for (a, _), p in zip(jobs, plans)]
+            out["match"][name][label] = float(np.mean(hits))
+    return out
 
 
 def _plots(report: dict, out: Path) -> None:
@@ -159,6 +192,12 @@ def _markdown(report: dict) -> str:
         for b, w in wins.items():
             rm = "—" if w["reward_model"] is None else f"{w['reward_model']:.3f}"
             lines.append(f"| {b} | {rm} | " + " | ".join(f"{w['judges'][j]:.3f}" for j in judges) + f" | **{w['mean_unseen']:.3f}** |")
+    if report.get("moods"):
+        mo = report["moods"]
+        labels = list(next(iter(mo["match"].values())))
+        lines += ["", f"Asked for a mood: the share of {mo['jobs_per_mood']} edits per mood that match it ({mo['basis']}).", "",
+                  "| mood | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        lines += [f"| {name} | " + " | ".join(f"{v[k]:.2f}" for k in labels) + " |" for name, v in mo["match"].items()]
     lines += ["", "![win rates](win_rates.png)"]
     if report.get("training_curves"):
         lines += ["", "![training curves](training_curves.png)"]

@@ -38,6 +38,8 @@ NAMED_MOODS: dict[str, tuple[float, float]] = {
 MOOD_NAMES: tuple[str, ...] = tuple(NAMED_MOODS)
 MAX_DISTANCE = float(2 * np.sqrt(2))
 """The largest distance between two points of [-1, 1]²."""
+ALIGNMENT_SCALE = 1.5
+"""A mean distance from the mood at which :func:`mood_alignment` reaches 0."""
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "mood.json"
 
 DESCRIPTORS = ("loudness", "loudness_rise", "onset_mean", "onset_max", "centroid", "tilt", "flatness", "timbre_change",
@@ -286,6 +288,11 @@ def mood_distance(moods: np.ndarray, order: np.ndarray | list, mood: Mood, *, we
     d = np.linalg.norm(moods[idx] - mood.point, axis=1)
     w = np.ones(len(idx)) if weights is None else np.asarray(weights, dtype=np.float64)[idx]
     return float((d * w).sum() / max(w.sum(), 1e-12))
+
+
+def mood_alignment(distance: float) -> float:
+    """How well an edit at mean ``distance`` from a mood fits it, in [0, 1]: 1 − distance / 1.5, clipped."""
+    return float(np.clip(1.0 - distance / ALIGNMENT_SCALE, 0.0, 1.0))
 
 
 def mood_bonus(moods: np.ndarray, mood: Mood, *, scale: float) -> np.ndarray:

@@ -44,6 +44,7 @@ RANDOM_PRIOR = np.array([2.0, 1.0, 0.5, 0.0, 0.0, 0.0, -1.0, -1.0, -0.5])
 
 
 def planner_of(analysis: SongAnalysis, config: Config) -> tuple[EditGrid, Planner]:
+    """The song's grid and its planner under ``config`` (:func:`~editor_rl.search.planner.planner_for`: kept for recent songs)."""
     planner = planner_for(analysis, reward=config.reward, search=config.search)
     return planner.grid, planner
 

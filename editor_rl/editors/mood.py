@@ -65,3 +65,12 @@ def mood_window_edits(analysis: SongAnalysis, *, target_seconds: float, mood: Mo
     windows = window_edits(analysis, target_seconds=target_seconds)
     order = np.argsort([edit_mood_distance(analysis, w, mood) for w in windows], kind="stable")
     return [windows[int(k)] for k in order[:count]]
+
+
+def matches_measured(analysis: SongAnalysis, plan: EditPlan, mood: Mood, *, quantile: float = 0.2) -> bool:
+    """Whether the edit is, as the mood model measures it, at least as near the mood as the song's
+    best ``quantile`` of windows of its length (the analysis's version of
+    :func:`editor_rl.raters.moods.matches_mood`, for songs without a truth)."""
+    windows = window_edits(analysis, target_seconds=plan.duration_s) or [plan]
+    bar = float(np.quantile([edit_mood_distance(analysis, w, mood) for w in windows], quantile))
+    return edit_mood_distance(analysis, plan, mood) <= bar + 1e-9

@@ -41,7 +41,7 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.audio.features import FEATURE_DIM
-from editor_rl.audio.mood import MOOD_NAMES, mood_bonus, named_mood
+from editor_rl.audio.mood import MOOD_NAMES, mood_alignment, mood_bonus, named_mood
 from editor_rl.config import EnvConfig, RewardConfig, SearchConfig
 from editor_rl.edit.actions import N_ACTIONS, Action, EditState, action_mask, actions_for_order, apply_action
 from editor_rl.edit.plan import EditPlan, plan_from_order
@@ -53,7 +53,6 @@ from editor_rl.rewards.sequence import edit_sequence
 
 N_CONTEXT = 5 + 2 * N_ACTIONS
 OBS_CLIP = 5.0
-MOOD_FIT_SCALE = 1.5  # a mean mood distance at which alignment reaches 0
 
 
 def obs_dim(window_beats: int, *, mood: bool = False) -> int:
@@ -179,7 +178,7 @@ class MusicEditEnv(gym.Env):
         dense_now = self.running.potential()
         if self.mood is None:
             return dense_now
-        align = float(np.clip(1.0 - self._mood_mean() / MOOD_FIT_SCALE, 0.0, 1.0)) if self._mood_seconds > 0 else 0.0
+        align = mood_alignment(self._mood_mean()) if self._mood_seconds > 0 else 0.0
         w = self.reward_config.w_mood
         return (1.0 - w) * dense_now + w * align
 

@@ -18,7 +18,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
-from editor_rl.audio.mood import Mood, truth_moods
+from editor_rl.audio.mood import Mood, mood_alignment, truth_moods
 from editor_rl.edit.plan import EditPlan
 from editor_rl.raters.rater import SimulatedRater
 from editor_rl.raters.tastes import Taste
@@ -53,12 +53,8 @@ def matches_mood(truth: Mapping[str, Any], plan: EditPlan, mood: Mood, *, quanti
 # ---------------------------------------------------------------------------------------------
 # Mood-sensitive listeners: a panel's aspects plus how near the edit sounds to the mood asked for.
 
-MOOD_FIT_SCALE = 1.5
-"""A true mood distance at which the mood aspect reaches 0 (it is 1 − distance / this, clipped)."""
-
-
 class MoodTaste(NamedTuple):
-    """A listener who asked for a mood: ``mood`` weighs the mood aspect (1 − true distance / 1.5),
+    """A listener who asked for a mood: ``mood`` weighs the mood aspect (:func:`mood_fit`),
     ``weights`` the panel's aspects (:mod:`editor_rl.raters.tastes`); judged as a Taste is."""
 
     name: str
@@ -80,8 +76,8 @@ MOOD_TASTES: dict[str, MoodTaste] = {t.name: t for t in (
 
 
 def mood_fit(truth: Mapping[str, Any], plan: EditPlan, mood: Mood) -> float:
-    """The mood aspect in [0, 1]: 1 − true distance / :data:`MOOD_FIT_SCALE`, clipped."""
-    return float(np.clip(1.0 - true_mood_distance(truth, plan, mood) / MOOD_FIT_SCALE, 0.0, 1.0))
+    """The mood aspect in [0, 1]: :func:`~editor_rl.audio.mood.mood_alignment` of the true distance."""
+    return mood_alignment(true_mood_distance(truth, plan, mood))
 
 
 def mood_utility(rater: SimulatedRater, taste: MoodTaste, analysis: SongAnalysis, plan: EditPlan, *, truth: Mapping[str, Any],
