@@ -31,6 +31,8 @@ def test_analyze_json_fields(song):
     out = json.loads(r.stdout)
     assert {"duration_s", "tempo_bpm", "beats_s", "downbeats_s", "n_beats", "feature_dim"} <= set(out)
     assert out["feature_dim"] == 125 and out["n_beats"] == len(out["beats_s"])
+    assert len(out["mood"]) == out["n_beats"] and all(-1 <= x <= 1 for m in out["mood"] for x in m)  # arousal, valence per beat
+    assert all(-1 <= s["arousal"] <= 1 and -1 <= s["valence"] <= 1 for s in out["sections"])  # and per section
 
 
 @pytest.mark.parametrize("kind", ["empty", "not_audio", "truncated_mp3", "silence"])

@@ -108,8 +108,11 @@ class SongAnalysis:
             "downbeats_s": [round(float(b), 4) for b in self.downbeats_s],
             "phrase_starts_s": [round(float(b), 4) for b in self.phrase_starts_s],
             "n_beats": self.n_beats,
-            "sections": [{"start_s": round(float(self.beats_s[b]), 4), "label": int(self.structure.label[b]), "hook": bool(self.structure.hook[b])}
-                         for b in self.structure.starts],
+            "sections": [{"start_s": round(float(self.beats_s[b]), 4), "label": int(self.structure.label[b]), "hook": bool(self.structure.hook[b]),
+                          "arousal": round(float(self.mood[self.structure.section == k, 0].mean()), 3),
+                          "valence": round(float(self.mood[self.structure.section == k, 1].mean()), 3)}
+                         for k, b in enumerate(self.structure.starts)],
+            "mood": [[round(float(x), 3) for x in m] for m in self.mood],
             "feature_dim": int(self.features.shape[1]),
             "sample_rate": self.sample_rate,
             "channels": self.channels,
