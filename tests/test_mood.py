@@ -9,7 +9,7 @@ import pytest
 
 from editor_rl.apps.cli import main
 from editor_rl.audio.analysis import analyze_file
-from editor_rl.audio.mood import MOOD_NAMES, MoodError, load_model, mood_point, named_mood, parse_mood, truth_moods
+from editor_rl.audio.mood import MOOD_NAMES, Mood, MoodError, load_model, mood_point, named_mood, parse_mood, truth_moods
 from editor_rl.audio.synth import synthesize_song, write_corpus
 from editor_rl.config import Config, SynthConfig
 from editor_rl.edit.plan import EditPlan
@@ -54,6 +54,7 @@ def test_parse_mood_names_points_and_errors():
     assert parse_mood("0.5,-0.25") == mood_point(arousal=0.5, valence=-0.25)
     assert parse_mood({"arousal": -1, "valence": 1}).point.tolist() == [-1.0, 1.0]
     assert parse_mood({"name": "tense"}).name == "tense"
+    assert parse_mood({"name": "calm", "arousal": -0.55, "valence": -0.45}) == Mood("calm", -0.55, -0.45)  # where a listener hears it
     for bad, word in (("happy", "'happy'"), ("0.5,1.5", "valence=1.5"), ({"arousal": 2, "valence": 0}, "arousal=2"),
                       ({"name": "sleepy"}, "'sleepy'"), ({"arousal": "x", "valence": 0}, "arousal='x'"), (3, "3")):
         with pytest.raises(MoodError, match=word):

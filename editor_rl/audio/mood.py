@@ -78,7 +78,8 @@ class Mood:
 
 
 def parse_mood(value: Any) -> Mood | None:
-    """A request's mood from a name, ``"A,V"`` text, a mapping (``name`` or ``arousal``/``valence``) or a Mood.
+    """A request's mood from a name, ``"A,V"`` text, a mapping (``name``, ``arousal``/``valence`` or
+    both: a named mood at a listener's own point, as EDLs record it) or a Mood.
 
     ``None`` and ``""`` mean no mood (today's behaviour).
 
@@ -105,9 +106,13 @@ def parse_mood(value: Any) -> Mood | None:
         raise MoodError(f"mood {value!r} is unknown: name one of {', '.join(MOOD_NAMES)} or give 'AROUSAL,VALENCE' in [-1, 1]")
     if isinstance(value, Mapping):
         if value.get("name"):
-            if str(value["name"]).strip().lower() not in NAMED_MOODS:
+            name = str(value["name"]).strip().lower()
+            if name not in NAMED_MOODS:
                 raise MoodError(f"mood {value['name']!r} is unknown: name one of {', '.join(MOOD_NAMES)}")
-            return named_mood(str(value["name"]).strip().lower())
+            if "arousal" in value and "valence" in value:  # a named mood where a listener hears it (an EDL's record)
+                at = mood_point(arousal=_number(value["arousal"], "arousal"), valence=_number(value["valence"], "valence"))
+                return Mood(name, at.arousal, at.valence)
+            return named_mood(name)
         if "arousal" in value and "valence" in value:
             return mood_point(arousal=_number(value["arousal"], "arousal"), valence=_number(value["valence"], "valence"))
         raise MoodError(f"mood {dict(value)!r} needs a 'name' or both 'arousal' and 'valence'")
