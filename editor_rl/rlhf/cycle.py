@@ -49,6 +49,7 @@ import numpy as np
 
 from editor_rl.audio.analysis import SongAnalysis
 from editor_rl.config import Config
+from editor_rl.config.atomic import write_text_atomic
 from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
 from editor_rl.rlhf.datadir import store_location
 from editor_rl.errors import EditorRLError
@@ -209,9 +210,7 @@ def fine_tune_mood(c: Cycle, train: list[PreferenceRecord], say) -> tuple[Path, 
     base = MoodHead.from_json(c.base.mood_head.read_text()) if c.base.mood_head.is_file() else MoodHead()
     judged = mood_judgements([r for r in train if r.song_id in c.train_songs], c.train_songs)
     head = fit_mood_head(judged, base=base) if judged else base
-    path = c.work / "mood_head.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(head.to_json())
+    path = write_text_atomic(c.work / "mood_head.json", head.to_json())
     moved = {k: [round(x, 3) for x in head.points[k]] for k in head.points if head.points[k] != base.points.get(k)}
     if judged:
         say(f"cycle: mood head fitted on {len(judged)} mood answers; moved {moved or 'nothing'}")

@@ -188,7 +188,8 @@ class Ingress:
         if isinstance(out, Exception):
             raise _error(out)
         pair_id = await self._call(self.feedback, "pair_of_edits", out.pop("pair_request"))
-        out.pop("sequence"), out.pop("replica")
+        for internal in ("sequence", "replica"):
+            out.pop(internal)
         return {"edit": out, "first_edit_id": body.edit_id, "pair_id": pair_id}
 
     @api.get("/api/audio/{audio_id}")
