@@ -36,8 +36,6 @@ NAMED_MOODS: dict[str, tuple[float, float]] = {
 }
 """The moods a request may name, as (arousal, valence) in [-1, 1]²."""
 MOOD_NAMES: tuple[str, ...] = tuple(NAMED_MOODS)
-MAX_DISTANCE = float(2 * np.sqrt(2))
-"""The largest distance between two points of [-1, 1]²."""
 ALIGNMENT_SCALE = 1.5
 """A mean distance from the mood at which :func:`mood_alignment` reaches 0."""
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "mood.json"
@@ -287,7 +285,7 @@ def mood_distance(moods: np.ndarray, order: np.ndarray | list, mood: Mood, *, we
     Returns
     -------
     float
-        In [0, MAX_DISTANCE].
+        In [0, 2√2].
     """
     idx = np.asarray(order, dtype=np.int64)
     d = np.linalg.norm(moods[idx] - mood.point, axis=1)

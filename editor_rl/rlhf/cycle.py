@@ -208,7 +208,7 @@ def fine_tune_mood(c: Cycle, train: list[PreferenceRecord], say) -> tuple[Path, 
     from editor_rl.rewards.mood_head import MoodHead, fit_mood_head, mood_judgements
 
     base = MoodHead.from_json(c.base.mood_head.read_text()) if c.base.mood_head.is_file() else MoodHead()
-    judged = mood_judgements([r for r in train if r.song_id in c.train_songs], c.train_songs)
+    judged = mood_judgements(train, c.train_songs)  # only the training songs' answers: the others have no analysis there
     head = fit_mood_head(judged, base=base) if judged else base
     path = write_text_atomic(c.work / "mood_head.json", head.to_json())
     moved = {k: [round(x, 3) for x in head.points[k]] for k in head.points if head.points[k] != base.points.get(k)}
