@@ -98,6 +98,18 @@ class SongAnalysis:
         """End of each beat, seconds: the next beat, and for the last one a median beat later."""
         return beat_ends(self.beats_s, duration_s=self.duration_s)
 
+    @functools.cached_property
+    def derived(self) -> dict:
+        """What the layers above derive from this analysis, made once per analysis object, each under
+        its own key (the tables an edit's model input reads, an env's song cache, the planner): an
+        analysis never changes, so they never go stale, and they go when it goes. Never pickled."""
+        return {}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("derived", None)
+        return state
+
     def summary(self) -> dict:
         """The fields ``editor-rl analyze --json`` prints."""
         return {

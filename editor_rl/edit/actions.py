@@ -25,7 +25,7 @@ output reaches ``max_seconds`` only END is allowed. KEEP is always allowed while
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -230,8 +230,8 @@ def apply_action(grid: EditGrid, state: EditState, action: int) -> list[int]:
 
 
 def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool, state: EditState | None = None) -> list[int]:
-    """Actions that replay ``order`` (forward jumps and beat repeats only), from ``state`` (copied;
-    default: a fresh edit) on.
+    """Actions that replay ``order`` (forward jumps and beat repeats only), from ``state`` (read, not
+    changed; default: a fresh edit) on.
 
     Runs of consecutive beats are played with the biggest keeps that do not overshoot them
     (KEEP_PHRASE, then KEEP_BAR, then KEEP), forward gaps crossed with the biggest cuts that do not
@@ -243,39 +243,48 @@ def actions_for_order(grid: EditGrid, order: list[int], *, ended: bool, state: E
     InvalidEditError
         ``order`` jumps backwards other than a repeat of the last beat.
     """
-    st = EditState() if state is None else replace(state, order=list(state.order[-1:]), actions=[])
+    cursor = 0 if state is None else state.cursor
+    last = state.order[-1] if state is not None and state.order else None  # the beat played last
+    acts: list[int] = []
+    n, next_bar, next_phrase = grid.n_beats, grid.next_downbeat.tolist(), grid.next_phrase.tolist()
+    order = [int(b) for b in order]
+    run_end = [len(order)] * len(order)  # where the run of consecutive beats through each output beat ends
+    for k in range(len(order) - 2, -1, -1):
+        run_end[k] = run_end[k + 1] if order[k + 1] == order[k] + 1 else k + 1
     i = 0
     while i < len(order):
         b = order[i]
-        if b == st.cursor:  # a run of consecutive beats: the biggest keeps that do not overshoot it
-            run = 1
-            while i + run < len(order) and order[i + run] == b + run:
-                run += 1
-            for keep, nxt in ((Action.KEEP_PHRASE, grid.next_phrase), (Action.KEEP_BAR, grid.next_downbeat)):
-                stop = int(nxt[b]) if nxt[b] >= 0 else grid.n_beats
+        if b == cursor:  # a run of consecutive beats: the biggest keeps that do not overshoot it
+            run = run_end[i] - i
+            for keep, nxt in ((Action.KEEP_PHRASE, next_phrase), (Action.KEEP_BAR, next_bar)):
+                stop = nxt[b] if nxt[b] >= 0 else n
                 if stop - b <= run and stop - b > 1:
-                    apply_action(grid, st, keep)
+                    acts.append(int(keep))
+                    cursor, last = stop, stop - 1
                     i += stop - b
                     break
             else:
-                apply_action(grid, st, Action.KEEP)
+                acts.append(int(Action.KEEP))
+                cursor, last = b + 1, b
                 i += 1
             continue
-        while st.cursor < b:
-            c = st.cursor
-            if 0 <= grid.next_phrase[c] <= b:
-                apply_action(grid, st, Action.CUT_TO_PHRASE)
-            elif 0 <= grid.next_downbeat[c] <= b:
-                apply_action(grid, st, Action.CUT_TO_BAR)
+        while cursor < b:  # a gap: the biggest cuts that do not overshoot it
+            if 0 <= next_phrase[cursor] <= b:
+                acts.append(int(Action.CUT_TO_PHRASE))
+                cursor = next_phrase[cursor]
+            elif 0 <= next_bar[cursor] <= b:
+                acts.append(int(Action.CUT_TO_BAR))
+                cursor = next_bar[cursor]
             else:
-                apply_action(grid, st, Action.CUT)
-        if b == st.cursor:
+                acts.append(int(Action.CUT))
+                cursor += 1
+        if b == cursor:
             continue  # played by the keeps above
-        if st.order and b == st.order[-1]:
-            apply_action(grid, st, Action.LOOP_BEAT)
+        if last is not None and b == last:
+            acts.append(int(Action.LOOP_BEAT))
             i += 1
         else:
-            raise InvalidEditError(f"beat order jumps back from {st.order[-1] if st.order else None} to {b}; not expressible")
+            raise InvalidEditError(f"beat order jumps back from {last} to {b}; not expressible")
     if ended:
-        apply_action(grid, st, Action.END)
-    return st.actions
+        acts.append(int(Action.END))
+    return acts

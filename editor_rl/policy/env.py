@@ -70,7 +70,7 @@ def wants_mood(module, window_beats: int) -> bool:
 
 
 class SongCache:
-    """Everything an episode needs from one song, computed once per song per env."""
+    """Everything an episode needs from one song, computed once per song (:func:`song_cache`); read only."""
 
     def __init__(self, analysis: SongAnalysis, *, window_beats: int, reward: RewardConfig = RewardConfig(), search: SearchConfig = SearchConfig()) -> None:
         self.analysis = analysis
@@ -85,6 +85,16 @@ class SongCache:
         self.suffix_seconds = np.concatenate([np.cumsum(self.grid.durations[::-1])[::-1], [0.0]])  # source left from beat i
 
 
+def song_cache(analysis: SongAnalysis, *, window_beats: int, reward: RewardConfig, search: SearchConfig) -> SongCache:
+    """The song's :class:`SongCache` for these settings, made once per analysis (``analysis.derived``)
+    and shared by every env that edits it (best of N walks several at once)."""
+    key = ("song_cache", window_beats, reward, search)
+    cache = analysis.derived.get(key)
+    if cache is None:
+        cache = analysis.derived.setdefault(key, SongCache(analysis, window_beats=window_beats, reward=reward, search=search))
+    return cache
+
+
 class MusicEditEnv(gym.Env):
     """Edit a song toward a target length (see the module docstring).
 
@@ -96,16 +106,20 @@ class MusicEditEnv(gym.Env):
     reward : RewardConfig
     search : SearchConfig
         The planner behind the hint.
+    summarize : bool
+        Whether a finished episode's ``info`` carries :meth:`episode_summary` (what training reads);
+        the lockstep edits of :mod:`editor_rl.policy.rollouts` read :meth:`promised_plan` instead.
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, songs: Sequence[SongAnalysis], *, config: EnvConfig = EnvConfig(), reward: RewardConfig = RewardConfig(),
-                 search: SearchConfig = SearchConfig()) -> None:
+                 search: SearchConfig = SearchConfig(), summarize: bool = True) -> None:
         if not songs:
             raise InvalidEditError("MusicEditEnv needs at least one song")
         self.songs = list(songs)
         self.config, self.reward_config, self.search_config = config, reward, search
+        self.summarize = summarize
         self._caches: dict[int, SongCache] = {}
         dim = obs_dim(config.window_beats, mood=config.mood_conditioning)
         self.observation_space = gym.spaces.Dict(
@@ -130,7 +144,7 @@ class MusicEditEnv(gym.Env):
         else:
             index = int(options.get("song_index", self.np_random.integers(len(self.songs))))
         if index not in self._caches:
-            self._caches[index] = SongCache(self.songs[index], window_beats=self.config.window_beats, reward=self.reward_config, search=self.search_config)
+            self._caches[index] = song_cache(self.songs[index], window_beats=self.config.window_beats, reward=self.reward_config, search=self.search_config)
         self._song = song = self._caches[index]
         a = song.analysis
         if "target_seconds" in options:
@@ -264,8 +278,9 @@ class MusicEditEnv(gym.Env):
             reward, self._potential = new - self._potential, new
         elif terminated or truncated:
             reward = self._reward_now()
-        if terminated or truncated:
+        if (terminated or truncated) and self.summarize:
             info.update(self.episode_summary())
+        if terminated or truncated:
             self._mask = np.zeros(N_ACTIONS, dtype=np.float32)
             self._mask[Action.END] = 1.0
         else:

@@ -64,18 +64,29 @@ def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, 
             raise EditorRLError(f"temperature={temp}: must be >= 0")
     mood_ctx = wants_mood(module, config.env.window_beats)
     env_config = replace(config.env, mood_conditioning=mood_ctx)  # the module's own observation
-    envs = [MusicEditEnv([a], config=env_config, reward=config.reward, search=config.search) for a, *_ in jobs]
+    envs = [MusicEditEnv([a], config=env_config, reward=config.reward, search=config.search, summarize=False) for a, *_ in jobs]
     rngs = [np.random.default_rng(seed) for *_, seed in jobs]
     moods = moods if moods is not None and mood_ctx else [None] * len(jobs)
     obs = [env.reset(seed=seed, options={"song_index": 0, "target_seconds": target} | ({"mood": m} if mood_ctx else {}))[0]
            for env, (a, target, _, seed), m in zip(envs, jobs, moods)]
     plans: list[EditPlan | None] = [None] * len(jobs)
+    was_training = module.training
+    module.eval()  # once, not at every step as forward_inference does (it walks every submodule)
+    try:
+        _walk(module, envs, obs, jobs, rngs, plans)
+    finally:
+        module.train(was_training)
+    return plans
+
+
+def _walk(module, envs: list[MusicEditEnv], obs: list[dict], jobs: list, rngs: list, plans: list) -> None:
+    """Step every env in lockstep until each has ended, one forward pass per step; ``plans`` gets each promised plan."""
     live = list(range(len(jobs)))
     while live:
         batch = {"obs": {"observations": torch.from_numpy(np.stack([obs[i]["observations"] for i in live])),
                          "action_mask": torch.from_numpy(np.stack([obs[i]["action_mask"] for i in live]))}}
-        with torch.no_grad():
-            logits = module.forward_inference(batch)["action_dist_inputs"].double().numpy()
+        with torch.inference_mode():
+            logits = module._forward_inference(batch)["action_dist_inputs"].double().numpy()
         still = []
         for row, i in enumerate(live):
             allowed = obs[i]["action_mask"] > 0
@@ -92,4 +103,3 @@ def policy_edits(module, jobs: list[tuple[SongAnalysis, float, float, int]], *, 
             else:
                 still.append(i)
         live = still
-    return plans

@@ -44,7 +44,7 @@ seam_loudness_max      largest loudness jump, dB / 10
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -77,7 +77,46 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_seconds: float | None) -> np.ndarray:
+class SongConstants(NamedTuple):
+    """What the descriptors read of one song, the same for every edit of it (:func:`song_constants`).
+
+    Attributes
+    ----------
+    durations : np.ndarray [shape=(n,)]
+        Each beat's length, seconds.
+    loud : np.ndarray [shape=(n,)]
+        Each beat's loudness, dB.
+    peak : np.ndarray [shape=(n,), dtype=bool]
+        Beats in the song's loudest third (4-beat loudness).
+    timbre, harmony : np.ndarray [shape=(n, 19)], [shape=(n, 12)]
+        Centred unit MFCC and chroma vectors.
+    contour : np.ndarray [shape=(16,)]
+        The song's loudness contour.
+    n_labels : int
+        The structure's repetition classes.
+    """
+
+    durations: np.ndarray
+    loud: np.ndarray
+    peak: np.ndarray
+    timbre: np.ndarray
+    harmony: np.ndarray
+    contour: np.ndarray
+    n_labels: int
+
+
+def song_constants(analysis) -> SongConstants:
+    """The per-song part of every edit's descriptors, computed once (see :class:`SongConstants`)."""
+    a = analysis
+    loud = a.features[:, _RMS].astype(np.float64)
+    bar_loud = np.convolve(loud, np.ones(4) / 4, mode="full")[3:]  # mean of the 4 beats from each beat on
+    return SongConstants(durations=a.beat_ends_s - a.beats_s, loud=loud, peak=bar_loud >= np.quantile(bar_loud, 2 / 3),
+                         timbre=_unit(a.features[:, _MFCC].astype(np.float64)), harmony=_unit(a.features[:, _CHROMA].astype(np.float64)),
+                         contour=_contour(loud), n_labels=len(np.unique(a.structure.label)))
+
+
+def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_seconds: float | None,
+                constants: SongConstants | None = None) -> np.ndarray:
     """The descriptor vector of one edit (see the module docstring for each entry).
 
     Parameters
@@ -89,16 +128,18 @@ def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_second
         Whether the edit ends with a fade.
     target_seconds : float or None
         The length asked for, if known.
+    constants : SongConstants, optional
+        ``song_constants(analysis)``, if already computed (many edits of one song).
 
     Returns
     -------
     d : np.ndarray [shape=(28,), dtype=float32]
     """
     a = analysis
+    c = constants if constants is not None else song_constants(a)
     o = np.asarray(order, dtype=np.int64)
     n = a.n_beats
-    dur = a.beat_ends_s - a.beats_s
-    out_s = float(dur[o].sum())
+    out_s = float(c.durations[o].sum())
     err = (out_s - target_seconds) / target_seconds if target_seconds else 0.0
     prev, nxt = o[:-1], o[1:]
     jumps = np.flatnonzero(nxt != prev + 1)
@@ -108,16 +149,12 @@ def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_second
     leaves_phrase = (i + 1 >= n) | (a.phrase_pos[np.minimum(i + 1, n - 1)] == 0)
     on_phrase = leaves_phrase & (a.phrase_pos[j] == 0)
     seen = np.zeros(n, dtype=bool)
-    repeated = 0
-    for b in o:
-        repeated += bool(seen[b])
-        seen[b] = True
+    seen[o] = True
+    repeated = len(o) - int(seen.sum())  # output beats replaying a beat already played
     st = a.structure
     hook_total = int(st.hook.sum())
     hook_kept = float(st.hook[seen].sum()) / max(1, min(hook_total, len(o))) if hook_total else 1.0
-    loud = a.features[:, _RMS].astype(np.float64)
-    bar_loud = np.convolve(loud, np.ones(4) / 4, mode="full")[3:]  # mean of the 4 beats from each beat on
-    peak = bar_loud >= np.quantile(bar_loud, 2 / 3)
+    loud, peak = c.loud, c.peak
     last = o[-1]
     vals = {
         "len_err": err, "abs_len_err": abs(err), "len_ratio": out_s / a.duration_s, "keep_ratio": float(seen.mean()),
@@ -128,17 +165,17 @@ def descriptors(analysis, order: Sequence[int], *, fade_out: bool, target_second
         "ends_at_end": float(last == n - 1), "ends_on_phrase": float(last == n - 1 or a.phrase_pos[min(last + 1, n - 1)] == 0),
         "ends_mid_bar": float(last != n - 1 and a.bar_pos[min(last + 1, n - 1)] != 0), "fades_out": float(fade_out),
         "hook_kept": min(1.0, hook_kept), "loud_kept": min(1.0, float(peak[seen].sum()) / max(1, min(int(peak.sum()), len(o)))), "sections_kept": len(np.unique(st.section[seen])) / st.n_sections,
-        "labels_kept": len(np.unique(st.label[seen])) / len(np.unique(st.label)),
-        "energy_arc": _corr(_contour(loud[o]), _contour(loud)), "end_loudness": float(loud[o[-4:]].mean() - loud[-4:].mean()) / 10.0,
-    } | _seam_likeness(a, i, j, loud)
+        "labels_kept": len(np.unique(st.label[seen])) / c.n_labels,
+        "energy_arc": _corr(_contour(loud[o]), c.contour), "end_loudness": float(loud[o[-4:]].mean() - loud[-4:].mean()) / 10.0,
+    } | _seam_likeness(c, i, j, n_beats=n)
     return np.array([vals[k] for k in DESCRIPTOR_NAMES], dtype=np.float32)
 
 
-def _seam_likeness(a, i: np.ndarray, j: np.ndarray, loud: np.ndarray) -> dict[str, float]:
+def _seam_likeness(c: SongConstants, i: np.ndarray, j: np.ndarray, *, n_beats: int) -> dict[str, float]:
     """How alike each seam's two sides are — timbre, harmony, loudness — between the beat jumped to
     (``j``) and the one that would have come next (after ``i``); a seamless edit scores as alike."""
-    timbre, harmony = _unit(a.features[:, _MFCC].astype(np.float64)), _unit(a.features[:, _CHROMA].astype(np.float64))
-    ref = np.minimum(i + 1, a.n_beats - 1)
+    timbre, harmony, loud = c.timbre, c.harmony, c.loud
+    ref = np.minimum(i + 1, n_beats - 1)
     t_sim = (timbre[ref] * timbre[j]).sum(axis=1) if len(j) else np.ones(1)
     h_sim = (harmony[ref] * harmony[j]).sum(axis=1) if len(j) else np.ones(1)
     l_jump = np.abs(loud[j] - loud[ref]) / 10.0 if len(j) else np.zeros(1)

@@ -22,7 +22,7 @@ from editor_rl.edit.actions import N_ACTIONS, Action, EditGrid, EditState, apply
 from editor_rl.edit.plan import EditPlan
 from editor_rl.errors import EditorRLError
 from editor_rl.rewards import dense
-from editor_rl.rewards.descriptors import descriptors
+from editor_rl.rewards.descriptors import SongConstants, descriptors, song_constants
 
 PAD_TOKEN = N_ACTIONS  # 9
 N_TOKENS = N_ACTIONS + 1
@@ -50,6 +50,22 @@ class EditSequence(NamedTuple):
     tokens: np.ndarray
     context: np.ndarray
     descriptors: np.ndarray
+
+
+class SongInputs(NamedTuple):
+    """What :func:`edit_sequence` reads of one song, the same for every edit of it (:func:`song_inputs`)."""
+
+    tables: dense.SongTables
+    grid: EditGrid
+    constants: SongConstants
+
+
+def song_inputs(analysis: SongAnalysis) -> SongInputs:
+    """The per-song part of every edit's model input, made once per analysis (``analysis.derived``)."""
+    inputs = analysis.derived.get("edit_sequence")
+    if inputs is None:
+        inputs = analysis.derived.setdefault("edit_sequence", SongInputs(dense.song_tables(analysis), EditGrid.of(analysis), song_constants(analysis)))
+    return inputs
 
 
 def _tokens_from_order(order: Sequence[int], bar_pos: np.ndarray, *, fade_out: bool) -> np.ndarray:
@@ -156,9 +172,9 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     target_seconds : float or None
         The requested length, if known.
     tables : SongTables or None
-        ``dense.song_tables(analysis)``, if already computed.
+        Tables to read instead of ``dense.song_tables(analysis)`` (made once per song otherwise, :func:`song_inputs`).
     grid : EditGrid or None
-        ``EditGrid.of(analysis)``, if already computed.
+        A grid to read instead of ``EditGrid.of(analysis)`` (likewise).
 
     Raises
     ------
@@ -168,8 +184,9 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     order = order_of(analysis, plan)
     if not order or max(order) >= analysis.n_beats or min(order) < 0:
         raise EditorRLError(f"edit of {analysis.song_id} refers to beats outside the song's {analysis.n_beats}")
-    t = tables if tables is not None else dense.song_tables(analysis)
-    grid = grid if grid is not None else EditGrid.of(analysis)
+    song = song_inputs(analysis)
+    t = tables if tables is not None else song.tables
+    grid = grid if grid is not None else song.grid
     idx = np.asarray(order)
     prev = np.concatenate([[idx[0] - 1], idx[:-1]])
     continuous = (idx == prev + 1).astype(np.float32)
@@ -178,5 +195,5 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None], structure_tokens(analysis, idx)], axis=1).astype(np.float32)
     out_s = float(grid.durations[idx].sum())
     ctx = np.array([out_s / analysis.duration_s, out_s / target_seconds if target_seconds else 1.0, 1.0 if target_seconds else 0.0], dtype=np.float32)
-    desc = descriptors(analysis, order, fade_out=plan.fade_out, target_seconds=target_seconds)
+    desc = descriptors(analysis, order, fade_out=plan.fade_out, target_seconds=target_seconds, constants=song.constants)
     return EditSequence(features=feats, tokens=beat_tokens(grid, plan, order), context=ctx, descriptors=desc)

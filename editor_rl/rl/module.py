@@ -11,6 +11,7 @@ import gymnasium as gym
 import torch
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.models.base import ACTOR, ENCODER_OUT
 from ray.rllib.utils.torch_utils import FLOAT_MIN
 
 
@@ -41,8 +42,14 @@ class MaskedPPOModule(DefaultPPOTorchRLModule):
         return out
 
     def _forward_inference(self, batch: dict, **kwargs) -> dict:
+        """The masked logits from the actor's path alone (PPO's default forward runs the critic's
+        encoder too, which inference never reads)."""
         mask, batch = self._split(batch)
-        return self._mask(super()._forward_inference(batch, **kwargs), mask)
+        enc = self.encoder
+        with torch.no_grad():
+            if self.is_stateful() or not hasattr(enc, "actor_encoder"):
+                return self._mask(super()._forward_inference(batch, **kwargs), mask)
+            return self._mask({Columns.ACTION_DIST_INPUTS: self.pi(enc.actor_encoder(batch)[ENCODER_OUT])}, mask)
 
     def _forward_exploration(self, batch: dict, **kwargs) -> dict:
         mask, batch = self._split(batch)

@@ -394,10 +394,13 @@ def planner_for(analysis: SongAnalysis, *, reward: RewardConfig = RewardConfig()
     """The planner of ``analysis`` under these configs, made once and kept for the 16 songs planned
     most recently (keyed by the analysis' content, so a re-analysed or re-uploaded song reuses it
     only when its beats and features are the same)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for array in (analysis.beats_s, analysis.bar_pos, analysis.phrase_pos, analysis.features):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    key = (analysis.content_hash, analysis.version, analysis.duration_s, digest.hexdigest(), reward, search)
+    content = analysis.derived.get("planner_key")
+    if content is None:  # hashed once per analysis object
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (analysis.beats_s, analysis.bar_pos, analysis.phrase_pos, analysis.features):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        content = analysis.derived.setdefault("planner_key", (analysis.content_hash, analysis.version, analysis.duration_s, digest.hexdigest()))
+    key = (*content, reward, search)
     with _PLANNERS_LOCK:
         if key in _PLANNERS:
             _PLANNERS.move_to_end(key)
