@@ -198,6 +198,16 @@ def to_analysis_signal(audio: Audio, *, sample_rate: int) -> np.ndarray:
     return soxr.resample(mono, audio.sample_rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+def _pcm16(samples: np.ndarray) -> np.ndarray:
+    """float32 samples as 16-bit integers the way libsndfile converts them for a WAV (the floor of
+    x · 32768, clipped), in NumPy: the same bytes, a few times faster than libsndfile's own loop
+    (its FLAC and float64 conversions round differently: they keep their own)."""
+    y = np.multiply(samples, np.float32(32768.0), dtype=np.float32)
+    np.floor(y, out=y)
+    np.clip(y, -32768.0, 32767.0, out=y)
+    return y.astype(np.int16)
+
+
 def write_audio(path: str | Path, samples: np.ndarray, *, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write audio atomically (temp file + rename), WAV/FLAC/OGG by extension.
 
@@ -225,6 +235,8 @@ def write_audio(path: str | Path, samples: np.ndarray, *, sample_rate: int, subt
         raise InvalidAudioError(f"{p.name}: cannot write format {ext!r}; use .wav, .flac, .ogg or .mp3")
     sub = {"OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}.get(fmt, subtype)
     tmp = p.with_name(f".{p.name}.tmp")
-    sf.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, format=fmt, subtype=sub)
+    fast = fmt == "WAV" and sub == "PCM_16" and samples.dtype == np.float32  # a render: libsndfile's conversion, done faster
+    data = _pcm16(samples) if fast else np.clip(samples, -1.0, 1.0)
+    sf.write(str(tmp), data, sample_rate, format=fmt, subtype=sub)
     tmp.replace(p)
     return p

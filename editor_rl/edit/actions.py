@@ -219,11 +219,13 @@ def apply_action(grid: EditGrid, state: EditState, action: int) -> list[int]:
     else:
         played = []
         state.ended = True
-    seconds = grid.seconds
-    for b in played:
-        state.run_length = state.run_length + 1 if state.order and b == state.order[-1] + 1 else 1
-        state.order.append(b)
-        state.out_seconds += seconds[b]
+    if played:  # consecutive source beats, always: the run goes on through them
+        state.run_length = (state.run_length + 1 if state.order and played[0] == state.order[-1] + 1 else 1) + len(played) - 1
+        state.order.extend(played)
+        seconds, out = grid.seconds, state.out_seconds
+        for b in played:
+            out += seconds[b]
+        state.out_seconds = out
     state.consecutive_loops = state.consecutive_loops + 1 if a in (Action.LOOP_BEAT, Action.LOOP_BAR) else 0
     state.actions.append(a)
     return played

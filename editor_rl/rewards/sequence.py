@@ -58,13 +58,15 @@ class SongInputs(NamedTuple):
     tables: dense.SongTables
     grid: EditGrid
     constants: SongConstants
+    structure: np.ndarray  # structure_flags(analysis)
 
 
 def song_inputs(analysis: SongAnalysis) -> SongInputs:
     """The per-song part of every edit's model input, made once per analysis (``analysis.derived``)."""
     inputs = analysis.derived.get("edit_sequence")
     if inputs is None:
-        inputs = analysis.derived.setdefault("edit_sequence", SongInputs(dense.song_tables(analysis), EditGrid.of(analysis), song_constants(analysis)))
+        inputs = analysis.derived.setdefault("edit_sequence", SongInputs(dense.song_tables(analysis), EditGrid.of(analysis), song_constants(analysis),
+                                                                            structure_flags(analysis)))
     return inputs
 
 
@@ -120,7 +122,28 @@ def beat_tokens(grid: EditGrid, plan: EditPlan, order: Sequence[int]) -> np.ndar
     return out
 
 
-def structure_tokens(analysis: SongAnalysis, order: np.ndarray) -> np.ndarray:
+def structure_flags(analysis: SongAnalysis) -> np.ndarray:
+    """What the structure says of each source beat (the per-song part of :func:`structure_tokens`).
+
+    Returns
+    -------
+    flags : np.ndarray [shape=(n, 5), dtype=float32]
+        Per source beat: in the hook; first beat of a section; its section's class recurs (two
+        sections or more); in the song's final bar (from its last downbeat on); its section's index
+        / (sections − 1).
+    """
+    st = analysis.structure
+    starts = np.zeros(analysis.n_beats, dtype=bool)
+    starts[st.starts] = True
+    section_label = st.label[st.starts]
+    recurring = np.isin(st.label, np.flatnonzero(np.bincount(section_label) >= 2))
+    downbeats = np.flatnonzero(analysis.bar_pos == 0)
+    final_bar = np.arange(analysis.n_beats) >= (downbeats[-1] if len(downbeats) else analysis.n_beats - 1)
+    place = st.section / max(1, st.n_sections - 1)
+    return np.stack([st.hook, starts, recurring, final_bar, place], axis=1).astype(np.float32)
+
+
+def structure_tokens(analysis: SongAnalysis, order: np.ndarray, *, flags: np.ndarray | None = None) -> np.ndarray:
     """What the structure says of each output beat: where in the song's form it comes from.
 
     Parameters
@@ -128,6 +151,8 @@ def structure_tokens(analysis: SongAnalysis, order: np.ndarray) -> np.ndarray:
     analysis : SongAnalysis
     order : np.ndarray [shape=(L,), dtype=int64]
         The source beat played at each output beat.
+    flags : np.ndarray [shape=(n, 5)], optional
+        ``structure_flags(analysis)``, if already computed.
 
     Returns
     -------
@@ -136,17 +161,14 @@ def structure_tokens(analysis: SongAnalysis, order: np.ndarray) -> np.ndarray:
         it is the first beat of a section; its section's class recurs (two sections or more); it is
         in the song's final bar (from its last downbeat on); its section's index / (sections − 1).
     """
-    st = analysis.structure
+    f = flags if flags is not None else structure_flags(analysis)
     first_play = np.zeros(len(order), dtype=bool)
     first_play[np.unique(order, return_index=True)[1]] = True
-    starts = np.zeros(analysis.n_beats, dtype=bool)
-    starts[st.starts] = True
-    section_label = st.label[st.starts]
-    recurring = np.isin(st.label, np.flatnonzero(np.bincount(section_label) >= 2))
-    downbeats = np.flatnonzero(analysis.bar_pos == 0)
-    final_bar = np.arange(analysis.n_beats) >= (downbeats[-1] if len(downbeats) else analysis.n_beats - 1)
-    place = st.section / max(1, st.n_sections - 1)
-    return np.stack([st.hook[order], ~first_play, starts[order], recurring[order], final_bar[order], place[order]], axis=1).astype(np.float32)
+    out = np.empty((len(order), 6), dtype=np.float32)
+    out[:, 0] = f[order, 0]
+    out[:, 1] = ~first_play
+    out[:, 2:] = f[order, 1:]
+    return out
 
 
 def order_of(analysis: SongAnalysis, plan: EditPlan) -> list[int]:
@@ -192,7 +214,7 @@ def edit_sequence(analysis: SongAnalysis, plan: EditPlan, *, target_seconds: flo
     continuous = (idx == prev + 1).astype(np.float32)
     ref = np.clip(prev + 1, 0, analysis.n_beats - 1)
     look = np.where(continuous > 0, 0.0, 1.0 - np.einsum("ld,ld->l", t.timbre[ref], t.timbre[idx])).astype(np.float32)
-    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None], structure_tokens(analysis, idx)], axis=1).astype(np.float32)
+    feats = np.concatenate([analysis.features[idx], continuous[:, None], look[:, None], structure_tokens(analysis, idx, flags=song.structure)], axis=1).astype(np.float32)
     out_s = float(grid.durations[idx].sum())
     ctx = np.array([out_s / analysis.duration_s, out_s / target_seconds if target_seconds else 1.0, 1.0 if target_seconds else 0.0], dtype=np.float32)
     desc = descriptors(analysis, order, fade_out=plan.fade_out, target_seconds=target_seconds, constants=song.constants)

@@ -40,6 +40,14 @@ api = FastAPI(title="editor-rl", description="Edits of songs by a learned policy
 api.add_middleware(BodyLimit)
 
 
+class AudioResponse(FileResponse):
+    """An audio file sent in 4 MiB pieces (FileResponse's are 64 KiB): every piece crosses from the
+    ingress replica to Serve's proxy as one message, so a 16 MB edit takes 4 of them, not 256.
+    Range requests (a browser's audio element) are answered as FileResponse answers them."""
+
+    chunk_size = 4 * 2**20
+
+
 def _error(e: Exception) -> HTTPException:
     """The HTTP answer for an exception from a deployment."""
     if isinstance(e, KeyError):
@@ -171,9 +179,9 @@ class Ingress:
         out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature, rater, body.requested_mood())
         if isinstance(out, Exception):
             raise _error(out)
-        sequence = out.pop("sequence")
+        sequence = out.pop("sequence", None)  # only an edit the answer does not score yet
         response.headers["X-Editor-Replica"] = out.pop("replica")
-        if "reward" not in out and await self._call(self.reward, "available", rater):  # the reward model's opinion (a best edit comes with it)
+        if sequence is not None and await self._call(self.reward, "available", rater):  # the reward model's opinion (a best edit comes with it)
             (r,), (sd,) = await self._call(self.reward, "score", [sequence], rater)
             out |= {"reward": r, "reward_std": sd}
         return out
@@ -188,17 +196,16 @@ class Ingress:
         if isinstance(out, Exception):
             raise _error(out)
         pair_id = await self._call(self.feedback, "pair_of_edits", out.pop("pair_request"))
-        for internal in ("sequence", "replica"):
-            out.pop(internal)
+        out.pop("replica")
         return {"edit": out, "first_edit_id": body.edit_id, "pair_id": pair_id}
 
     @api.get("/api/audio/{audio_id}")
-    async def audio(self, audio_id: str) -> FileResponse:
+    async def audio(self, audio_id: str) -> AudioResponse:
         """A rendered edit or a candidate's audio (WAV)."""
         path = await self._call(self.editor, "render_path", audio_id) or await self._call(self.feedback, "audio_path", audio_id)
         if not path:
             raise HTTPException(404, f"no audio {audio_id!r}")
-        return FileResponse(path, media_type="audio/wav")
+        return AudioResponse(path, media_type="audio/wav")
 
     # -- feedback --------------------------------------------------------------------------------
     @api.get("/api/feedback/samples")

@@ -218,9 +218,9 @@ class Editor:
                 results[i] = e
         for group in ready.values():
             served = group[0][2]
-            plans, scores, sequences = self._plan_group(group, jobs, served)
-            for i, a, _ in group:
-                seq = sequences[i] if i in sequences else edit_sequence(a, plans[i], target_seconds=jobs[i][1])
+            plans, scores = self._plan_group(group, jobs, served)
+            for i, a, _ in group:  # an edit without its reward model's score carries what the Reward deployment scores
+                seq = None if i in scores else edit_sequence(a, plans[i], target_seconds=jobs[i][1])
                 results[i] = self._made(a, plans[i], song=jobs[i][0], target=jobs[i][1], served=served, sequence=seq) | scores.get(i, {})
                 if i in keys:
                     self._remember(keys[i], results[i])
@@ -230,14 +230,15 @@ class Editor:
             self._pruned_at = time.monotonic()
         return results
 
-    def _made(self, a, plan, *, song: str, target: float, served, sequence) -> dict:
+    def _made(self, a, plan, *, song: str, target: float, served, sequence=None) -> dict:
         """Keep an edit's recipe (its song, EDL and request: rendered when fetched, "another one" of
-        it on demand) and return its answer."""
+        it on demand) and return its answer (with the model's view of it, ``sequence``, when given:
+        an edit not yet scored; a best edit comes with its score and without it)."""
         eid = uuid.uuid4().hex[:16]
         request = {"song_id": song, "target_seconds": target, "mood": plan.mood.to_json() if plan.mood else None, "content_hash": a.content_hash}
         write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl(), "request": request}))
         return {"edit_id": eid, "song_id": song, "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
-                "model_version": served.name, "sequence": sequence, "replica": self.replica, "mood": request["mood"]}
+                "model_version": served.name, "replica": self.replica, "mood": request["mood"]} | ({"sequence": sequence} if sequence is not None else {})
 
     def _another(self, edit_id: str, rater: str | None) -> dict:
         """The favourite of an earlier best edit's job other than that edit (its runner-up), and the
@@ -265,7 +266,7 @@ class Editor:
         a, t, mood = self._analysis(self._song_path(req["song_id"])), req["target_seconds"], served.mood_head.mood(parse_mood(req["mood"]))
         (pick,) = best_picks(served.module, [(a, t, job_seed(a, t))], scorer=served.scorer, config=self.config, moods=[mood],
                              exclude=[tuple(recipe["edl"].get("beat_order", ()))])
-        out = self._made(a, pick.plan, song=req["song_id"], target=t, served=served, sequence=pick.sequence) | {"reward": pick.mean, "reward_std": pick.spread}
+        out = self._made(a, pick.plan, song=req["song_id"], target=t, served=served) | {"reward": pick.mean, "reward_std": pick.spread}
         sides = [{"edl": e, "audio_path": str(self.renders / f"{i}.wav")} for e, i in ((recipe["edl"], edit_id), (out["edl"], out["edit_id"]))]
         return out | {"pair_request": {"song_id": req["song_id"], "target_seconds": t, "song_hash": req["content_hash"], "model": served.name, "sides": sides}}
 
@@ -280,9 +281,9 @@ class Editor:
         """The stored songs' ids (not uploads), sorted."""
         return sorted(s for s in self.songs if not s.startswith("upload-"))
 
-    def _plan_group(self, group: list, jobs: list, served) -> tuple[dict, dict, dict]:
-        """The plans of one served version's jobs (index → plan), the reward model's scores of its
-        best edits and its view of them (nothing computed twice)."""
+    def _plan_group(self, group: list, jobs: list, served) -> tuple[dict, dict]:
+        """The plans of one served version's jobs (index → plan) and the reward model's scores of
+        its best edits (from their pick: nothing scored twice)."""
         from editor_rl.editors.best_of import best_picks, job_seed
         from editor_rl.editors.mood import mood_search_edits
         from editor_rl.policy.rollouts import policy_edits
@@ -290,22 +291,23 @@ class Editor:
         seeds = [int(x) for x in np.random.default_rng().integers(1 << 31, size=len(group))]  # a new sample per request at temperature > 0
         best = [(i, a, job_seed(a, jobs[i][1])) for i, a, _ in group if jobs[i][2] == 0 and served.scorer is not None]  # reproducible
         sampled = [(i, a, s) for (i, a, _), s in zip(group, seeds) if not (jobs[i][2] == 0 and served.scorer is not None)]
-        plans, scores, sequences = {}, {}, {}
-        if best:  # the reward model's favourite, with its score and its view of it
+        plans, scores = {}, {}
+        if best:  # the reward model's favourite, with its score
             picks = best_picks(served.module, [(a, jobs[i][1], s) for i, a, s in best], scorer=served.scorer, config=self.config,
                                moods=[served.mood_head.mood(jobs[i][4]) for i, _, _ in best])  # a named mood where this version's listeners hear it
             plans |= {i: p.plan for (i, _, _), p in zip(best, picks)}
             scores |= {i: {"reward": p.mean, "reward_std": p.spread} for (i, _, _), p in zip(best, picks)}
-            sequences |= {i: p.sequence for (i, _, _), p in zip(best, picks)}
         steered = [(i, a) for i, a, _ in sampled if jobs[i][4] is not None]  # a mood without a reward model: the search toward it
         plans |= {i: dataclasses.replace(mood_search_edits(a, target_seconds=jobs[i][1], mood=jobs[i][4], config=self.config, strengths=(1.0,))[0], mood=jobs[i][4])
                   for i, a in steered}
         sampled = [(i, a, s) for i, a, s in sampled if jobs[i][4] is None]
         if sampled:
             plans |= dict(zip([i for i, _, _ in sampled], policy_edits(served.module, [(a, jobs[i][1], jobs[i][2], s) for i, a, s in sampled], config=self.config)))
-        return plans, scores, sequences
+        return plans, scores
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    # No wait for a batch to fill: requests that arrive while one batch runs make the next (one
+    # worker thread runs them), so batches form under load and a lone request starts at once.
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
     async def _edit_batch(self, jobs: list[tuple[str, float, float, str | None, Mood | None]]) -> list[dict | Exception]:
         return await asyncio.get_running_loop().run_in_executor(self._worker, self._edit_jobs, jobs)
 
