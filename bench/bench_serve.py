@@ -14,7 +14,8 @@ greedy edit and ``pick.samples`` samples, the search, ``pick.section_plans`` sec
 scored in one batch); an edit at temperature 1 is one policy sample, measured beside it.
 Requests are sent one at a time; the table gives p50 and p99 in milliseconds. A best edit
 (temperature 0) is measured with a new target each request (nothing cached) and as the same request
-again (the replica's cache); the first ``GET`` of an edit's audio renders it. Last, a load test:
+again (the replica's cache); the first ``GET`` of an edit's audio renders it, the second reads it
+from disk (the transfer alone, through Serve's proxy). Last, a load test:
 8 clients for ``--load-s`` seconds, each a mix of new-target best edits, repeats and audio fetches:
 p50 / p99, errors, and the Serve processes' resident memory before and after.
 """
@@ -157,6 +158,7 @@ def main() -> None:
     rows["POST /api/edit (the same request again: cached)"] = (*pct(timed(args.edits, lambda: http.post(url + "/api/edit", json=body, headers=auth))), args.edits)
     fresh = [new_target(1000 + i).json()["audio_url"] for i in range(args.edits + 1)]
     rows["GET /api/audio (first fetch of an edit: rendered now)"] = (*pct(timed(args.edits, lambda i: http.get(url + fresh[i + 1]))), args.edits)
+    rows["GET /api/audio (the same again: from disk)"] = (*pct(timed(args.edits, lambda i: http.get(url + fresh[i + 1]))), args.edits)
     audio, sr = sf.read(io.BytesIO(song_bytes), dtype="int16")
 
     def upload(i: int = -1):

@@ -76,3 +76,33 @@ def test_the_conservative_pick_prefers_what_the_members_agree_on(module, analyse
     bold = best_picks(module, jobs, scorer=s, config=replace(Config(), pick=replace(Config().pick, uncertainty_penalty=0.0)))
     careful = best_picks(module, jobs, scorer=s, config=Config())
     assert all(b.spread > c.spread for b, c in zip(bold, careful))
+
+
+def test_inference_reads_the_actor_alone_and_gives_ppo_s_own_logits(module, analyses):
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
+
+    env = MusicEditEnv(analyses[:1], config=Config().env)
+    obs = [env.reset(seed=s)[0] for s in range(5)]
+    batch = {"obs": {k: torch.from_numpy(np.stack([o[k] for o in obs])) for k in ("observations", "action_mask")}}
+    ours = module._forward_inference(batch)["action_dist_inputs"]
+    _, plain = module._split(batch)
+    theirs = module._mask(DefaultPPOTorchRLModule._forward_inference(module, plain), batch["obs"]["action_mask"])["action_dist_inputs"]  # actor and critic
+    assert torch.equal(ours, theirs)
+
+
+def test_what_an_analysis_derives_is_made_once_and_never_pickled(module, analyses):
+    import pickle
+
+    from editor_rl.rewards.sequence import edit_sequence, song_inputs
+
+    a = copy.copy(analyses[0])
+    a.__dict__.pop("derived", None)
+    jobs = [(a, 0.5 * a.duration_s, 3)]
+    plans = [p.plan for p in candidate_edits(module, jobs, config=Config())[0]]
+    made = song_inputs(a)
+    assert song_inputs(a) is made and {"edit_sequence", "planner_key"} <= set(a.derived)
+    b = pickle.loads(pickle.dumps(a))
+    assert b.derived == {} and song_inputs(b) is not made
+    for p in plans:  # the same model input from kept tables as from fresh ones
+        x, y = edit_sequence(a, p, target_seconds=jobs[0][1]), edit_sequence(b, p, target_seconds=jobs[0][1])
+        assert all(np.array_equal(u, v) for u, v in zip(x, y))

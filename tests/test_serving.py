@@ -101,6 +101,9 @@ def test_edit_a_stored_song_and_an_upload(service):
     wav = requests.get(service["url"] + out["audio_url"], timeout=30)
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF"  # rendered at its first fetch
     assert sf.info(renders / f"{out['edit_id']}.wav").duration == pytest.approx(out["duration_s"], abs=0.05)
+    n = len(wav.content)
+    part = requests.get(service["url"] + out["audio_url"], headers={"Range": f"bytes=100-{n - 2}"}, timeout=30)  # a browser's audio element asks for ranges
+    assert part.status_code == 206 and part.content == wav.content[100 : n - 1]
     data = Path(a.path).read_bytes()
     r = requests.post(service["url"] + "/api/edit", files={"audio": ("mine.wav", data, "audio/wav")}, data={"target_seconds": str(target)},
                       headers=_auth(service), timeout=120)
