@@ -96,7 +96,9 @@ def _walk(module, envs: list[MusicEditEnv], obs: list[dict], jobs: list, rngs: l
                 a = int(np.argmax(z))
             else:
                 p = np.exp((z - z[allowed].max()) / temp)
-                a = int(rngs[i].choice(len(p), p=p / p.sum()))
+                cdf = np.cumsum(p / p.sum())  # Generator.choice(len(p), p=...)'s own draw, without its checks
+                cdf /= cdf[-1]
+                a = int(cdf.searchsorted(rngs[i].random(), side="right"))
             obs[i], _, term, trunc, _ = envs[i].step(a)
             if term or trunc:
                 plans[i] = envs[i].promised_plan()
