@@ -75,3 +75,18 @@ def test_actions_for_order_replays_the_order(grid):
         apply_action(grid, st, a)
     assert st.order == order
     assert Action.CUT_TO_PHRASE in acts and Action.LOOP_BEAT in acts
+
+
+def test_actions_for_order_from_a_state_reads_it_and_goes_on_from_it(grid):
+    st = EditState()
+    apply_action(grid, st, Action.KEEP_BAR)
+    before = (st.cursor, list(st.order), list(st.actions), st.out_seconds, st.run_length)
+    rest = [4, 5, 6, 7, 7, 9, 10, 11]  # a run, a repeat, a gap of one beat, a run to a bar line
+    acts = actions_for_order(grid, rest, ended=True, state=st)
+    assert (st.cursor, st.order, st.actions, st.out_seconds, st.run_length) == before  # read, not changed
+    for a in acts:
+        apply_action(grid, st, a)
+    assert st.order == [0, 1, 2, 3] + rest and st.ended and acts[-1] == Action.END
+    assert st.run_length == 3 and st.out_seconds == pytest.approx(0.5 * 12)  # 9, 10, 11 after the cut
+    with pytest.raises(Exception, match="jumps back from 11 to 2"):
+        actions_for_order(grid, [2], ended=False, state=st)
