@@ -188,6 +188,7 @@ class Planner:
         self.median_beat = float(np.median(grid.durations))
         self._to_go: OrderedDict[tuple, CostToGo] = OrderedDict()
         self._to_go_lock = threading.Lock()
+        self._seam_rows: dict[int, np.ndarray] = {}  # _seam_row's, by the beat left
 
     def cost_to_go(self, *, keep_end: bool, bonus: np.ndarray | None = None) -> CostToGo:
         """The song's cost-to-go table for an end constraint and a bonus (made at first use; the
@@ -220,16 +221,25 @@ class Planner:
                 starts = np.flatnonzero(t.phrase_pos == 0)
                 row[starts] = self.start_cost[starts]
             return row
-        j = np.arange(start.cursor, n)
         if start.last < 0:
-            row[j] = self.start_cost[j]
+            row[start.cursor :] = self.start_cost[start.cursor :]
             return row
-        leaves, lands = self.next_pos[start.last], self.grid.bar_pos[j]
-        on_bar = (leaves == 0) & (lands == 0)
-        on_half = (leaves == 0 or leaves == self.half) & ((lands == 0) | (lands == self.half))
-        cost = 1.0 - dense.seam_scores(t, np.full(len(j), start.last), j) @ self.w + self.search.seam_penalty
-        cost += np.where(on_bar, 0.0, np.where(on_half, 1.0, 2.0) * self.search.half_bar_penalty)
-        row[j] = np.where(j == start.last + 1, 0.0, cost)
+        row[start.cursor :] = self._seam_row(start.last)[start.cursor :]
+        return row
+
+    def _seam_row(self, last: int) -> np.ndarray:
+        """Cost of going on from beat ``last`` to each beat (0 to the next one) [shape=(n,)], made
+        once per beat: every re-plan from it reads the same row (a policy re-plans at each step it
+        leaves the hint)."""
+        row = self._seam_rows.get(last)
+        if row is None:
+            j = np.arange(self.grid.n_beats)
+            leaves, lands = self.next_pos[last], self.grid.bar_pos
+            on_bar = (leaves == 0) & (lands == 0)
+            on_half = (leaves == 0 or leaves == self.half) & ((lands == 0) | (lands == self.half))
+            cost = 1.0 - dense.seam_scores(self.t, np.full(len(j), last), j) @ self.w + self.search.seam_penalty
+            cost += np.where(on_bar, 0.0, np.where(on_half, 1.0, 2.0) * self.search.half_bar_penalty)
+            row = self._seam_rows.setdefault(last, np.where(j == last + 1, 0.0, cost))
         return row
 
     def _k_max(self, target_seconds: float, done: float) -> int:

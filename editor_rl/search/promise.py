@@ -15,6 +15,7 @@ bars — is an error (:func:`check_target`), never a silent miss.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -89,11 +90,17 @@ def plain_cut_order(grid: EditGrid, target_seconds: float) -> list[int]:
     return list(range(k + 1))
 
 
-def _replay(grid: EditGrid, actions: Sequence[int], upto: int) -> EditState:
-    state = EditState()
-    for a in actions[:upto]:
+def _copy(state: EditState) -> EditState:
+    return replace(state, order=list(state.order), actions=list(state.actions))
+
+
+def _prefix_states(grid: EditGrid, actions: Sequence[int]) -> list[EditState]:
+    """The edit's state after each prefix of ``actions`` (``[i]``: after the first ``i``), one replay."""
+    state, out = EditState(), [EditState()]
+    for a in actions:
         apply_action(grid, state, a)
-    return state
+        out.append(_copy(state))
+    return out
 
 
 def complete_to_target(grid: EditGrid, planner: Planner, actions: Sequence[int], *, target_seconds: float) -> Completed:
@@ -114,26 +121,25 @@ def complete_to_target(grid: EditGrid, planner: Planner, actions: Sequence[int],
     """
     beat = float(np.median(grid.durations))
     acts = [int(a) for a in actions]
-    state = _replay(grid, acts, len(acts))
+    states = _prefix_states(grid, acts)
+    state = states[-1]
     if state.order and keeps_promise(state.out_seconds, target_seconds, beat):
         return Completed(list(state.order), acts, bool(state.ended), "")
-    # Lengths after each decision: where a prefix can still be finished (not already too long).
-    replay, lengths = EditState(), [0.0]
-    for a in acts:
-        apply_action(grid, replay, a)
-        lengths.append(replay.out_seconds)
+    # Where a prefix can still be finished (not already too long).
     limit = target_seconds + tolerance_seconds(target_seconds, beat)
-    body = [i for i in range(len(acts), 0, -1) if lengths[i] <= limit and acts[i - 1] != Action.END]
+    body = [i for i in range(len(acts), 0, -1) if states[i].out_seconds <= limit and acts[i - 1] != Action.END]
     tried = 0
     for i in body:
-        st = _replay(grid, acts, i)
+        st = states[i]
         if not st.order:
             continue
         tried += 1
         path = planner.path(target_seconds=target_seconds, start=PlanStart(st.order[-1], st.cursor, st.out_seconds))
         if np.isfinite(path.cost):
             rest = actions_for_order(grid, path.order, ended=path.fade_out, state=st)
-            done = _replay(grid, acts[:i] + rest, len(acts) + len(rest))
+            done = _copy(st)
+            for a in rest:
+                apply_action(grid, done, a)
             if done.order and keeps_promise(done.out_seconds, target_seconds, beat):
                 kept = "all" if i == len(acts) else f"the first {i} of {len(acts)}"
                 return Completed(list(done.order), acts[:i] + rest, bool(done.ended), f"planner completed the edit after {kept} decisions")
