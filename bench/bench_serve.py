@@ -1,11 +1,14 @@
 """Serve latency: ``POST /api/edit`` (stored 3-minute song, fresh upload) and ``GET
 /api/feedback/samples``, each beside a no-op Serve endpoint measured in the same run.
 
-Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200 --load-s 60] [--reward CKPT]
+Run:  .venv/bin/python bench/bench_serve.py [--edits 30 --uploads 8 --samples 100 --noop 200 --load-s 60] [--reward CKPT] [--policy shipped|bc]
 
 What to expect: a local Ray (2 CPUs) running the editor-rl app on 127.0.0.1 and, in the same Serve
-instance, a one-line no-op deployment (GET and POST with a JSON body). The policy is behaviour-
-cloned from the search on the bench's songs (its speed, not its taste, matters here). The stored
+instance, a one-line no-op deployment (GET and POST with a JSON body). The policy is the
+package's default model (``--policy shipped``, what ``editor-rl serve`` serves without a checkpoint)
+or one behaviour-cloned from the search on the bench's songs in 4 epochs (``--policy bc``, the
+bench's policy before session 13: it leaves the planner's hint far more often, so its rollouts
+re-plan at most steps and cost more). The stored
 song is 3 minutes long and already analysed (the feature store is warm); each upload is new bytes
 (one sample changed), so it is decoded, validated, beat-tracked and analysed before the policy runs.
 An edit at temperature 0 is what a person gets by default: with ``--reward`` (a reward model, e.g.
@@ -104,12 +107,15 @@ def main() -> None:
     ap.add_argument("--noop", type=int, default=200)
     ap.add_argument("--load-s", type=float, default=60.0, help="seconds of the 8-client load test")
     ap.add_argument("--reward", default="", help="a reward model: /api/edit at temperature 0 is then best of N, as served (e.g. the quickstart's)")
+    ap.add_argument("--policy", default="shipped", choices=["shipped", "bc"],
+                    help="the policy served: the package's default model (what `editor-rl serve` serves without a checkpoint) or one cloned from the search on the bench's songs")
     ap.add_argument("--out", default="bench/results/serve.json")
     args = ap.parse_args()
 
     from editor_rl.audio.synth import write_corpus
     from editor_rl.config import Config, SynthConfig
     from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus
+    from editor_rl.policy.shipped import shipped_model
     from editor_rl.rl.bc import train_bc
     from editor_rl.serving.deployments import ServeSettings
     from editor_rl.serving.run import start
@@ -120,11 +126,14 @@ def main() -> None:
     songs = work / "songs"
     write_corpus(songs, n=2, seed=77, config=SynthConfig(min_seconds=180.0, max_seconds=180.0))
     analyses = load_corpus(list_songs(songs), store=FeatureStore(work / "data" / "features"), config=cfg)
-    policy = train_bc(analyses, config=cfg, out_dir=work / "policy", edits_per_song=4, epochs=4, log=lambda m: None)
+    if args.policy == "bc":
+        checkpoint = train_bc(analyses, config=cfg, out_dir=work / "policy", edits_per_song=4, epochs=4, log=lambda m: None)["checkpoint"]
+    else:
+        checkpoint = str(shipped_model().policy)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = ServeSettings(checkpoint=policy["checkpoint"], data_dir=str(work / "data"), songs_dir=str(songs), config=cfg, max_body_bytes=64 * 1024 * 1024,
+    settings = ServeSettings(checkpoint=checkpoint, data_dir=str(work / "data"), songs_dir=str(songs), config=cfg, max_body_bytes=64 * 1024 * 1024,
                              reward=args.reward)
     start(settings, port=port, per_song=4, temperatures=(0.3, 0.7), log=print)
     serve.run(Noop.bind(), name="noop", route_prefix="/noop")
