@@ -91,12 +91,17 @@ def load_test(url: str, auth: dict, body: dict, duration_s: float, *, seconds: f
             errors += sum(r.status_code != 200 for r in (new, again, audio))
         return lat, errors
 
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(client, range(clients)))
+    with ThreadPoolExecutor(clients + 1) as pool:
+        futures = [pool.submit(client, c) for c in range(clients)]
+        rss = []  # the Serve processes' memory every tenth of the test: flat, or still growing?
+        while not all(f.done() for f in futures):
+            time.sleep(seconds / 10)
+            rss.append(round(serve_rss_mb()))
+        results = [f.result() for f in futures]
     lat = [x for r in results for x in r[0]]
     p50, p99 = pct(lat)
     return {"clients": clients, "seconds": seconds, "requests": len(lat), "errors": sum(r[1] for r in results), "p50_ms": p50, "p99_ms": p99,
-            "rss_before_mb": rss_before, "rss_after_mb": serve_rss_mb()}
+            "rss_before_mb": rss_before, "rss_after_mb": serve_rss_mb(), "rss_during_mb": rss}
 
 
 def main() -> None:
@@ -184,7 +189,8 @@ def main() -> None:
     print("\n| request | p50 ms | p99 ms | n |\n|---|---|---|---|")
     for k, (p50, p99, n) in rows.items():
         print(f"| {k} | {p50:.1f} | {p99:.1f} | {n} |")
-    print(f"\nload test: {load['errors']} errors of {load['requests']} requests; Serve processes' memory {load['rss_before_mb']:.0f} → {load['rss_after_mb']:.0f} MB")
+    print(f"\nload test: {load['errors']} errors of {load['requests']} requests; Serve processes' memory {load['rss_before_mb']:.0f} → {load['rss_after_mb']:.0f} MB"
+          f" (every tenth of the test: {', '.join(map(str, load['rss_during_mb']))})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({k: {"p50_ms": v[0], "p99_ms": v[1], "n": v[2]} for k, v in rows.items()} | {"load": load}, indent=1))
     serve.shutdown()
