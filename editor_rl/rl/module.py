@@ -11,7 +11,7 @@ import gymnasium as gym
 import torch
 from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.models.base import ACTOR, ENCODER_OUT
+from ray.rllib.core.models.base import ENCODER_OUT
 from ray.rllib.utils.torch_utils import FLOAT_MIN
 
 
