@@ -27,7 +27,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, InvalidAudioError, InvalidEditError, StoreError
-from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings
+from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings, settle_heap
 from editor_rl.serving.schemas import Accepted, AnotherRequest, AnotherResponse, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
 from editor_rl.rlhf.registry import ModelRegistry
@@ -84,6 +84,7 @@ class Ingress:
         self.token = resolve_token(settings.data_dir)
         security.LIMITS["max_body_bytes"] = settings.max_body_bytes  # the module, not a copy: the middleware reads it
         self.editor, self.feedback, self.reward = editor, feedback, reward
+        settle_heap()
 
     async def _caller(self, authorization: str | None, *, admin: bool = False) -> Caller:
         """Who sends the request: the admin, or a registered rater (401 without a token, 403 for an unknown one)."""
