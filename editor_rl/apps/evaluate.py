@@ -86,7 +86,7 @@ def evaluate(checkpoint: str | Path, *, songs_dir: str | Path, out_dir: str | Pa
     for k, (a, target) in enumerate(judged.jobs):
         t = dense.song_tables(a)
         plans = {m: judged.plans[m][k] for m in methods}
-        learned = dict(zip(methods, scorer.score([edit_sequence(a, plans[m], target_seconds=target, tables=t) for m in methods])[0])) if scorer else {}
+        learned = dict(zip(methods, scorer.score([edit_sequence(a, plans[m], target_seconds=target) for m in methods])[0])) if scorer else {}
         for m, p in plans.items():
             order = order_of(a, p)
             c = dense.components(t, order, out_seconds=p.duration_s, target_seconds=target)

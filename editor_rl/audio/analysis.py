@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, Hashable, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,8 @@ from editor_rl.audio.mood import beat_moods
 from editor_rl.audio.structure import Structure, song_structure
 from editor_rl.config import BeatConfig, Config
 from editor_rl.errors import InvalidAudioError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,11 @@ class SongAnalysis:
         its own key (the tables an edit's model input reads, an env's song cache, the planner): an
         analysis never changes, so they never go stale, and they go when it goes. Never pickled."""
         return {}
+
+    def derive(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``derived[key]``, made by ``make()`` the first time it is asked for."""
+        got = self.derived.get(key)
+        return got if got is not None else self.derived.setdefault(key, make())
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -35,7 +35,7 @@ from editor_rl.config import Config
 from editor_rl.edit.plan import EditPlan
 from editor_rl.editors.mood import edit_mood_distance, mood_search_edits, mood_window_edits
 from editor_rl.policy.rollouts import policy_edits
-from editor_rl.rewards.sequence import EditSequence, edit_sequence
+from editor_rl.rewards.sequence import edit_sequence
 
 
 def song_seed(analysis: SongAnalysis) -> int:
@@ -64,14 +64,12 @@ class Proposal(NamedTuple):
 
 
 class Pick(NamedTuple):
-    """The favourite of a job: the plan, its kind, the reward model's mean and spread for it, and
-    the model's view of it (:func:`~editor_rl.rewards.sequence.edit_sequence`)."""
+    """The favourite of a job: the plan, its kind, and the reward model's mean and spread for it."""
 
     plan: EditPlan
     kind: str
     mean: float
     spread: float
-    sequence: EditSequence
 
 
 def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, config: Config,
@@ -153,7 +151,7 @@ def best_picks(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, score
             v = np.where([tuple(p.plan.beat_order) == tuple(exclude[j]) for p in props], -np.inf, v)
         i = int(np.argmax(v))
         plan = props[i].plan if mood is None else replace(props[i].plan, mood=mood)
-        out.append(Pick(plan, props[i].kind, float(mean[k + i]), float(spread[k + i]), seqs[k + i]))
+        out.append(Pick(plan, props[i].kind, float(mean[k + i]), float(spread[k + i])))
         k += len(props)
     return out
 

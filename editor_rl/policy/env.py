@@ -88,11 +88,8 @@ class SongCache:
 def song_cache(analysis: SongAnalysis, *, window_beats: int, reward: RewardConfig, search: SearchConfig) -> SongCache:
     """The song's :class:`SongCache` for these settings, made once per analysis (``analysis.derived``)
     and shared by every env that edits it (best of N walks several at once)."""
-    key = ("song_cache", window_beats, reward, search)
-    cache = analysis.derived.get(key)
-    if cache is None:
-        cache = analysis.derived.setdefault(key, SongCache(analysis, window_beats=window_beats, reward=reward, search=search))
-    return cache
+    return analysis.derive(("song_cache", window_beats, reward, search),
+                           lambda: SongCache(analysis, window_beats=window_beats, reward=reward, search=search))
 
 
 class MusicEditEnv(gym.Env):

@@ -63,11 +63,8 @@ class SongInputs(NamedTuple):
 
 def song_inputs(analysis: SongAnalysis) -> SongInputs:
     """The per-song part of every edit's model input, made once per analysis (``analysis.derived``)."""
-    inputs = analysis.derived.get("edit_sequence")
-    if inputs is None:
-        inputs = analysis.derived.setdefault("edit_sequence", SongInputs(dense.song_tables(analysis), EditGrid.of(analysis), song_constants(analysis),
-                                                                            structure_flags(analysis)))
-    return inputs
+    return analysis.derive("edit_sequence", lambda: SongInputs(dense.song_tables(analysis), EditGrid.of(analysis), song_constants(analysis),
+                                                              structure_flags(analysis)))
 
 
 def _tokens_from_order(order: Sequence[int], bar_pos: np.ndarray, *, fade_out: bool) -> np.ndarray:

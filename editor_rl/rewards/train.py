@@ -48,7 +48,6 @@ from editor_rl.config import RewardModelConfig, RewardTrainConfig
 from editor_rl.errors import PreferenceDataError
 from editor_rl.rewards.bradley_terry import PREF_CODES, PREF_TIE, BradleyTerryLoss
 from editor_rl.preferences.records import PreferenceRecord
-from editor_rl.rewards import dense
 from editor_rl.rewards.model import Normalizer, RewardModel, RewardScorer, collate, patches
 from editor_rl.rewards.sequence import EditSequence, edit_sequence
 
@@ -83,19 +82,16 @@ def prepare(records: Sequence[PreferenceRecord], analyses: Mapping[str, SongAnal
     """
     seqs: list[EditSequence] = []
     index: dict[tuple[str, str, float | None], int] = {}
-    tables: dict[str, dense.SongTables] = {}
     cols: dict[str, list] = {"a": [], "b": [], "preference": [], "strength": [], "song": []}
     for n, r in enumerate(records, start=1):
         if r.song_id not in analyses:
             raise PreferenceDataError(f"record {n} ({r.pair_id}): song_id={r.song_id!r} is not among the {len(analyses)} songs given")
         an = analyses[r.song_id]
-        if r.song_id not in tables:
-            tables[r.song_id] = dense.song_tables(an)
         for side, cand in (("a", r.a), ("b", r.b)):
             key = (r.song_id, cand.candidate_id, r.target_seconds)
             if key not in index:
                 index[key] = len(seqs)
-                seqs.append(edit_sequence(an, cand.plan(source_duration_s=an.duration_s), target_seconds=r.target_seconds, tables=tables[r.song_id]))
+                seqs.append(edit_sequence(an, cand.plan(source_duration_s=an.duration_s), target_seconds=r.target_seconds))
             cols[side].append(index[key])
         cols["preference"].append(PREF_CODES[r.preference])
         cols["strength"].append(r.strength)

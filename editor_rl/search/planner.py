@@ -400,17 +400,19 @@ _PLANNERS_KEPT = 16
 _BONUS_TABLES_KEPT = 8  # per planner: best of N's section searches use 4 per song
 
 
+def _content_key(analysis: SongAnalysis) -> tuple:
+    """What makes two analyses' planners the same: content, analysis version, length and a digest of beats and features."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (analysis.beats_s, analysis.bar_pos, analysis.phrase_pos, analysis.features):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return analysis.content_hash, analysis.version, analysis.duration_s, digest.hexdigest()
+
+
 def planner_for(analysis: SongAnalysis, *, reward: RewardConfig = RewardConfig(), search: SearchConfig = SearchConfig()) -> Planner:
     """The planner of ``analysis`` under these configs, made once and kept for the 16 songs planned
     most recently (keyed by the analysis' content, so a re-analysed or re-uploaded song reuses it
     only when its beats and features are the same)."""
-    content = analysis.derived.get("planner_key")
-    if content is None:  # hashed once per analysis object
-        digest = hashlib.blake2b(digest_size=16)
-        for array in (analysis.beats_s, analysis.bar_pos, analysis.phrase_pos, analysis.features):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        content = analysis.derived.setdefault("planner_key", (analysis.content_hash, analysis.version, analysis.duration_s, digest.hexdigest()))
-    key = (*content, reward, search)
+    key = (*analysis.derive("planner_key", lambda: _content_key(analysis)), reward, search)  # hashed once per analysis object
     with _PLANNERS_LOCK:
         if key in _PLANNERS:
             _PLANNERS.move_to_end(key)

@@ -247,8 +247,9 @@ class Editor:
         an edit not yet scored; a best edit comes with its score and without it)."""
         eid = uuid.uuid4().hex[:16]
         request = {"song_id": song, "target_seconds": target, "mood": plan.mood.to_json() if plan.mood else None, "content_hash": a.content_hash}
-        write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": plan.to_edl(), "request": request}))
-        return {"edit_id": eid, "song_id": song, "edl": plan.to_edl(), "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
+        edl = plan.to_edl()
+        write_text_atomic(self.renders / f"{eid}.json", json.dumps({"song": str(a.path), "edl": edl, "request": request}))
+        return {"edit_id": eid, "song_id": song, "edl": edl, "duration_s": plan.duration_s, "audio_url": f"/api/audio/{eid}",
                 "model_version": served.name, "replica": self.replica, "mood": request["mood"]} | ({"sequence": sequence} if sequence is not None else {})
 
     def _another(self, edit_id: str, rater: str | None) -> dict:
