@@ -3,7 +3,7 @@ tracker and ``beats.tracker: madmom`` with 8, 2 and 1 of madmom's networks, agai
 reference tracks (its 8 networks, 3/4 and 4/4 bars).
 
 Run:  bash scripts/fetch_real_music.sh && .venv/bin/pip install -e '.[reference]' && \\
-      .venv/bin/python bench/bench_madmom.py [--split heldout] [--max-tracks 24] [--networks 8,2,1]
+      .venv/bin/python bench/bench_madmom.py [--split heldout] [--max-tracks 24] [--networks 8,2,1] [--learned-weights PT]
 
 What to expect: one table, a row per backend: mean and lowest beat F and downbeat F against
 the reference (mir_eval, ±70 ms) on the held-out tracks (``--split``; the learned tracker never saw
@@ -39,13 +39,16 @@ from reference_trackers import f_measure, madmom_beats, steady  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def backends(networks: list[int]) -> dict[str, Config]:
-    """The configs compared, by row name: the fast tracker, then madmom with each ensemble size."""
+def backends(networks: list[int], *, learned_weights: str = "") -> dict[str, Config]:
+    """The configs compared, by row name: the default, the learned tracker alone (and with other
+    weights, when given), the fast tracker, then madmom with each ensemble size."""
     cfg = Config()
     out = {f"{cfg.beats.tracker} (default)": cfg}
     for tracker in ("learned", "fast"):
         if tracker != cfg.beats.tracker:
             out[tracker] = dataclasses.replace(cfg, beats=dataclasses.replace(cfg.beats, tracker=tracker))
+    if learned_weights:
+        out[f"learned, {Path(learned_weights).name}"] = dataclasses.replace(cfg, beats=dataclasses.replace(cfg.beats, tracker="learned", learned_weights=learned_weights))
     for n in networks:
         out[f"madmom, {n} network{'s' if n > 1 else ''}"] = dataclasses.replace(cfg, beats=dataclasses.replace(cfg.beats, tracker="madmom", madmom_networks=n))
     return out
@@ -56,7 +59,8 @@ def main() -> None:
     ap.add_argument("--real", default=str(ROOT / ".cache" / "real-music"))
     ap.add_argument("--split", default="heldout", choices=["heldout", "train", "all"], help="which of the real tracks (the learned tracker trains on 'train')")
     ap.add_argument("--max-tracks", type=int, default=24, help="at most this many tracks")
-    ap.add_argument("--networks", default="8,2,1", help="madmom ensemble sizes to compare")
+    ap.add_argument("--networks", default="8,2,1", help="madmom ensemble sizes to compare ('' for none)")
+    ap.add_argument("--learned-weights", default="", help="also the learned tracker alone with these weights (e.g. a retrained model)")
     args = ap.parse_args()
     root = Path(args.real)
     torch.set_num_threads(1)  # speed per core
@@ -64,7 +68,7 @@ def main() -> None:
     tracks = [t for s in splits for t in sorted((root / s).glob("*")) if t.suffix in (".ogg", ".flac", ".wav", ".mp3")]
     if not tracks:
         raise SystemExit(f"no real recordings in {root}: run scripts/fetch_real_music.sh first")
-    configs = backends([int(x) for x in args.networks.split(",")])
+    configs = backends([int(x) for x in args.networks.split(",") if x], learned_weights=args.learned_weights)
     for cfg in configs.values():  # warm: load madmom's networks, compile numba
         analyze_audio(decode_audio(tracks[0]), config=cfg)
 
