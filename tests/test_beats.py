@@ -96,6 +96,55 @@ def test_beat_dp_follows_a_click_track():
     assert np.abs(frames[:, None] - clicks[None, :]).min(axis=1).max() <= 1
 
 
+
+def _chain_frame_by_frame(local: np.ndarray, lags: np.ndarray, penalty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ellis's recursion as written in the papers: one frame at a time (what beat_dp's blocks must equal)."""
+    cum, back, first, thresh = np.zeros(len(local)), np.full(len(local), -1), True, 0.01 * local.max()
+    for i in range(len(local)):
+        lo = i - lags
+        ok = lo >= 0
+        best = -np.inf
+        if ok.any():
+            cand = cum[lo[ok]] + penalty[ok]
+            j = int(cand.argmax())
+            best = cand[j]
+        if first and local[i] < thresh or best == -np.inf:
+            cum[i] = local[i]
+        else:
+            cum[i], back[i] = local[i] + best, lo[ok][j]
+        first = first and local[i] < thresh
+    return cum, back
+
+
+@pytest.mark.parametrize("period", [7.3, 21.5, 43.0])
+def test_beat_dp_blocks_score_as_a_frame_by_frame_loop(period):
+    rng = np.random.default_rng(3)
+    local = np.concatenate([np.zeros(40), rng.random(3000) ** 4])  # a silent start, then sparse peaks
+    local[rng.integers(40, 3000, 50)] = 2.0  # equal peaks: ties must break the same way
+    lags = np.arange(int(round(2 * period)), max(1, int(round(period / 2))) - 1, -1)
+    penalty = -100.0 * np.log(lags / period) ** 2
+    start = beatlib._first_at_least(local, 0.01 * local.max())
+    cum, back = beatlib._chain_scores(local, lags=lags, penalty=penalty, start=start)
+    want_cum, want_back = _chain_frame_by_frame(local, lags, penalty)
+    assert start >= 40  # nothing chains through the silent start
+    np.testing.assert_array_equal(cum, want_cum)
+    np.testing.assert_array_equal(back, want_back)
+
+
+@pytest.mark.parametrize("hop", [441, 512])
+def test_tempogram_and_tempo_equal_librosas(hop):
+    import librosa
+
+    rng = np.random.default_rng(hop)
+    onset = (rng.random(4000) ** 3 + np.tile([1.0] + [0.0] * 21, 200)[:4000]).astype(np.float32)  # a pulse every 22 frames, and noise
+    onset[:300] = 0.0  # a silent intro: windows of zeros stay zeros
+    win = int(librosa.time_to_frames(8.0, sr=22050, hop_length=hop))
+    np.testing.assert_array_equal(beatlib.tempogram(onset, win_length=win),
+                                  librosa.feature.tempogram(onset_envelope=onset, sr=22050, hop_length=hop, win_length=win))
+    want = float(librosa.feature.tempo(onset_envelope=onset, sr=22050, hop_length=hop, start_bpm=120.0, std_bpm=1.0, max_tempo=215.0)[0])
+    assert beatlib.global_tempo(onset, sr=22050, hop_length=hop, max_bpm=215.0) == want
+    assert abs(want - 60 * 22050 / hop / 22) < 3  # and it is the pulse's tempo
+
 def test_bar_descriptors_name_each_column_and_carry_the_neighbours(synth_corpus, config):
     grid = beat_grid(decode_audio(synth_corpus[0]), config=config)
     X = grid.descriptors

@@ -56,3 +56,35 @@ def test_pooling_mean_std_max():
 def test_beat_bounds_never_empty():
     b = beat_frame_bounds(np.array([0.0, 0.001, 0.002, 1.0]), n_frames=100, sr=22050, hop_length=512, duration_s=2.0)
     assert np.all(np.diff(b) >= 1)
+
+
+@pytest.mark.parametrize("n", [1000, 2048, 2049, 66_167])
+@pytest.mark.parametrize("hop", [441, 512])
+def test_stft_magnitude_equals_librosas(n, hop):
+    import librosa
+
+    from editor_rl.audio.features import stft_magnitude
+
+    y = (0.1 * np.random.default_rng(n).standard_normal(n)).astype(np.float32)
+    want = np.abs(librosa.stft(y, n_fft=2048, hop_length=hop, dtype=np.complex64))
+    got = stft_magnitude(y, n_fft=2048, hop_length=hop)
+    np.testing.assert_array_equal(got, want)
+    assert got.flags.f_contiguous  # laid out as librosa's: the reductions over it add in the same order
+
+
+def test_spectral_shape_blocks_equal_the_whole_spectrogram():
+    import librosa
+
+    from editor_rl.audio.features import spectral_shape, stft_magnitude
+
+    y = (0.1 * np.random.default_rng(7).standard_normal(22050 * 4)).astype(np.float32)
+    S = stft_magnitude(y, n_fft=2048, hop_length=512)  # 173 frames: a block and a part
+    power, freqs = S * S, librosa.fft_frequencies(sr=22050, n_fft=2048).astype(np.float32)
+    mag_sum = np.maximum(S.sum(axis=0), 1e-10)
+    centroid = (freqs[:, None] * S).sum(axis=0) / mag_sum
+    bandwidth = np.sqrt(((freqs[:, None] - centroid) ** 2 * S).sum(axis=0) / mag_sum)
+    cum = np.cumsum(S, axis=0)
+    rolloff = freqs[np.minimum((cum < 0.85 * cum[-1]).sum(axis=0), len(freqs) - 1)]
+    flatness = np.exp(np.log(np.maximum(power, 1e-10)).mean(axis=0)) / np.maximum(power.mean(axis=0), 1e-10)
+    for got, want in zip(spectral_shape(S, power, freqs=freqs), (centroid, bandwidth, rolloff, flatness)):
+        np.testing.assert_array_equal(got, want)

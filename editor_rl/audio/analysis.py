@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
@@ -232,15 +233,17 @@ def beat_grid(audio: Audio, *, config: Config, name: str = "audio") -> BeatGrid:
     ac, bc = config.audio, config.beats
     sr = ac.sample_rate
     y = to_analysis_signal(audio, sample_rate=sr)
-    frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
-    if bc.tracker == "madmom":
-        tempo, beats_s, tracked_bar_pos = madmom_grid(audio, config=bc)
-    elif bc.tracker in ("auto", "learned"):
-        tempo, beats_s, tracked_bar_pos = learned_or_madmom(audio, config=bc, signal=y if sr == learned_tracker.SAMPLE_RATE else None)
-    else:
+    if bc.tracker == "fast":  # tracks the features' own onsets
+        frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
         tempo, beat_frames = beatlib.track_beats(frames.onset, sr=sr, hop_length=ac.hop_length, config=bc)
         beats_s = beatlib.refine_to_onsets(y, beat_frames * ac.hop_length / sr, sr=sr, window_s=bc.refine_window_s) if len(beat_frames) else np.zeros(0)
         tracked_bar_pos = None
+    else:  # the tracker reads its own spectrogram: it runs on a second thread while the features' STFT runs on this one
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-tracker") as pool:
+            tracked = pool.submit(madmom_grid, audio, config=bc) if bc.tracker == "madmom" else \
+                pool.submit(learned_or_madmom, audio, config=bc, signal=y if sr == learned_tracker.SAMPLE_RATE else None)
+            frames = spectral_frames(y, sr=sr, n_fft=ac.n_fft, hop_length=ac.hop_length)
+            tempo, beats_s, tracked_bar_pos = tracked.result()
     if len(beats_s) < bc.min_beats:
         raise InvalidAudioError(f"{name}: only {len(beats_s)} beats found; at least {bc.min_beats} are needed")
     duration = len(y) / sr
@@ -282,6 +285,21 @@ def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_ha
         duration_s=audio.duration_s, sample_rate=audio.sample_rate, channels=audio.channels, tempo_bpm=tempo_med,
         beats_s=grid.beats_s, bar_pos=bar_pos, phrase_pos=phrase_pos, features=feats,
     )
+
+
+def warm_up(*, config: Config) -> None:
+    """Analyse 16 s of clicks once, so that the first song a process analyses does not also pay for
+    the lazy imports, the functions compiled at their first call and the tracker's weights (about
+    4 s on 2 cores): a server calls it as it starts."""
+    sr = config.audio.sample_rate
+    t = np.arange(16 * sr) / sr
+    clicks = np.sin(2 * np.pi * 110.0 * t) * np.exp(-20.0 * (t % 0.5))  # a decaying kick every half second
+    if config.beats.tracker == "auto":  # its own tracker; madmom, the fallback it would take on clicks, loads when a song needs it
+        config = dataclasses.replace(config, beats=dataclasses.replace(config.beats, tracker="learned"))
+    try:
+        analyze_audio(Audio(samples=clicks.astype(np.float32)[:, None], sample_rate=sr), config=config)
+    except InvalidAudioError:  # what counts here is what the analysis loaded, not what it found
+        pass
 
 
 def analyze_file(path: str | Path, *, config: Config) -> SongAnalysis:

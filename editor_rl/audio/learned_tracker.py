@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from editor_rl.audio.beats import bar_positions, beat_dp
+from editor_rl.audio.beats import bar_positions, beat_dp, global_tempo
+from editor_rl.audio.features import stft_magnitude
 from editor_rl.errors import ConfigError
 
 SAMPLE_RATE = 22050
@@ -42,8 +43,8 @@ RETRAIN = "python scripts/train_beat_tracker.py"
 
 def mel_bands(y: np.ndarray) -> np.ndarray:
     """Mel magnitudes of a mono signal at :data:`SAMPLE_RATE`: (N_MELS, T) at :data:`FPS`."""
-    return librosa.feature.melspectrogram(y=np.asarray(y, np.float32), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS,
-                                          fmin=30.0, fmax=11000.0, power=1.0)
+    S = stft_magnitude(np.asarray(y, np.float32), n_fft=N_FFT, hop_length=HOP)
+    return librosa.feature.melspectrogram(S=S, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, fmin=30.0, fmax=11000.0)
 
 
 def features_of(mel: np.ndarray) -> np.ndarray:
@@ -171,8 +172,7 @@ class Tracked(NamedTuple):
 def tempo_of(beat_act: np.ndarray, *, min_bpm: float, max_bpm: float) -> float:
     """The beat activation's dominant period in BPM, in ``[min_bpm, max_bpm]`` (autocorrelation
     weighted by a log-normal prior around 120 BPM, as librosa's)."""
-    bpm = float(librosa.feature.tempo(onset_envelope=beat_act.astype(np.float32), sr=SAMPLE_RATE, hop_length=HOP, start_bpm=120.0, std_bpm=1.0,
-                                      max_tempo=max_bpm)[0])
+    bpm = global_tempo(beat_act.astype(np.float32), sr=SAMPLE_RATE, hop_length=HOP, max_bpm=max_bpm)
     while bpm < min_bpm:
         bpm *= 2
     while bpm > max_bpm:

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 
+from editor_rl.audio.analysis import warm_up
 from editor_rl.audio.mood import Mood
 from editor_rl.config import Config
 from editor_rl.config.atomic import write_text_atomic
@@ -121,6 +122,7 @@ class Editor:
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor")  # rollouts, one batch at a time
         self._renderer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")  # audio, when first fetched
         self.replica = serve.get_replica_context().replica_id.unique_id  # answers say which replica made them (X-Editor-Replica)
+        warm_up(config=self.config)  # the first upload is analysed as fast as the next
         settle_heap()
 
     def _decoded(self, path: str):
