@@ -302,8 +302,9 @@ def warm_up(*, config: Config) -> None:
         pass
 
 
-def analyze_file(path: str | Path, *, config: Config) -> SongAnalysis:
-    """Decode, validate and analyse one audio file (no Ray).
+def analyze_file(path: str | Path, *, config: Config, content_hash: str | None = None) -> SongAnalysis:
+    """Decode, validate and analyse one audio file (no Ray); ``content_hash``: its
+    :func:`file_hash` where the caller has it.
 
     Raises
     ------
@@ -312,4 +313,4 @@ def analyze_file(path: str | Path, *, config: Config) -> SongAnalysis:
     """
     ac = config.audio
     audio = decode_audio(path, max_duration_s=ac.max_duration_s, silence_dbfs=ac.silence_dbfs, allowed_formats=ac.allowed_formats)
-    return analyze_audio(audio, config=config, song_id=Path(path).stem, content_hash=file_hash(path))
+    return analyze_audio(audio, config=config, song_id=Path(path).stem, content_hash=content_hash or file_hash(path))

@@ -125,17 +125,18 @@ class FeatureStore:
             features=np.ascontiguousarray(feats, dtype=np.float32),
         )
 
-    def load_song(self, path: str | Path, *, config: Config) -> SongAnalysis:
+    def load_song(self, path: str | Path, *, config: Config, content_hash: str | None = None) -> SongAnalysis:
         """The stored analysis of an audio file, analysing and storing it if missing.
 
         The analysis is shared by every copy of the same bytes; its ``song_id`` and ``path`` are
         those of the file asked for (a moved or renamed copy keeps its own identity, so its truth
-        file and its audio are found where it is now).
+        file and its audio are found where it is now). ``content_hash``: the file's
+        :func:`~editor_rl.audio.analysis.file_hash` where the caller has it (not read again).
         """
-        h, v = file_hash(path), analysis_version(config)
+        h, v = content_hash or file_hash(path), analysis_version(config)
         if self.has(h, v):
             return dataclasses.replace(self.get(h, v), song_id=song_id(path), path=str(path))
-        analysis = analyze_file(path, config=config)
+        analysis = analyze_file(path, config=config, content_hash=h)
         self.put(analysis)
         return analysis
 

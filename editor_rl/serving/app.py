@@ -24,7 +24,8 @@ from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
-from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.datastructures import FormData, UploadFile as StarletteUploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, InvalidAudioError, InvalidEditError, StoreError
 from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings, settle_heap
@@ -61,6 +62,24 @@ def _error(e: Exception) -> HTTPException:
     if isinstance(e, EditorRLError):
         return HTTPException(400, str(e))
     return HTTPException(500, f"{type(e).__name__}: {e}")
+
+
+async def upload_form(request: Request, *, max_bytes: int) -> FormData:
+    """An upload's multipart form with its file kept in memory (the body limit bounds it): starlette
+    spools a file over 1 MiB to disk and then writes each 64 KiB piece it receives from a thread,
+    which made a 3-minute WAV's form take about three times as long to read.
+
+    Raises
+    ------
+    HTTPException
+        400 for a malformed body, as starlette's own ``request.form()`` answers.
+    """
+    parser = MultiPartParser(request.headers, request.stream(), max_files=1, max_fields=16)
+    parser.spool_max_size = max_bytes  # this parser's own: the class's default stays
+    try:
+        return await parser.parse()
+    except MultiPartException as e:
+        raise HTTPException(400, e.message) from None
 
 
 class Caller(NamedTuple):
@@ -164,13 +183,17 @@ class Ingress:
         ctype = request.headers.get("content-type", "")
         try:
             if ctype.startswith("multipart/form-data"):
-                form = await request.form()
-                upload = form.get("audio")
-                if not isinstance(upload, StarletteUploadFile):
-                    raise HTTPException(422, "multipart body needs a file field 'audio'")
-                body = EditRequest(song_id="upload", target_seconds=form.get("target_seconds", ""), temperature=form.get("temperature", 0.0),
-                                   rater_id=form.get("rater_id") or None, mood=form.get("mood") or None)
-                song_id = await self._call(self.editor, "save_upload", await upload.read(), upload.filename or "upload")
+                form = await upload_form(request, max_bytes=self.settings.max_body_bytes)
+                try:
+                    upload = form.get("audio")
+                    if not isinstance(upload, StarletteUploadFile):
+                        raise HTTPException(422, "multipart body needs a file field 'audio'")
+                    body = EditRequest(song_id="upload", target_seconds=form.get("target_seconds", ""), temperature=form.get("temperature", 0.0),
+                                       rater_id=form.get("rater_id") or None, mood=form.get("mood") or None)
+                    data, name = await upload.read(), upload.filename or "upload"
+                finally:
+                    await form.close()
+                song_id = await self._call(self.editor, "save_upload", data, name)
             else:
                 body = EditRequest.model_validate_json(await request.body())
                 song_id = body.song_id

@@ -137,13 +137,13 @@ class Editor:
                     self._audio.popitem(last=False)
             return self._audio[path]
 
-    def _analysis(self, path: Path):
+    def _analysis(self, path: Path, content_hash: str | None = None):
         key = str(path)
         with self._analyses_lock:
             if key in self._analyses:
                 self._analyses.move_to_end(key)
                 return self._analyses[key]
-        return self._keep_analysis(key, self.store.load_song(path, config=self.config))
+        return self._keep_analysis(key, self.store.load_song(path, config=self.config, content_hash=content_hash))
 
     def _keep_analysis(self, key: str, analysis):
         """Keep ``analysis`` under ``key`` (the least recently used out past ANALYSES_KEPT); returns it."""
@@ -187,7 +187,7 @@ class Editor:
             tmp = self.uploads / f".{uuid.uuid4().hex}{ext}"
             tmp.write_bytes(data)
             try:
-                analysis = self._analysis(tmp)  # decodes and validates: raises InvalidAudioError naming the problem
+                analysis = self._analysis(tmp, content_hash=digest)  # decodes and validates: raises InvalidAudioError naming the problem
             except InvalidAudioError as e:
                 raise InvalidAudioError(str(e).replace(tmp.name, filename or "upload")) from None
             finally:
