@@ -133,12 +133,13 @@ def test_write_audio_is_atomic_and_clips(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_wav_render_is_converted_to_16_bits_as_libsndfile_converts_it(tmp_path):
-    x = np.random.default_rng(0).uniform(-1.3, 1.3, (50_000, 2)).astype(np.float32)  # a render: float32, some samples past full scale
-    x[:6, 0] = [-1.0, 1.0, 0.5 / 32768, -0.5 / 32768, 1e-9, -1e-9]
-    ours = write_audio(tmp_path / "ours.wav", x, sample_rate=44100)
-    sf.write(tmp_path / "theirs.wav", np.clip(x, -1.0, 1.0), 44100, subtype="PCM_16")
-    assert ours.read_bytes() == (tmp_path / "theirs.wav").read_bytes()
+@pytest.mark.parametrize("channels, frames, rate", [(2, 150_000, 44100), (1, 7, 22050), (3, 1000, 48000)])
+def test_a_wav_render_is_converted_to_16_bits_as_libsndfile_converts_it(tmp_path, channels, frames, rate):
+    x = np.random.default_rng(0).uniform(-1.3, 1.3, (frames, channels)).astype(np.float32)  # a render: float32, some samples past full scale
+    x[:6, 0] = [-1.0, 1.0, 0.5 / 32768, -0.5 / 32768, 1e-9, -1e-9][:frames]
+    ours = write_audio(tmp_path / "ours.wav", x, sample_rate=rate)
+    sf.write(tmp_path / "theirs.wav", np.clip(x, -1.0, 1.0), rate, subtype="PCM_16")
+    assert ours.read_bytes() == (tmp_path / "theirs.wav").read_bytes()  # header and samples, byte for byte
 
 
 def test_intact_mp3s_of_many_encodings_are_analysed_and_their_cut_copies_refused(ray_session, mp3_corpus, tmp_path, capsys):

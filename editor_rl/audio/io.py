@@ -7,6 +7,7 @@ float32 signal at the analysis rate (for analysis). Every way a file can be unus
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,14 +203,23 @@ _BLOCK = 1 << 16  # frames converted and written at a time: small buffers, reuse
 
 
 def _write_pcm16(path: Path, samples: np.ndarray, *, sample_rate: int) -> None:
-    """A 16-bit WAV of float32 ``samples``, converted the way libsndfile converts them (the floor
-    of x · 32768, clipped) in NumPy, a block at a time: the same bytes as ``sf.write``, a few times
-    faster and without a copy of the whole signal (its FLAC and float64 conversions round
-    differently: they keep their own)."""
+    """A 16-bit WAV of float32 ``samples``: libsndfile's 44-byte header, then the samples converted
+    the way libsndfile converts them (the floor of x · 32768, clipped) in NumPy a block at a time and
+    written straight to the file — the same bytes as ``sf.write``, a few times faster and without
+    a copy of the whole signal (libsndfile buffers what it writes and copies it again when it
+    closes; its FLAC and float64 conversions round differently: they keep their own path). More than
+    two channels take libsndfile's path whole: their header is another one."""
     x = samples if samples.ndim == 2 else samples[:, None]
-    y = np.empty((min(_BLOCK, len(x)), x.shape[1]), dtype=np.float32)
+    channels = x.shape[1]
+    if channels > 2:
+        sf.write(str(path), np.asarray(x, np.float32), sample_rate, format="WAV", subtype="PCM_16")
+        return
+    size = len(x) * channels * 2
+    header = b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * 2, channels * 2, 16)
+    y = np.empty((min(_BLOCK, len(x)), channels), dtype=np.float32)
     pcm = np.empty(y.shape, dtype=np.int16)
-    with sf.SoundFile(str(path), "w", samplerate=sample_rate, channels=x.shape[1], format="WAV", subtype="PCM_16") as f:
+    with open(path, "wb") as f:
+        f.write(header + b"data" + struct.pack("<I", size))
         for start in range(0, len(x), _BLOCK):
             block = x[start : start + _BLOCK]
             yb, pb = y[: len(block)], pcm[: len(block)]

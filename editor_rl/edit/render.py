@@ -134,16 +134,15 @@ def _joined(samples: np.ndarray, cuts: list[tuple[int, int]], *, half: int) -> n
         go, gi = _crossfade_gains(_take(samples, e0 - h, e0 + h), _take(samples, s1 - h, s1 + h)) if h > 0 else (np.ones(0, np.float32), np.ones(0, np.float32))
         seams.append((h, go, gi))
     pos = 0
-    for i, (s, e) in enumerate(cuts):
+    for i, (s, e) in enumerate(cuts):  # cut i goes to out[pos - h_in : pos + e - s + h_out]: faded in and out over its seams' 2 h
         h_in = seams[i - 1][0] if i > 0 else 0
         h_out = seams[i][0] if i < len(seams) else 0
-        chunk = _take(samples, s - h_in, e + h_out)
+        a, n = pos - h_in, e - s + h_in + h_out
         if h_in:
-            chunk[: 2 * h_in] *= seams[i - 1][2][:, None]
+            out[a : a + 2 * h_in] += _take(samples, s - h_in, s + h_in) * seams[i - 1][2][:, None]
+        out[a + 2 * h_in : a + n - 2 * h_out] += samples[s + h_in : e - h_out]  # the untouched middle, read in place
         if h_out:
-            chunk[len(chunk) - 2 * h_out :] *= seams[i][1][:, None]
-        a = pos - h_in
-        out[max(a, 0) : a + len(chunk)] += chunk[max(0, -a) : max(0, -a) + min(len(chunk), total - max(a, 0))]
+            out[a + n - 2 * h_out : a + n] += _take(samples, e - h_out, e + h_out) * seams[i][1][:, None]
         pos += e - s
     return out
 
