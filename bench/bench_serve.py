@@ -18,9 +18,10 @@ scored in one batch); an edit at temperature 1 is one policy sample, measured be
 Requests are sent one at a time; the table gives p50 and p99 in milliseconds. A best edit
 (temperature 0) is measured with a new target each request (nothing cached) and as the same request
 again (the replica's cache); the first ``GET`` of an edit's audio renders it, the second reads it
-from disk (the transfer alone, through Serve's proxy). Last, a load test:
+from disk (the transfer alone, through Serve's proxy); last, a new best edit and at once its audio,
+back to back (from the click to the last byte). Then a load test:
 8 clients for ``--load-s`` seconds, each a mix of new-target best edits, repeats and audio fetches:
-p50 / p99, errors, and the Serve processes' resident memory before and after.
+p50 / p99, errors, and the Serve processes' memory (resident, and unique to them) before, during and after.
 """
 
 from __future__ import annotations
@@ -53,16 +54,23 @@ class Noop:
         return {"ok": True}
 
 
-def serve_rss_mb() -> float:
-    """Resident memory of this machine's Serve processes (the replicas, controller and proxy), MB."""
+def serve_memory_mb() -> tuple[float, float]:
+    """Memory of this machine's Serve processes (the replicas, controller and proxy), MB: resident
+    (RSS) and unique to them (USS). RSS also counts the pages of Ray's shared object store a process
+    has touched (audio passes through it in 4 MiB pieces), which grows until the store's pages have
+    all been touched once; USS is what a leak would grow."""
     import psutil
 
-    total = 0
-    for p in psutil.process_iter(["cmdline", "memory_info"]):
+    rss = uss = 0
+    for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
         if "ray::ServeReplica" in cmd or "ray::ServeController" in cmd or "ray::ProxyActor" in cmd:
-            total += p.info["memory_info"].rss
-    return total / 2**20
+            try:
+                m = p.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            rss, uss = rss + m.rss, uss + m.uss
+    return rss / 2**20, uss / 2**20
 
 
 def load_test(url: str, auth: dict, body: dict, duration_s: float, *, seconds: float, clients: int = 8) -> dict:
@@ -70,7 +78,7 @@ def load_test(url: str, auth: dict, body: dict, duration_s: float, *, seconds: f
     again and a fetch of the new edit's audio, in turn. Latencies of every request; errors counted."""
     from concurrent.futures import ThreadPoolExecutor
 
-    rss_before = serve_rss_mb()
+    before = serve_memory_mb()
     deadline = time.perf_counter() + seconds
 
     def client(c: int) -> tuple[list[float], int]:
@@ -93,15 +101,17 @@ def load_test(url: str, auth: dict, body: dict, duration_s: float, *, seconds: f
 
     with ThreadPoolExecutor(clients + 1) as pool:
         futures = [pool.submit(client, c) for c in range(clients)]
-        rss = []  # the Serve processes' memory every tenth of the test: flat, or still growing?
+        during = []  # the Serve processes' memory every tenth of the test: flat, or still growing?
         while not all(f.done() for f in futures):
             time.sleep(seconds / 10)
-            rss.append(round(serve_rss_mb()))
+            during.append(serve_memory_mb())
         results = [f.result() for f in futures]
+    after = serve_memory_mb()
     lat = [x for r in results for x in r[0]]
     p50, p99 = pct(lat)
     return {"clients": clients, "seconds": seconds, "requests": len(lat), "errors": sum(r[1] for r in results), "p50_ms": p50, "p99_ms": p99,
-            "rss_before_mb": rss_before, "rss_after_mb": serve_rss_mb(), "rss_during_mb": rss}
+            "rss_before_mb": before[0], "rss_after_mb": after[0], "rss_during_mb": [round(m[0]) for m in during],
+            "uss_before_mb": before[1], "uss_after_mb": after[1], "uss_during_mb": [round(m[1]) for m in during]}
 
 
 def main() -> None:
@@ -173,6 +183,8 @@ def main() -> None:
     fresh = [new_target(1000 + i).json()["audio_url"] for i in range(args.edits + 1)]
     rows["GET /api/audio (first fetch of an edit: rendered now)"] = (*pct(timed(args.edits, lambda i: http.get(url + fresh[i + 1]))), args.edits)
     rows["GET /api/audio (the same again: from disk)"] = (*pct(timed(args.edits, lambda i: http.get(url + fresh[i + 1]))), args.edits)
+    rows["a best edit at a new target, then its audio at once (what a person waits for)"] = (
+        *pct(timed(args.edits, lambda i: http.get(url + new_target(2000 + i).json()["audio_url"]))), args.edits)
     audio, sr = sf.read(io.BytesIO(song_bytes), dtype="int16")
 
     def upload(i: int = -1):
@@ -189,8 +201,9 @@ def main() -> None:
     print("\n| request | p50 ms | p99 ms | n |\n|---|---|---|---|")
     for k, (p50, p99, n) in rows.items():
         print(f"| {k} | {p50:.1f} | {p99:.1f} | {n} |")
-    print(f"\nload test: {load['errors']} errors of {load['requests']} requests; Serve processes' memory {load['rss_before_mb']:.0f} → {load['rss_after_mb']:.0f} MB"
-          f" (every tenth of the test: {', '.join(map(str, load['rss_during_mb']))})")
+    print(f"\nload test: {load['errors']} errors of {load['requests']} requests; Serve processes' memory, resident {load['rss_before_mb']:.0f} → {load['rss_after_mb']:.0f} MB"
+          f" (every tenth of the test: {', '.join(map(str, load['rss_during_mb']))}), unique {load['uss_before_mb']:.0f} → {load['uss_after_mb']:.0f} MB"
+          f" ({', '.join(map(str, load['uss_during_mb']))})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({k: {"p50_ms": v[0], "p99_ms": v[1], "n": v[2]} for k, v in rows.items()} | {"load": load}, indent=1))
     serve.shutdown()
