@@ -15,6 +15,7 @@ import os
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = "1"  # per core
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: the tracker's thread shares it with the features' STFT
 
 import argparse
 import json

@@ -8,8 +8,8 @@ Run:  bash scripts/fetch_real_music.sh && .venv/bin/pip install -e '.[reference]
 What to expect: one table, a row per backend: mean and lowest beat F and downbeat F against
 the reference (mir_eval, ±70 ms) on the held-out tracks (``--split``; the learned tracker never saw
 them) where the reference's tempo is steady, and the whole analysis's speed per core
-(``analyze_audio``, decoded audio in memory, warm, torch on one thread; median × real time;
-madmom's own threads), and the accuracy/speed curve of every backend as
+(``analyze_audio``, decoded audio in memory, warm, the process pinned to one core and torch on one
+thread: the learned tracker's thread and madmom's share that core; median × real time), and the accuracy/speed curve of every backend as
 docs/benchmarks/analysis_backends.png. The reference is cached per file in .cache/madmom
 (bench/reference_trackers.py); the madmom backend differs from it in decoding only a 4/4 bar and in
 the analysis's resampling, so 8 networks score close to 1, not exactly 1. Per-track figures go to
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,7 +64,8 @@ def main() -> None:
     ap.add_argument("--learned-weights", default="", help="also the learned tracker alone with these weights (e.g. a retrained model)")
     args = ap.parse_args()
     root = Path(args.real)
-    torch.set_num_threads(1)  # speed per core
+    torch.set_num_threads(1)  # speed per core: one thread, one core (the analysis's tracker thread shares it)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     splits = ["heldout", "train"] if args.split == "all" else [args.split]
     tracks = [t for s in splits for t in sorted((root / s).glob("*")) if t.suffix in (".ogg", ".flac", ".wav", ".mp3")]
     if not tracks:
