@@ -137,26 +137,34 @@ def _check_decoded(p: Path, ext: str, data: np.ndarray, *, error: str | None, de
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise _fail(p, f"{bad} samples are NaN or infinite")
-    rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+    flat = data.reshape(-1)
+    rms = float(np.sqrt(max(float(np.dot(flat, flat)), 0.0) / flat.size))  # a float32 dot: enough for a level in dB, without a float64 copy
     level = 20 * np.log10(max(rms, 1e-12))
     if level < silence_dbfs:
         raise _fail(p, f"digital silence (RMS {level:.1f} dBFS is below {silence_dbfs:.0f} dBFS)")
 
 
 def _read_blocks(f: sf.SoundFile, block: int = 1 << 16) -> tuple[np.ndarray, str | None]:
-    """Everything ``f`` decodes, and the decoder's complaint if it stopped early (else None)."""
-    parts, error = [], None
+    """Everything ``f`` decodes, and the decoder's complaint if it stopped early (else None).
+
+    Read a block at a time (what decoded before a failing block is kept) into one array of the
+    frames the header declares, then on into further blocks where the stream holds more: one copy of
+    the samples, not the blocks and their concatenation."""
+    out = np.empty((max(f.frames, 0), f.channels), np.float32)
+    n, more, error = 0, [], None
     while True:
         try:
-            part = f.read(block, dtype="float32", always_2d=True)
+            part = f.read(out=out[n : n + block]) if n < len(out) else f.read(block, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             error = str(exc).strip() or exc.__class__.__name__
             break
         if not len(part):
             break
-        parts.append(part)
-    data = np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)
-    return data, error
+        if n < len(out):
+            n += len(part)
+        else:
+            more.append(part)
+    return (np.concatenate([out[:n], *more]) if more else out[:n]), error
 
 
 def mixdown(samples: np.ndarray) -> np.ndarray:
@@ -207,13 +215,10 @@ def _write_pcm16(path: Path, samples: np.ndarray, *, sample_rate: int) -> None:
     the way libsndfile converts them (the floor of x · 32768, clipped) in NumPy a block at a time and
     written straight to the file — the same bytes as ``sf.write``, a few times faster and without
     a copy of the whole signal (libsndfile buffers what it writes and copies it again when it
-    closes; its FLAC and float64 conversions round differently: they keep their own path). More than
-    two channels take libsndfile's path whole: their header is another one."""
+    closes; its FLAC and float64 conversions round differently: they keep their own path). Mono or
+    stereo: libsndfile gives more channels another header."""
     x = samples if samples.ndim == 2 else samples[:, None]
     channels = x.shape[1]
-    if channels > 2:
-        sf.write(str(path), np.asarray(x, np.float32), sample_rate, format="WAV", subtype="PCM_16")
-        return
     size = len(x) * channels * 2
     header = b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * 2, channels * 2, 16)
     y = np.empty((min(_BLOCK, len(x)), channels), dtype=np.float32)
@@ -257,7 +262,7 @@ def write_audio(path: str | Path, samples: np.ndarray, *, sample_rate: int, subt
         raise InvalidAudioError(f"{p.name}: cannot write format {ext!r}; use .wav, .flac, .ogg or .mp3")
     sub = {"OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}.get(fmt, subtype)
     tmp = p.with_name(f".{p.name}.tmp")
-    if fmt == "WAV" and sub == "PCM_16" and samples.dtype == np.float32 and samples.ndim in (1, 2):  # a render
+    if fmt == "WAV" and sub == "PCM_16" and samples.dtype == np.float32 and (samples.ndim == 1 or samples.ndim == 2 and samples.shape[1] <= 2):  # a render
         _write_pcm16(tmp, samples, sample_rate=sample_rate)
     else:
         sf.write(str(tmp), np.clip(samples, -1.0, 1.0), sample_rate, format=fmt, subtype=sub)

@@ -28,7 +28,7 @@ from starlette.datastructures import FormData, UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, InvalidAudioError, InvalidEditError, StoreError
-from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings, settle_heap
+from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings, settle_heap, stage_upload
 from editor_rl.serving.schemas import Accepted, AnotherRequest, AnotherResponse, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
 from editor_rl.rlhf.registry import ModelRegistry
@@ -100,6 +100,7 @@ class Ingress:
 
     def __init__(self, settings: ServeSettings, editor: DeploymentHandle, feedback: DeploymentHandle, reward: DeploymentHandle) -> None:
         self.settings = settings
+        self.uploads = Path(settings.data_dir) / "uploads"  # shared with the Editor replicas: uploads are staged there
         self.token = resolve_token(settings.data_dir)
         security.LIMITS["max_body_bytes"] = settings.max_body_bytes  # the module, not a copy: the middleware reads it
         self.editor, self.feedback, self.reward = editor, feedback, reward
@@ -193,12 +194,15 @@ class Ingress:
                     data, name = await upload.read(), upload.filename or "upload"
                 finally:
                     await form.close()
-                song_id = await self._call(self.editor, "save_upload", data, name)
+                staged = await asyncio.to_thread(stage_upload, data, name, uploads=self.uploads, allowed_formats=self.settings.config.audio.allowed_formats)
+                song_id = await self._call(self.editor, "save_upload", str(staged), name)
             else:
                 body = EditRequest.model_validate_json(await request.body())
                 song_id = body.song_id
         except ValidationError as e:
             raise HTTPException(422, json.loads(e.json(include_url=False))) from e
+        except InvalidAudioError as e:  # refused before it was staged
+            raise _error(e) from e
         rater = (self._as(caller, body.rater_id) if body.rater_id or not caller.admin else None)
         out = await self._call(self.editor, "edit", song_id, body.target_seconds, body.temperature, rater, body.requested_mood())
         if isinstance(out, Exception):
