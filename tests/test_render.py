@@ -87,3 +87,39 @@ def test_rendering_is_deterministic(rendered, config):
     audio, plan, out = rendered
     again = render_plan(audio, plan, config=config.render)
     assert np.array_equal(out, again)
+
+
+def _joined_from_copies(samples, cuts, half):
+    """The join written the plain way: each cut copied whole (zeros past the source), faded over its
+    seams and added in (what the in-place join must equal, bit for bit)."""
+    from editor_rl.edit.render import _crossfade_gains, _take
+
+    out = np.zeros((sum(e - s for s, e in cuts), samples.shape[1]), np.float32)
+    hs = [min(half, (e0 - s0) // 2, (e1 - s1) // 2) for (s0, e0), (s1, e1) in zip(cuts, cuts[1:])]
+    gains = [_crossfade_gains(_take(samples, e0 - h, e0 + h), _take(samples, s1 - h, s1 + h)) if h > 0 else None
+             for h, (s0, e0), (s1, e1) in zip(hs, cuts, cuts[1:])]
+    pos = 0
+    for i, (s, e) in enumerate(cuts):
+        h_in, h_out = (hs[i - 1] if i else 0), (hs[i] if i < len(hs) else 0)
+        chunk = _take(samples, s - h_in, e + h_out)
+        if h_in:
+            chunk[: 2 * h_in] *= gains[i - 1][1][:, None]
+        if h_out:
+            chunk[len(chunk) - 2 * h_out :] *= gains[i][0][:, None]
+        out[pos - h_in : pos - h_in + len(chunk)] += chunk
+        pos += e - s
+    return out
+
+
+def test_the_join_reads_each_cut_in_place_with_the_same_samples(rng):
+    from editor_rl.edit.render import _joined
+
+    x = (0.2 * rng.standard_normal((SR * 3, 2))).astype(np.float32)
+    for _ in range(40):
+        k = int(rng.integers(1, 6))
+        pts = np.sort(rng.integers(0, len(x), 2 * k))
+        cuts = [(int(a), int(b)) for a, b in zip(pts[0::2], pts[1::2]) if b > a]
+        rng.shuffle(cuts)
+        half = int(rng.choice([0, 50, 441, 20_000]))  # none, short, the default 20 ms, longer than some cuts
+        got, want = _joined(x, cuts, half=half), _joined_from_copies(x, cuts, half)
+        assert got.shape == want.shape and np.array_equal(got.view(np.uint32), want.view(np.uint32))  # -0.0 and 0.0 told apart
