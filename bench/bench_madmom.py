@@ -9,10 +9,10 @@ What to expect: one table, a row per backend: mean and lowest beat F and downbea
 the reference (mir_eval, ±70 ms) on the held-out tracks (``--split``; the learned tracker never saw
 them) where the reference's tempo is steady, and the whole analysis's speed per core
 (``analyze_audio``, decoded audio in memory, warm, the process pinned to one core and torch on one
-thread: the learned tracker's thread and madmom's share that core; median × real time), and the accuracy/speed curve of every backend as
-docs/benchmarks/analysis_backends.png. The reference is cached per file in .cache/madmom
-(bench/reference_trackers.py); the madmom backend differs from it in decoding only a 4/4 bar and in
-the analysis's resampling, so 8 networks score close to 1, not exactly 1. Per-track figures go to
+thread: the learned tracker's thread and madmom's share that core; median × real time), and the
+accuracy/speed curve of every backend as docs/benchmarks/analysis_backends.png. The reference is
+cached per file in .cache/madmom (bench/reference_trackers.py); the madmom backend differs from it in
+decoding only a 4/4 bar and in the analysis's resampling, so 8 networks score close to 1, not exactly 1. Per-track figures go to
 stderr and bench/results/madmom_backend.json.
 """
 

@@ -84,7 +84,12 @@ class DenseComponents(NamedTuple):
 
 
 def song_tables(analysis: SongAnalysis) -> SongTables:
-    """Precompute what the dense rewards need from a song's analysis."""
+    """What the dense rewards need from a song's analysis, made once per analysis object
+    (``analysis.derived``: the planner, the model input, the judges and the reports all read it)."""
+    return analysis.derive("song_tables", lambda: _tables_of(analysis))
+
+
+def _tables_of(analysis: SongAnalysis) -> SongTables:
     dur = analysis.beat_ends_s - analysis.beats_s
     rms = analysis.features[:, _RMS].astype(np.float64)
     tim = np.concatenate([analysis.features[:, _CHROMA], analysis.features[:, _MFCC]], axis=1).astype(np.float64)
