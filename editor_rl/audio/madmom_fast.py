@@ -27,7 +27,9 @@ import numpy as np
 HOP = 441
 """madmom's hop at 44.1 kHz and 100 frames/s, samples."""
 FRAME_BLOCK = 128
-"""Frames transformed at once by :func:`spectra` (bounds the memory of a block)."""
+"""Frames transformed at once by :class:`Spectra` (a block in cache: fewer, faster passes)."""
+CHUNK = 512
+"""Frames whose LSTM input projections :class:`Ensemble` makes at once (6.5 MB for 8 networks)."""
 
 
 # ----------------------------------------------------------------------------- the BLSTM ensemble
@@ -57,8 +59,8 @@ def _sigmoid(x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _lstm_scan(pre: np.ndarray, rec: np.ndarray, peep: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """The recurrences of ``G`` LSTM layers with peepholes, even groups forward, odd backward.
+def _lstm_scan(pre, rec, peep, h, c, out, reverse):  # pragma: no cover - compiled
+    """The recurrences of ``G`` LSTM layers with peepholes over a run of frames.
 
     Parameters
     ----------
@@ -68,18 +70,20 @@ def _lstm_scan(pre: np.ndarray, rec: np.ndarray, peep: np.ndarray, out: np.ndarr
         Recurrent weights (previous output @ ``rec``).
     peep : np.ndarray [shape=(G, 3, H), dtype=float32]
         Peephole weights of the input, forget and output gates.
+    h, c : np.ndarray [shape=(G, H), dtype=float32]
+        Outputs and cell states before the run; updated in place (the next run goes on from them).
     out : np.ndarray [shape=(T, G, H), dtype=float32]
         Written: each group's outputs in time order.
+    reverse : bool
+        Run from the last frame to the first (a backward layer).
     """
     n, groups, gates = pre.shape
     width = gates // 4
-    h = np.zeros((groups, width), np.float32)
-    c = np.zeros((groups, width), np.float32)
     acc = np.empty(gates, np.float32)
-    for t in range(n):
+    for step in range(n):
+        t = n - 1 - step if reverse else step
         for g in range(groups):
-            tt = t if g % 2 == 0 else n - 1 - t
-            acc[:] = pre[tt, g]
+            acc[:] = pre[t, g]
             for i in range(width):
                 hi = h[g, i]
                 for k in range(gates):
@@ -91,24 +95,26 @@ def _lstm_scan(pre: np.ndarray, rec: np.ndarray, peep: np.ndarray, out: np.ndarr
                 og = _sigmoid(acc[3 * width + j] + cj * peep[g, 2, j])
                 c[g, j] = cj
                 h[g, j] = _tanh(cj) * og
-            out[tt, g] = h[g]
+            out[t, g] = h[g]
 
 
 def _gates(lstm) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One madmom LSTMLayer's weights (D, 4, H), biases (4, H), recurrent (4, H, H), peepholes (3, H)."""
+    """One madmom LSTMLayer's weights (D, 4 H), biases (4 H), recurrent weights (H, 4 H) and
+    peepholes (3, H), gates in the order input, forget, cell, output."""
     parts = (lstm.input_gate, lstm.forget_gate, lstm.cell, lstm.output_gate)
-    weights = np.stack([p.weights for p in parts], axis=1)
-    bias = np.stack([p.bias for p in parts])
-    rec = np.stack([p.recurrent_weights for p in parts])
+    weights = np.concatenate([p.weights for p in parts], axis=1)
+    bias = np.concatenate([p.bias for p in parts])
+    rec = np.concatenate([p.recurrent_weights for p in parts], axis=1)
     peep = np.stack([lstm.input_gate.peephole_weights, lstm.forget_gate.peephole_weights, lstm.output_gate.peephole_weights])
     return weights, bias, rec, peep
 
 
 class Ensemble:
-    """madmom's ensemble of BLSTM networks (the same weights), each network's layers in one pass.
+    """madmom's ensemble of BLSTM networks (the same weights), run side by side.
 
-    A network at a time, so that the largest array is one layer's gate inputs of one network
-    (200 floats a frame: 96 MB for the longest accepted song, 20 minutes).
+    Each layer runs every network's forward LSTMs together, a run of :data:`CHUNK` frames at a time
+    (their input projections one matrix product per run), then their backward LSTMs from the last
+    run to the first, so the largest arrays are the layers' outputs (8 networks × 50 floats a frame).
 
     Parameters
     ----------
@@ -117,16 +123,18 @@ class Ensemble:
     """
 
     def __init__(self, networks: list) -> None:
-        self.networks = []
-        for net in networks:
-            layers = []
-            for layer in net.layers[:-1]:
-                w, b, r, p = (np.stack(x).astype(np.float32) for x in zip(_gates(layer.fwd_layer), _gates(layer.bwd_layer)))
-                groups, dim, _, width = w.shape  # (2, D, 4, H): forward, backward
-                layers.append((np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(dim, -1)), b.reshape(-1),
-                               np.ascontiguousarray(r.transpose(0, 2, 1, 3).reshape(groups, width, -1)), np.ascontiguousarray(p)))
-            out = net.layers[-1]
-            self.networks.append((layers, np.asarray(out.weights, np.float32), np.asarray(out.bias, np.float32)))
+        self.layers = []
+        for depth in range(len(networks[0].layers) - 1):
+            directions = []
+            for side in ("fwd_layer", "bwd_layer"):
+                w, b, r, p = (np.ascontiguousarray(np.stack(x), dtype=np.float32)
+                              for x in zip(*(_gates(getattr(net.layers[depth], side)) for net in networks)))
+                if depth == 0:  # every network reads the same features: one product for all
+                    w = np.ascontiguousarray(w.transpose(1, 0, 2).reshape(w.shape[1], -1))
+                directions.append((w, b, r, p))  # w: (D, N 4H) or (N, D, 4H); b (N, 4H); r (N, H, 4H); p (N, 3, H)
+            self.layers.append(directions)
+        self.out_w = np.stack([net.layers[-1].weights for net in networks]).astype(np.float32)  # (N, 2H, K)
+        self.out_b = np.stack([net.layers[-1].bias for net in networks]).astype(np.float32)[:, None, :]  # (N, 1, K)
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """The ensemble's averaged softmax outputs.
@@ -140,23 +148,30 @@ class Ensemble:
         np.ndarray [shape=(T, K), dtype=float32]
             The mean of the networks' outputs (madmom's ``average_predictions``).
         """
-        n = len(features)
-        total = None
-        for layers, out_w, out_b in self.networks:
-            x = np.ascontiguousarray(features, dtype=np.float32)
-            for w, b, r, p in layers:
-                pre = x @ w
-                pre += b
-                groups, width = r.shape[:2]
-                out = np.empty((n, groups, width), np.float32)
-                _lstm_scan(pre.reshape(n, groups, 4 * width), r, p, out)
-                x = out.reshape(n, groups * width)
-            logits = x @ out_w + out_b
-            logits -= logits.max(axis=1, keepdims=True)
-            np.exp(logits, out=logits)
-            logits /= logits.sum(axis=1, keepdims=True)
-            total = logits if total is None else total + logits
-        return total / len(self.networks)
+        n, nets = len(features), len(self.out_w)
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        for depth, directions in enumerate(self.layers):
+            outs = []
+            for side, (w, b, r, p) in enumerate(directions):
+                width = r.shape[1]
+                out = np.empty((n, nets, width), np.float32)
+                h, c = np.zeros((nets, width), np.float32), np.zeros((nets, width), np.float32)
+                starts = range(0, n, CHUNK)
+                for start in reversed(starts) if side else starts:
+                    run = slice(start, min(n, start + CHUNK))
+                    if depth == 0:
+                        pre = (x[run] @ w).reshape(-1, nets, 4 * width)
+                    else:  # network k reads its own previous layer's two directions
+                        pre = np.matmul(x[run].transpose(1, 0, 2), w).transpose(1, 0, 2).copy()
+                    pre += b
+                    _lstm_scan(pre, r, p, h, c, out[run], bool(side))
+                outs.append(out)
+            x = np.concatenate(outs, axis=2)  # (T, N, 2H): each network's forward, then backward outputs
+        probs = np.matmul(x.transpose(1, 0, 2), self.out_w) + self.out_b  # (N, T, K)
+        probs -= probs.max(axis=2, keepdims=True)
+        np.exp(probs, out=probs)
+        probs /= probs.sum(axis=2, keepdims=True)
+        return probs.sum(axis=0) / nets
 
 
 # ----------------------------------------------------------------------------- the spectrograms
