@@ -81,3 +81,14 @@ def test_track_gives_madmoms_beats_and_bar_lines(madmom, signal):
     assert len(want) > 20
     np.testing.assert_array_equal(beats_s, want[:, 0])
     np.testing.assert_array_equal(bar_pos, want[:, 1].astype(np.int64) - 1)
+
+
+def test_warm_up_loads_both_of_autos_trackers(config):
+    """A server's warm-up loads madmom's tracker too (``auto``'s fallback), so the first unsure song is
+    not also the one that loads and compiles it."""
+    from editor_rl.audio.analysis import warm_up
+
+    assert config.beats.tracker == "auto"
+    madmom_tracker._tracker.cache_clear()
+    warm_up(config=config)
+    assert madmom_tracker._tracker.cache_info().currsize == 1

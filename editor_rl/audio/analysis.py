@@ -290,16 +290,18 @@ def analyze_audio(audio: Audio, *, config: Config, song_id: str = "", content_ha
 def warm_up(*, config: Config) -> None:
     """Analyse 16 s of clicks once, so that the first song a process analyses does not also pay for
     the lazy imports, the functions compiled at their first call and the tracker's weights (about
-    4 s on 2 cores): a server calls it as it starts."""
+    4 s on 2 cores; with ``tracker: auto`` both its trackers, madmom's ~0.6 s, or ~6 s where
+    numba's cache of :mod:`editor_rl.audio.madmom_fast` is not written yet): a server calls it as
+    it starts."""
     sr = config.audio.sample_rate
     t = np.arange(16 * sr) / sr
-    clicks = np.sin(2 * np.pi * 110.0 * t) * np.exp(-20.0 * (t % 0.5))  # a decaying kick every half second
-    if config.beats.tracker == "auto":  # its own tracker; madmom, the fallback it would take on clicks, loads when a song needs it
-        config = dataclasses.replace(config, beats=dataclasses.replace(config.beats, tracker="learned"))
-    try:
-        analyze_audio(Audio(samples=clicks.astype(np.float32)[:, None], sample_rate=sr), config=config)
-    except InvalidAudioError:  # what counts here is what the analysis loaded, not what it found
-        pass
+    clicks = Audio(samples=(np.sin(2 * np.pi * 110.0 * t) * np.exp(-20.0 * (t % 0.5))).astype(np.float32)[:, None], sample_rate=sr)  # a kick every 0.5 s
+    trackers = ("learned", "madmom") if config.beats.tracker == "auto" else (config.beats.tracker,)  # auto: its own, and the fallback
+    for tracker in trackers:
+        try:
+            analyze_audio(clicks, config=dataclasses.replace(config, beats=dataclasses.replace(config.beats, tracker=tracker)))
+        except InvalidAudioError:  # what counts here is what the analysis loaded, not what it found
+            pass
 
 
 def analyze_file(path: str | Path, *, config: Config, content_hash: str | None = None) -> SongAnalysis:

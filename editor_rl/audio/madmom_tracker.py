@@ -5,7 +5,7 @@ The field's reference tracker (Böck, Krebs and Widmer 2016): on real recordings
 bar lines agree with it at a downbeat F of only 0.36–0.46, this backend's at 0.96 (it decodes one bar
 length), and a cut off the bar line is what listeners hear first. Its numbers are computed by
 :mod:`editor_rl.audio.madmom_fast` from madmom's own weights and models (the same beats and bar
-lines as madmom's code on every held-out track, ~15× faster): the whole analysis with it runs at
+lines as madmom's code on every held-out track, 18× faster): the whole analysis with it runs at
 ≈ 88× real time per core against ≈ 320× with the fast tracker and ≈ 7.5× with madmom's own code;
 ``beats.madmom_networks: 2`` is ≈ 110× at downbeat F 0.78 (BENCHMARKS "Session 15: madmom's tracker
 computed faster"). The feature store keys analyses by the tracker and the ensemble (part of
