@@ -37,13 +37,21 @@ def _overrides(work: Path, reward: Path, iterations: int) -> list[str]:
             "eval.target_ratios=[0.5]"]
 
 
-def test_short_run_logs_learned_and_dense_and_checkpoints(ray_session, rl_work, tiny_checkpoint):
+@pytest.fixture(scope="module")
+def short_run(ray_session, rl_work, tiny_checkpoint) -> tuple[Path, dict, list[str]]:
+    """A two-iteration PPO run: its folder, ``train``'s result and its log lines (the tests that load
+    its checkpoints ask for it, so each also runs alone)."""
     from editor_rl.rl.train import train
 
     work = rl_work / "short"
     shutil.copytree(rl_work / "songs", work / "songs")
     lines = []
     out = train(load_config(overrides=_overrides(work, tiny_checkpoint, 2)), log=lines.append)
+    return work, out, lines
+
+
+def test_short_run_logs_learned_and_dense_and_checkpoints(short_run, tiny_checkpoint):
+    work, out, lines = short_run
     rows = out["history"]
     assert [r["iteration"] for r in rows] == [1, 2]
     assert all(r["dense_return_mean"] is not None and r["learned_score_mean"] is not None and r["total_return_mean"] is not None for r in rows)
@@ -132,11 +140,11 @@ def test_sigkill_then_resume_reaches_the_iteration_count(ray_session, rl_work, t
     assert json.loads(latest.read_text())["iteration"] == 6
 
 
-def test_edit_with_a_trained_policy_is_deterministic_at_temperature_0(rl_work, analyses, config):
+def test_edit_with_a_trained_policy_is_deterministic_at_temperature_0(short_run, analyses, config):
     from editor_rl.policy.rollouts import policy_edit
     from editor_rl.policy.load import load_policy
 
-    ckpt = rl_work / "short" / "checkpoints" / "best"
+    ckpt = short_run[0] / "checkpoints" / "best"
     module = load_policy(ckpt)
     a = analyses[0]
     p1 = policy_edit(module, a, target_seconds=0.5 * a.duration_s, config=config, temperature=0.0, seed=1)
@@ -196,11 +204,11 @@ def test_killed_env_runner_and_reward_actor_mid_training(ray_session, rl_work, t
     assert all(r["learned_score_mean"] is not None for r in rows)  # no iteration lost its learned reward
 
 
-def test_evaluate_writes_report_with_win_rates_and_curves(rl_work, tiny_checkpoint):
+def test_evaluate_writes_report_with_win_rates_and_curves(rl_work, short_run, tiny_checkpoint):
     from editor_rl.apps.evaluate import evaluate
 
-    ckpt = rl_work / "short" / "checkpoints" / "best"
-    cfg = load_config(overrides=[f"corpus.store_dir={rl_work / 'short' / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}"])
+    ckpt = short_run[0] / "checkpoints" / "best"
+    cfg = load_config(overrides=[f"corpus.store_dir={short_run[0] / 'features'}", f"rl.reward_checkpoint={tiny_checkpoint}"])
     report = evaluate(ckpt, songs_dir=rl_work / "songs", out_dir=rl_work / "report", config=cfg)
     assert report["edits_per_method"] == 3 * 3
     assert set(report["win_rates"]) == {"policy", "best_of"} and set(report["win_rates"]["best_of"]) == {"random", "every_other_phrase", "plain_cut", "search"}
