@@ -138,7 +138,7 @@ def _check_decoded(p: Path, ext: str, data: np.ndarray, *, error: str | None, de
         bad = int((~np.isfinite(data)).sum())
         raise _fail(p, f"{bad} samples are NaN or infinite")
     flat = data.reshape(-1)
-    rms = float(np.sqrt(max(float(np.dot(flat, flat)), 0.0) / flat.size))  # a float32 dot: enough for a level in dB, without a float64 copy
+    rms = float(np.sqrt(float(np.dot(flat, flat)) / flat.size))  # a float32 dot: enough for a level in dB, without a float64 copy
     level = 20 * np.log10(max(rms, 1e-12))
     if level < silence_dbfs:
         raise _fail(p, f"digital silence (RMS {level:.1f} dBFS is below {silence_dbfs:.0f} dBFS)")

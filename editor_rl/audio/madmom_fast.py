@@ -193,7 +193,7 @@ class Spectra:
     """
 
     def __init__(self, pre_processor) -> None:
-        from madmom.audio.spectrogram import SpectrogramDifference
+        from madmom.audio.spectrogram import SpectrogramDifference  # madmom imports once madmom_tracker.import_downbeats has run
 
         signal, chains, _ = pre_processor.processors
         probe = signal(np.random.default_rng(0).uniform(-0.5, 0.5, 44100).astype(np.float32))
@@ -202,7 +202,8 @@ class Spectra:
             frames, stft, filt, log, diff = chain.processors
             spec = log(filt(stft(frames(probe))))
             lag = SpectrogramDifference(spec, diff_ratio=diff.diff_ratio, diff_frames=diff.diff_frames).diff_frames
-            assert diff.positive_diffs and diff.diff_max_bins is None, "madmom's downbeat features changed"
+            if not diff.positive_diffs or diff.diff_max_bins is not None:
+                raise ValueError("madmom's downbeat features changed: expected positive differences without a maximum filter")
             self.parts.append((frames.frame_size, np.asarray(spec.stft.fft_window, np.float32),
                                np.asarray(spec.filterbank, np.float32), float(spec.mul), float(spec.add), int(lag)))
 
@@ -252,7 +253,7 @@ def _step(prev, cur, d0):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
-def _viterbi(dens, om_ptr, step_lp, beat_states, sources, rows, row_src, row_lp, log_init, choice):  # pragma: no cover - compiled
+def _viterbi(dens, om_ptr, beat_states, sources, rows, row_src, row_lp, log_init, choice):  # pragma: no cover - compiled
     """Best final state and its log probability; ``choice`` is written for the states with a choice.
 
     Each candidate is summed as madmom sums it (previous + transition + observation) and the first
@@ -260,7 +261,7 @@ def _viterbi(dens, om_ptr, step_lp, beat_states, sources, rows, row_src, row_lp,
     predecessor follows the state before it with probability 1 (adding log 1 = 0 changes no sum),
     and is heard as "no beat" unless it is one of ``beat_states``.
     """
-    n_frames, width = choice.shape
+    n_frames, n_rows = choice.shape
     prev = log_init.copy()
     cur = np.empty_like(prev)
     src = np.empty(len(sources))
@@ -270,8 +271,8 @@ def _viterbi(dens, om_ptr, step_lp, beat_states, sources, rows, row_src, row_lp,
             src[i] = prev[sources[i]]
         _step(prev, cur, dens[f, 0])  # one predecessor: the states inside a beat
         for s in beat_states:
-            cur[s] = prev[s - 1] + step_lp[s] + dens[f, om_ptr[s]]
-        for m in range(width):  # several: the first state of a beat, after any tempo of the beat before
+            cur[s] = prev[s - 1] + dens[f, om_ptr[s]]
+        for m in range(n_rows):  # several: the first state of a beat, after any tempo of the beat before
             s = rows[m]
             d = dens[f, om_ptr[s]]
             best = -np.inf
@@ -289,12 +290,12 @@ def _viterbi(dens, om_ptr, step_lp, beat_states, sources, rows, row_src, row_lp,
 
 
 @numba.njit(cache=True, nogil=True)
-def _backtrack(state, slot, rows_states, choice, path):  # pragma: no cover - compiled
+def _backtrack(state, slot, sources, row_src, choice, path):  # pragma: no cover - compiled
     """The path into ``state`` at the last frame: the state before, or the kept choice (``slot`` >= 0)."""
     for f in range(len(path) - 1, -1, -1):
         path[f] = state
         m = slot[state]
-        state = state - 1 if m < 0 else rows_states[m, choice[f, m]]
+        state = state - 1 if m < 0 else sources[row_src[m, choice[f, m]]]
 
 
 class ViterbiHMM:
@@ -329,8 +330,6 @@ class ViterbiHMM:
         single = np.flatnonzero(counts == 1)
         if not several[0] or np.any(states[starts[single]] != single - 1) or np.any(log_p[starts[single]] != 0) or counts.min() < 1:
             raise ValueError("not a bar-pointer transition model: a state inside a beat must follow the state before it")
-        self.step_lp = np.zeros(len(counts))
-        self.step_lp[single] = log_p[starts[single]]
         self.rows = np.flatnonzero(several)
         self.slot = np.full(len(counts), -1, np.int64)
         self.slot[self.rows] = np.arange(len(self.rows))
@@ -339,12 +338,10 @@ class ViterbiHMM:
         where = {int(v): i for i, v in enumerate(self.sources)}
         self.row_src = np.zeros((len(self.rows), width), np.int64)
         self.row_lp = np.full((len(self.rows), width), -np.inf)
-        self.rows_states = np.zeros((len(self.rows), width), np.int64)
         for m, s in enumerate(self.rows):
             pointers = np.arange(starts[s], starts[s + 1])
             self.row_src[m, :len(pointers)] = [where[int(v)] for v in states[pointers]]
             self.row_lp[m, :len(pointers)] = log_p[pointers]
-            self.rows_states[m, :len(pointers)] = states[pointers]
         self.choice_dtype = np.uint8 if width <= 256 else np.uint16
         self.om_ptr = np.asarray(om.pointers, np.int64)
         self.beat_states = np.flatnonzero((self.om_ptr > 0) & (counts == 1))
@@ -367,9 +364,9 @@ class ViterbiHMM:
         choice = np.empty((len(dens), len(self.rows)), self.choice_dtype)
         with np.errstate(divide="ignore"):
             log_init = np.log(self.initial_distribution)
-        state, log_p = _viterbi(dens, self.om_ptr, self.step_lp, self.beat_states, self.sources, self.rows, self.row_src, self.row_lp, log_init, choice)
+        state, log_p = _viterbi(dens, self.om_ptr, self.beat_states, self.sources, self.rows, self.row_src, self.row_lp, log_init, choice)
         if np.isinf(log_p):
             return np.empty(0, np.uint32), log_p
         path = np.empty(len(dens), np.int64)
-        _backtrack(state, self.slot, self.rows_states, choice, path)
+        _backtrack(state, self.slot, self.sources, self.row_src, choice, path)
         return path.astype(np.uint32), log_p

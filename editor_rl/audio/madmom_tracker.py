@@ -59,14 +59,11 @@ def _tracker(beats_per_bar: int, networks: int) -> tuple[madmom_fast.Spectra, ma
     """madmom's features, its first ``networks`` BLSTM networks and its DBN, computed by
     :mod:`editor_rl.audio.madmom_fast` (the same numbers, faster)."""
     downbeats = import_downbeats()
-    from madmom.ml.nn import NeuralNetwork
-    from madmom.models import DOWNBEATS_BLSTM
-
-    pre_processor = downbeats.RNNDownBeatProcessor().processors[0]
-    ensemble = madmom_fast.Ensemble([NeuralNetwork.load(f) for f in DOWNBEATS_BLSTM[:networks]])
+    pre_processor, ensemble, _ = downbeats.RNNDownBeatProcessor().processors  # its networks load once, here
+    networks_in_order = ensemble.processors[0].processors  # madmom's DOWNBEATS_BLSTM files, in order
     dbn = downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[beats_per_bar], fps=FPS)
     dbn.hmms = [madmom_fast.ViterbiHMM(hmm) for hmm in dbn.hmms]
-    return madmom_fast.Spectra(pre_processor), ensemble, dbn
+    return madmom_fast.Spectra(pre_processor), madmom_fast.Ensemble(list(networks_in_order[:networks])), dbn
 
 
 def track(y: np.ndarray, *, beats_per_bar: int, networks: int = 8) -> tuple[np.ndarray, np.ndarray]:
