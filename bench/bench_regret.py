@@ -161,13 +161,17 @@ class Judge:
 
     def regret(self, plans) -> float:
         """Share of jobs where the favourite beats ``plans`` (a win: beyond the tie margin; expected)."""
+        return float(np.mean(self.regrets(plans)))
+
+    def regrets(self, plans) -> np.ndarray:
+        """Per job, the expected chance that the favourite beats its plan (0 within the tie margin)."""
         t = self.rater.taste
         out = []
         for j, p in enumerate(plans):
             best = max(self.best[j], self.u(j, p))
             d = best - self.u(j, p)
             out.append(0.0 if d < t.tie_margin else float(1 / (1 + np.exp(-d / t.noise))))
-        return float(np.mean(out))
+        return np.asarray(out)
 
     def versus(self, new, old) -> float:
         """Expected share of jobs ``new`` is preferred to ``old`` (ties half)."""

@@ -30,7 +30,8 @@ def test_every_kind_is_a_candidate_and_keeps_the_promise(module, analyses):
     for (a, t, _), props in zip(_jobs(analyses), candidate_edits(module, _jobs(analyses), config=cfg)):
         kinds = {p.kind for p in props}
         assert {"policy", "search", "plain_cut", "window", "one_cut"} <= kinds <= set(KINDS)
-        assert sum(p.kind == "window" for p in props) <= cfg.pick.windows and sum(p.kind == "one_cut" for p in props) <= cfg.pick.one_cuts
+        assert sum(p.kind == "window" for p in props) <= cfg.pick.window_count(duration_s=a.duration_s, target_seconds=t)
+        assert sum(p.kind == "one_cut" for p in props) <= cfg.pick.one_cuts
         assert len({p.plan.beat_order for p in props}) == len(props)  # no duplicates
         beat = float(np.median(a.beat_ends_s - a.beats_s))
         assert all(keeps_promise(p.plan.duration_s, t, beat) for p in props)
@@ -38,6 +39,24 @@ def test_every_kind_is_a_candidate_and_keeps_the_promise(module, analyses):
             if p.kind == "window":
                 o = np.asarray(p.plan.beat_order)
                 assert np.all(np.diff(o) == 1)  # one stretch, no cut inside
+
+
+def test_a_short_target_gets_windows_at_most_the_spacing_apart(module, analyses):
+    """Every stretch of a song as long as the target lies near a candidate window, however long the song."""
+    cfg = Config()
+    a = analyses[0]
+    t = 0.1 * a.duration_s
+    assert cfg.pick.window_count(duration_s=a.duration_s, target_seconds=t) == 20 > cfg.pick.windows
+    (props,) = candidate_edits(module, [(a, t, 5)], config=cfg)
+    starts = np.sort([a.beats_s[p.plan.beat_order[0]] for p in props if p.kind == "window"])
+    bar = 4 * float(np.median(a.beat_ends_s - a.beats_s))
+    gap = cfg.pick.window_spacing * t + bar
+    assert len(starts) >= 15 and starts[0] <= gap
+    assert np.diff(starts).max() <= gap, np.diff(starts)
+    assert starts[-1] + t >= a.duration_s - gap
+    few = replace(cfg, pick=replace(cfg.pick, window_spacing=0.0))
+    (props,) = candidate_edits(module, [(a, t, 5)], config=few)
+    assert sum(p.kind == "window" for p in props) == cfg.pick.windows
 
 
 def _preferring(scorer, weights: dict[str, float]):
@@ -61,7 +80,7 @@ def test_a_window_is_served_when_the_reward_model_prefers_one(module, analyses, 
     picks = best_picks(module, jobs, scorer=likes_the_plain_cut, config=Config())
     assert all(p.kind == "plain_cut" for p in picks), [p.kind for p in picks]
     # without those kinds among the candidates it cannot be served
-    narrow = replace(Config(), pick=replace(Config().pick, windows=0, plain_cut=False, one_cuts=0))
+    narrow = replace(Config(), pick=replace(Config().pick, windows=0, window_spacing=0.0, plain_cut=False, one_cuts=0))
     assert all(p.kind not in ("window", "plain_cut", "one_cut") for p in best_picks(module, jobs, scorer=likes_windows, config=narrow))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,7 +162,11 @@ class PickConfig:
     uncertainty_penalty: float = 1.0
     """The favourite maximises mean − this × spread of the ensemble (0: the mean alone)."""
     windows: int = 6
-    """Contiguous stretches (no cut inside) from downbeats spread over the song."""
+    """Contiguous stretches (no cut inside) from downbeats spread over the song: at least this many."""
+    window_spacing: float = 0.5
+    """…and enough that their starts lie at most this many targets apart (a 10-minute song at 30 s
+    gets 40, a 3-minute one 12): any stretch of the song the length of the target then overlaps a
+    candidate window by at least 1 − this. 0: exactly ``windows``."""
     one_cuts: int = 6
     """Edits keeping the song's opening and ending with one cut between, landings spread over the song."""
     plain_cut: bool = True
@@ -176,12 +181,19 @@ class PickConfig:
     def __post_init__(self) -> None:
         _check(self.samples >= 0, "pick.samples", self.samples, "must be >= 0")
         _check(self.windows >= 0, "pick.windows", self.windows, "must be >= 0")
+        _check(0 <= self.window_spacing <= 1, "pick.window_spacing", self.window_spacing, "must be in [0, 1] targets")
         _check(self.one_cuts >= 0, "pick.one_cuts", self.one_cuts, "must be >= 0")
         _check(self.temperature > 0, "pick.temperature", self.temperature, "must be > 0")
         _check(self.section_plans >= 0, "pick.section_plans", self.section_plans, "must be >= 0")
         _check(self.uncertainty_penalty >= 0, "pick.uncertainty_penalty", self.uncertainty_penalty, "must be >= 0")
         _check(self.mood_windows >= 0, "pick.mood_windows", self.mood_windows, "must be >= 0")
         _check(self.mood_weight >= 0, "pick.mood_weight", self.mood_weight, "must be >= 0")
+
+    def window_count(self, *, duration_s: float, target_seconds: float) -> int:
+        """How many windows a job of a song ``duration_s`` long at ``target_seconds`` gets (see ``window_spacing``)."""
+        if self.window_spacing <= 0 or target_seconds <= 0:
+            return self.windows
+        return max(self.windows, math.ceil(duration_s / (self.window_spacing * target_seconds)))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ For each job (a song and a target) the candidates are every kind of edit raters 
 (:data:`KINDS`): the policy's greedy edit, ``pick.samples`` of its edits sampled at
 ``pick.temperature``, the search's edit, ``pick.section_plans`` planner edits that favour random
 sections (drawn per song, :func:`song_seed`, so their cost-to-go tables serve every target), the
-plain cut with a fade-out, ``pick.windows`` windows (no cut inside) and ``pick.one_cuts`` edits that
+plain cut with a fade-out, windows (no cut inside; at least ``pick.windows``, their starts at most
+``pick.window_spacing`` targets apart, so a long song's every stretch is near one) and ``pick.one_cuts`` edits that
 keep the opening and the ending with one cut — every one keeping the length promise; with a
 requested mood, the searches steered toward it and the windows nearest it as well. A listener's favourite is often a window or the plain cut, so best of N must be able
 to serve one. The reward model scores them all (one batch) and the favourite maximises
@@ -95,7 +96,7 @@ def candidate_edits(module, jobs: Sequence[tuple[SongAnalysis, float, int]], *, 
         props += [Proposal("search", search_edit(a, target_seconds=t, config=config))]
         props += [Proposal("section", p) for p in section_search_edits(a, target_seconds=t, config=config, rng=rng, count=pc.section_plans, table=True)]
         props += [Proposal("plain_cut", plain_cut(a, target_seconds=t, config=config))] if pc.plain_cut else []
-        props += [Proposal("window", p) for p in window_edits(a, target_seconds=t, count=pc.windows)]
+        props += [Proposal("window", p) for p in window_edits(a, target_seconds=t, count=pc.window_count(duration_s=a.duration_s, target_seconds=t))]
         props += [Proposal("one_cut", p) for p in one_cut_edits(a, target_seconds=t, count=pc.one_cuts)]
         mood = moods[j] if moods is not None else None
         if mood is not None:
