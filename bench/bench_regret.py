@@ -165,13 +165,14 @@ class Judge:
 
     def regrets(self, plans) -> np.ndarray:
         """Per job, the expected chance that the favourite beats its plan (0 within the tie margin)."""
+        return np.array([self.regret_of(j, p) for j, p in enumerate(plans)])
+
+    def regret_of(self, j: int, plan) -> float:
+        """The expected chance that job ``j``'s favourite beats ``plan`` (0 within the tie margin)."""
         t = self.rater.taste
-        out = []
-        for j, p in enumerate(plans):
-            best = max(self.best[j], self.u(j, p))
-            d = best - self.u(j, p)
-            out.append(0.0 if d < t.tie_margin else float(1 / (1 + np.exp(-d / t.noise))))
-        return np.asarray(out)
+        u = self.u(j, plan)
+        d = max(self.best[j], u) - u
+        return 0.0 if d < t.tie_margin else float(1 / (1 + np.exp(-d / t.noise)))
 
     def versus(self, new, old) -> float:
         """Expected share of jobs ``new`` is preferred to ``old`` (ties half)."""

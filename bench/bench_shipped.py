@@ -16,7 +16,12 @@ sections). Per listener and song set, with expected judgements (ties half):
 - **ceiling**: the favourite against the plain cut (what any edit could do against it, for this
   listener alone), and the **maximin edit**'s: per job the one edit that does best against the plain
   cut for the worst-served of the cutting tastes (every taste but :data:`NO_CUT_TASTES`) — the best a
-  service could serve a listener it does not know.
+  service could serve a listener it does not know; and the **hedge edits**' regret: per job the one
+  edit with the least regret averaged over the panel's tastes (or over the three tastes that never
+  trained the model, ``rater.judge_tastes``) — how low any single pick before labels could bring a
+  listener's regret, knowing only which tastes it might have;
+- **the regret gap**: the served edit's regret on recordings minus on synthetic songs, for the panel
+  and for the unseen tastes, with a 90 % interval from resampling songs.
 
 Writes ``bench/results/shipped.json`` and ``docs/benchmarks/shipped.png``; prints Markdown tables.
 
@@ -69,6 +74,7 @@ def song_set(name: str, songs: dict, *, module, scorer, config, references, tast
         f"served kinds {dict(Counter(p.kind for p in picks))} ({time.time() - t0:.0f} s)")
     judges = {taste: Judge(taste, jobs, worlds, references) for taste in tastes}
     maximin = maximin_edits(judges, worlds, trivial["plain_cut"])
+    hedges = {who: hedge_edits([judges[t] for t in tastes if t in judges], worlds) for who, tastes in (("panel", list(PANEL)), ("unseen", list(config.rater.judge_tastes)))}
     rows = []
     for taste, judge in judges.items():
         favourite = [max(plans, key=lambda p, j=j: judge.u(j, p)) for j, plans in enumerate(worlds)]
@@ -79,6 +85,7 @@ def song_set(name: str, songs: dict, *, module, scorer, config, references, tast
                      "favourite_vs_plain_cut": judge.versus(favourite, trivial["plain_cut"]),
                      "regret_served": judge.regret(served), "regret_policy": judge.regret(greedy),
                      "regret_plain_cut": judge.regret(trivial["plain_cut"]), "regret_search": judge.regret(trivial["search"]),
+                     "regret_hedge_panel": judge.regret(hedges["panel"]), "regret_hedge_unseen": judge.regret(hedges["unseen"]),
                      "served_regrets": judge.regrets(served).round(4).tolist(), "job_songs": [a.content_hash[:12] for a, _, _ in jobs]})
         r = rows[-1]
         say(f"  {taste}: served vs plain cut {r['served_vs_plain_cut']:.2f} (favourite {r['favourite_vs_plain_cut']:.2f}), "
@@ -113,6 +120,13 @@ def regret_gap(rows: list[dict], tastes: list[str], *, resamples: int = 2000, se
     return float(gap), float(low), float(high)
 
 
+def hedge_edits(judges: list, worlds: list[list]) -> list:
+    """Per job, the edit of its universe with the least regret averaged over ``judges``: the best one
+    edit a service could serve a listener it knows only to be one of them (chosen by the listeners
+    themselves: a ceiling for any pick before labels, never something a service can serve)."""
+    return [plans[int(np.argmin([np.mean([j.regret_of(k, p) for j in judges]) for p in plans]))] for k, plans in enumerate(worlds)]
+
+
 def maximin_edits(judges: dict, worlds: list[list], plain: list) -> list:
     """Per job, the edit of its universe whose worst expected judgement against the plain cut, over
     the cutting tastes among ``judges``, is highest."""
@@ -136,7 +150,7 @@ def synthetic_songs(folder: Path, n: int, config, *, seconds: tuple[float, float
 
 def table(rows: list[dict]) -> str:
     keys = ("served_vs_plain_cut", "policy_vs_plain_cut", "served_vs_search", "favourite_vs_plain_cut", "maximin_vs_plain_cut", "regret_served", "regret_policy",
-            "regret_plain_cut", "regret_search")
+            "regret_plain_cut", "regret_search", "regret_hedge_panel", "regret_hedge_unseen")
     out = ["| set | listener | " + " | ".join(k.replace("_", " ") for k in keys) + " |", "|---|---|" + "---|" * len(keys)]
     for r in rows:
         out.append(f"| {r['set']} | {r['taste']} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
