@@ -103,7 +103,7 @@ def regret_gap(rows: list[dict], tastes: list[str], *, resamples: int = 2000, se
     """
     rng = np.random.default_rng(seed)
 
-    def per_song(name: str) -> np.ndarray:  # [shape=(songs,)] each song's mean over its jobs and the tastes
+    def per_song(name: str) -> tuple[np.ndarray, np.ndarray]:  # each song's regret summed over its jobs (taste-averaged), its job count
         mine = [r for r in rows if r["set"] == name and r["taste"] in tastes]
         songs = np.asarray(mine[0]["job_songs"])
         regret = np.mean([r["served_regrets"] for r in mine], axis=0)

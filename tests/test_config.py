@@ -43,6 +43,7 @@ def test_set_overrides_parse_yaml_values():
         ("beats.beats_per_phrase=6", "beats.beats_per_phrase"),
         ("nosection.x=1", "nosection"),
         ("run.n_songs=true", "run.n_songs"),
+        ("pick.window_spacing=2", "pick.window_spacing"),
     ],
 )
 def test_bad_fields_name_the_field(override, field):
