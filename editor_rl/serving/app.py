@@ -28,7 +28,8 @@ from starlette.datastructures import FormData, UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from editor_rl.errors import ConflictError, EditorRLError, ForbiddenError, InvalidAudioError, InvalidEditError, StoreError
-from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings, settle_heap, stage_upload
+from editor_rl.serving.deployments import Editor, Feedback, Reward, ServeSettings, settle_heap
+from editor_rl.serving.uploads import stage_upload
 from editor_rl.serving.schemas import Accepted, AnotherRequest, AnotherResponse, EditRequest, EditResponse, RatingRequest, SubmitRequest
 from editor_rl.serving import security
 from editor_rl.rlhf.registry import ModelRegistry

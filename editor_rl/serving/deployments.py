@@ -1,7 +1,7 @@
 """The Serve deployments behind the ingress: the editor (policy), the feedback store, the reward model.
 
 - :class:`Editor` resolves a song (a stored song id, or an upload the ingress staged in
-  ``<data>/uploads`` (:func:`stage_upload`): validated, analysed and kept there by content hash,
+  ``<data>/uploads`` (:mod:`editor_rl.serving.uploads`): validated, analysed and kept there by content hash,
   where every replica finds them), runs the policy on
   a batch of requests at once (``@serve.batch``: the envs step in lockstep, one forward pass per
   step) in a worker thread, so the replica's event loop stays free for health checks and audio
@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 
-from editor_rl.audio.analysis import file_hash, warm_up
+from editor_rl.audio.analysis import warm_up
 from editor_rl.audio.mood import Mood
 from editor_rl.config import Config
 from editor_rl.config.atomic import write_text_atomic
 from editor_rl.corpus.store import song_id
 from editor_rl.errors import EditorRLError, InvalidAudioError
 from editor_rl.serving.housekeeping import prune, touch
+from editor_rl.serving.uploads import keep_upload
 
 EDIT_CACHE = 256
 """Best edits a replica keeps in memory, least recently used out first (each with the reward
@@ -89,27 +90,6 @@ def settle_heap() -> None:
     replica anyway. Call it last in a replica's ``__init__``."""
     gc.collect()
     gc.freeze()
-
-
-def stage_upload(data: bytes, filename: str, *, uploads: Path, allowed_formats: tuple[str, ...]) -> Path:
-    """Write an upload's bytes where every replica finds them (a hidden file in the shared uploads
-    folder) for :meth:`Editor.save_upload` to validate and keep: the ingress writes them there, so
-    the bytes do not travel to the Editor through Ray's object store (32 MB for a 3-minute WAV).
-
-    Raises
-    ------
-    InvalidAudioError
-        Empty, or a file name whose extension is not an allowed format (nothing is written).
-    """
-    ext = Path(filename or "upload").suffix.lower()
-    if not data:
-        raise InvalidAudioError(f"{filename or 'upload'}: empty file (0 bytes)")
-    if ext.lstrip(".") not in allowed_formats:
-        raise InvalidAudioError(f"{filename or 'upload'}: unsupported format {ext or '(none)'!r}; allowed: {', '.join(allowed_formats)}")
-    uploads.mkdir(parents=True, exist_ok=True)
-    staged = uploads / f".{uuid.uuid4().hex}{ext}"
-    staged.write_bytes(data)
-    return staged
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16, max_queued_requests=64)
@@ -189,8 +169,8 @@ class Editor:
         return path
 
     def save_upload(self, staged: str, filename: str) -> str:
-        """Validate and keep an upload the ingress staged (:func:`stage_upload`); returns its song id
-        (``upload-<hash>``). The staged file is gone afterwards: kept under its id, or deleted.
+        """Validate and keep an upload the ingress staged (:func:`~editor_rl.serving.uploads.keep_upload`:
+        safe to repeat); returns its song id (``upload-<hash>``).
 
         Raises
         ------
@@ -198,27 +178,16 @@ class Editor:
             Not audio, truncated, silent, too long (the message says which, naming ``filename``), or
             no staged upload at ``staged``.
         """
-        tmp = Path(staged)
-        if tmp.parent != self.uploads or not tmp.name.startswith(".") or not tmp.is_file():
-            raise InvalidAudioError(f"{filename or 'upload'}: no staged upload at {tmp.name!r}")
         try:
-            digest = file_hash(tmp)
-            sid = f"upload-{digest}"
-            path = self.uploads / f"{sid}{tmp.suffix}"
-            if not path.is_file():
-                try:
-                    analysis = self._analysis(tmp, content_hash=digest)  # decodes and validates: raises InvalidAudioError naming the problem
-                except InvalidAudioError as e:
-                    raise InvalidAudioError(str(e).replace(tmp.name, filename or "upload")) from None
-                finally:
-                    with self._analyses_lock:
-                        self._analyses.pop(str(tmp), None)
-                tmp.replace(path)  # only valid audio is ever visible under an upload id
-                self._keep_analysis(str(path), dataclasses.replace(analysis, song_id=song_id(path), path=str(path)))  # the edit to come needs no second hash
-                sc = self.config.serve
-                prune(self.uploads, max_bytes=sc.uploads_max_mb * 2**20, max_age_s=sc.uploads_max_age_h * 3600)
+            sid, path, analysis = keep_upload(Path(staged), uploads=self.uploads, filename=filename,
+                                              analyse=lambda p, digest: self._analysis(p, content_hash=digest))
         finally:
-            tmp.unlink(missing_ok=True)  # a staged upload never outlives its request (a kept one was moved)
+            with self._analyses_lock:
+                self._analyses.pop(staged, None)
+        if analysis is not None:  # newly kept
+            self._keep_analysis(str(path), dataclasses.replace(analysis, song_id=song_id(path), path=str(path)))  # the edit to come needs no second hash
+            sc = self.config.serve
+            prune(self.uploads, max_bytes=sc.uploads_max_mb * 2**20, max_age_s=sc.uploads_max_age_h * 3600)
         self.songs[sid] = path
         touch(path)
         return sid
