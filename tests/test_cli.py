@@ -140,13 +140,16 @@ def test_reward_pretrain_train_score(tmp_path, synth_corpus):
         shutil.copy(p.with_suffix(".truth.json"), songs / p.with_suffix(".truth.json").name)
     tiny = ["--set", "reward_model.d_model=32", "--set", "reward_model.n_layers=1", "--set", "reward_model.n_heads=2", "--set", "reward_model.d_ff=64",
             "--set", "reward_train.max_epochs=2", "--set", f"corpus.store_dir={tmp_path / 'fs'}"]
+    shutil.copy(synth_corpus[4], songs / "a recording.wav")  # no truth file, no cached references: heard through the analysis
+    (tmp_path / "refs").mkdir()
     ckpt = tmp_path / "r.pt"
-    r = run_cli("reward", "pretrain", "--songs", songs, "--pairs", "60", "--out", ckpt, *tiny, timeout=300)
+    r = run_cli("reward", "pretrain", "--songs", songs, "--pairs", "60", "--references", tmp_path / "refs", "--out", ckpt, *tiny, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert "4 of 5 songs heard through their truth or references; the raters hear the analysis of a recording" in r.stderr
     assert "validation accuracy" in r.stdout and ckpt.exists() and ckpt.with_suffix(".pairs.jsonl").exists()
     assert "explicit path (transformers frozen)" in r.stderr and "the explicit path alone" in r.stderr  # 60 pairs: too few for the transformers
     assert "reward epoch" not in r.stderr
-    assert "songs (analysed unless stored)" in r.stderr and "4/4" in r.stderr  # a fresh store: the analyses show progress
+    assert "songs (analysed unless stored)" in r.stderr and "5/5" in r.stderr  # a fresh store: the analyses show progress
     r = run_cli("reward", "train", "--preferences", ckpt.with_suffix(".pairs.jsonl"), "--songs", songs, "--pretrained", ckpt, "--out", tmp_path / "r2.pt", *tiny,
                 "--set", "reward_train.transformer_min_pairs=10", timeout=300)
     assert r.returncode == 0, r.stderr
@@ -161,6 +164,12 @@ def test_reward_pretrain_train_score(tmp_path, synth_corpus):
     lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
     assert [x["edl"] for x in lines] == [str(tmp_path / "search.json"), str(tmp_path / "random.json")]
     assert all(set(x) == {"edl", "reward", "std"} and -10 <= x["reward"] <= 10 for x in lines)
+
+
+def test_reward_pretrain_refuses_a_missing_references_folder(tmp_path, synth_corpus, capsys):
+    assert main(["reward", "pretrain", "--songs", str(synth_corpus[0].parent), "--references", str(tmp_path / "nope"), "--out", str(tmp_path / "r.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--references" in err[0] and "nope" in err[0] and not (tmp_path / "r.pt").exists()
 
 
 def test_reward_train_rejects_a_bad_file_with_its_line(tmp_path, synth_corpus, capsys):

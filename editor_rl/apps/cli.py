@@ -167,9 +167,17 @@ def cmd_reward_pretrain(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.pairs < 2:
         raise EditorRLError(f"--pairs {args.pairs}: need at least 2")
+    if args.references is not None and not Path(args.references).is_dir():
+        raise EditorRLError(f"--references {args.references}: no such folder")
     analyses = _song_analyses(args.songs, cfg)
+    if args.references is not None:
+        from editor_rl.audio.reference import heard_song
+
+        deaf = [k for k, a in analyses.items() if heard_song(a.path, references=args.references) is None]
+        print(f"reward pretrain: {len(analyses) - len(deaf)} of {len(analyses)} songs heard through their truth or references"
+              + (f"; the raters hear the analysis of {', '.join(deaf[:3])}{' …' if len(deaf) > 3 else ''}" if deaf else ""), file=sys.stderr)
     with tqdm(total=args.pairs, desc="pairs", unit="pair") as bar:
-        records = make_pairs(list(analyses.values()), n_pairs=args.pairs, raters=panel(cfg.rater.pretrain_tastes, seed=cfg.rater.seed),
+        records = make_pairs(list(analyses.values()), n_pairs=args.pairs, raters=panel(cfg.rater.pretrain_tastes, seed=cfg.rater.seed, references=args.references),
                              config=cfg, seed=cfg.run.seed, progress=lambda k: bar.update(k - bar.n))
     out = Path(args.out)
     pairs_path = write_jsonl(out.with_suffix(".pairs.jsonl"), records)
@@ -397,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("pretrain", cmd_reward_pretrain, "pretrain on synthetic pairs judged by a mixture of simulated tastes (rater.pretrain_tastes)", under=rsub)
     p.add_argument("--songs", required=True, metavar="DIR")
     p.add_argument("--pairs", type=int, default=5000, metavar="N")
+    p.add_argument("--references", metavar="DIR", help="the raters hear recordings through the reference annotations cached here "
+                   "(madmom's, bench/reference_trackers.py), not through the analysis the model learns from; synthetic songs by their truth")
     p.add_argument("--out", required=True, metavar="CKPT")
     p = add("train", cmd_reward_train, "train (or fine-tune) on a preference file (JSONL or Parquet)", under=rsub)
     p.add_argument("--preferences", required=True, metavar="FILE")

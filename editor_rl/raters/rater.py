@@ -120,12 +120,13 @@ class SimulatedRater:
         return self.judge_utilities(self.utility(analysis, a, target_seconds=target_seconds), self.utility(analysis, b, target_seconds=target_seconds))
 
 
-def panel(names: Sequence[str], *, seed: int) -> list[SimulatedRater]:
-    """One rater per named taste, each with its own seed derived from ``seed``.
+def panel(names: Sequence[str], *, seed: int, references: str | Path | None = None) -> list[SimulatedRater]:
+    """One rater per named taste, each with its own seed derived from ``seed``, hearing recordings
+    through the reference annotations cached under ``references`` (where a song has them).
 
     Raises
     ------
     ConfigError
         A name is not in the panel.
     """
-    return [SimulatedRater(name, seed=seed * 1000 + k) for k, name in enumerate(names)]
+    return [SimulatedRater(name, seed=seed * 1000 + k, references=references) for k, name in enumerate(names)]
