@@ -161,12 +161,17 @@ def analysis_version(config: Config) -> str:
 
 
 def file_hash(path: str | Path) -> str:
-    """sha256 of a file's bytes, first 16 hex digits."""
+    """sha256 of a file's bytes, first 16 hex digits: a song's content hash."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def bytes_hash(data: bytes) -> str:
+    """:func:`file_hash` of a file holding ``data``, from the bytes in memory."""
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 class BeatGrid(NamedTuple):

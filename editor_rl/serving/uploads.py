@@ -9,11 +9,11 @@ file and was lost) answers with the song id the first kept, never "no staged upl
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from editor_rl.audio.analysis import bytes_hash
 from editor_rl.errors import InvalidAudioError
 
 T = TypeVar("T")
@@ -34,7 +34,7 @@ def stage_upload(data: bytes, filename: str, *, uploads: Path, allowed_formats: 
     if ext.lstrip(".") not in allowed_formats:
         raise InvalidAudioError(f"{filename or 'upload'}: unsupported format {ext or '(none)'!r}; allowed: {', '.join(allowed_formats)}")
     uploads.mkdir(parents=True, exist_ok=True)
-    staged = uploads / f".{hashlib.sha256(data).hexdigest()[:16]}.{uuid.uuid4().hex}{ext}"  # the digest is analysis.file_hash's
+    staged = uploads / f".{bytes_hash(data)}.{uuid.uuid4().hex}{ext}"
     staged.write_bytes(data)
     return staged
 
@@ -65,9 +65,11 @@ def keep_upload(staged: Path, *, uploads: Path, filename: str, analyse: Callable
     InvalidAudioError
         Not audio, truncated, silent, too long (naming ``filename``), or no staged upload at ``staged``.
     """
+    name = filename or "upload"
+    missing = InvalidAudioError(f"{name}: no staged upload at {staged.name!r}")
     parts = staged.name.split(".")  # "", digest, random, extension
     if staged.parent != uploads or len(parts) != 4 or parts[0] or not parts[1].isalnum():
-        raise InvalidAudioError(f"{filename or 'upload'}: no staged upload at {staged.name!r}")
+        raise missing
     digest = parts[1]
     sid = f"upload-{digest}"
     path = uploads / f"{sid}.{parts[3]}"
@@ -80,9 +82,9 @@ def keep_upload(staged: Path, *, uploads: Path, filename: str, analyse: Callable
         except (InvalidAudioError, FileNotFoundError) as e:
             if path.is_file():  # another attempt kept it while this one read it
                 return sid, path, None
-            if isinstance(e, FileNotFoundError) or not staged.exists():
-                raise InvalidAudioError(f"{filename or 'upload'}: no staged upload at {staged.name!r}") from None
-            raise InvalidAudioError(str(e).replace(str(staged), filename or "upload").replace(staged.name, filename or "upload")) from None
+            if not staged.exists():
+                raise missing from None
+            raise InvalidAudioError(str(e).replace(str(staged), name).replace(staged.name, name)) from None
         return sid, path, analysis
     finally:
         staged.unlink(missing_ok=True)  # a staged upload never outlives its request (a kept one was moved)
