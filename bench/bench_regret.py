@@ -153,11 +153,15 @@ class Judge:
     def __init__(self, taste: str, jobs, worlds, references=None) -> None:
         self.rater = SimulatedRater(taste, seed=707, references=references)
         self.jobs = jobs
+        self._u: dict[tuple, float] = {}  # (job, plan): the favourite, regrets and ceilings ask for the same edits again
         self.best = [max(self.u(j, p) for p in plans) for j, plans in enumerate(worlds)]
 
     def u(self, j: int, plan) -> float:
-        a, t, _ = self.jobs[j]
-        return self.rater.utility(a, plan, target_seconds=t)
+        """The listener's utility of ``plan`` for job ``j`` (computed once)."""
+        if (j, plan) not in self._u:
+            a, t, _ = self.jobs[j]
+            self._u[j, plan] = self.rater.utility(a, plan, target_seconds=t)
+        return self._u[j, plan]
 
     def regret(self, plans) -> float:
         """Share of jobs where the favourite beats ``plans`` (a win: beyond the tie margin; expected)."""

@@ -26,7 +26,7 @@ sections). Per listener and song set, with expected judgements (ties half):
 Writes ``bench/results/shipped.json`` and ``docs/benchmarks/shipped.png``; prints Markdown tables.
 
     bash scripts/fetch_real_music.sh && python bench/reference_trackers.py .cache/real-music/heldout/*
-    .venv/bin/python bench/bench_shipped.py [--real .cache/real-music/heldout] [--synthetic 12] [--synthetic-seconds 120,240]
+    .venv/bin/python bench/bench_shipped.py [--real .cache/real-music/heldout] [--synthetic 12] [--synthetic-seconds 120,240] [--reward CKPT]
 """
 
 from __future__ import annotations
@@ -197,13 +197,14 @@ def main() -> None:
     ap.add_argument("--synthetic-seconds", default="120,240", help="their lengths, MIN,MAX seconds (the recordings' median is ~2.3 min)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "results" / "shipped_work"), help="feature store and synthetic songs")
     ap.add_argument("--model", default=None, help="a shipped-model folder (default: the package's)")
+    ap.add_argument("--reward", default=None, metavar="CKPT", help="another reward model for best of N beside the model's policy")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides (default config otherwise)")
     args = ap.parse_args()
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     t0 = time.time()
     config = load_config(overrides=["run.num_cpus=2", "eval.target_seconds=[30,60]"] + args.set)
     model = shipped_model(args.model)
-    module, scorer = load_policy(model.policy), load_scorer(model.reward)
+    module, scorer = load_policy(model.policy), load_scorer(args.reward or model.reward)
     work = Path(args.work)
     store = FeatureStore(work / "features")
     real = load_corpus(list_songs(args.real), store=store, config=config, progress=True)
@@ -218,7 +219,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     both = {r["set"] for r in rows} == {"real", "synthetic"}  # (--synthetic 0: no gap to give)
     gaps = {who: regret_gap(rows, tastes) for who, tastes in (("panel", panel), ("unseen tastes", list(config.rater.judge_tastes))) if both}
-    (out / "shipped.json").write_text(json.dumps({"rows": rows, "gaps": gaps, "card": model.card, "overrides": args.set, "synthetic_seconds": seconds,
+    (out / "shipped.json").write_text(json.dumps({"rows": rows, "gaps": gaps, "card": model.card, "reward": args.reward or "", "overrides": args.set, "synthetic_seconds": seconds,
                                                   "seconds": round(time.time() - t0, 1)}, indent=1))
     plot(rows, ROOT / "docs" / "benchmarks" / "shipped.png")
     print(table(rows))
