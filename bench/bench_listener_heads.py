@@ -7,6 +7,8 @@ among ``--pairs`` made over ``--songs`` (``scripts/real_pipeline.sh``'s training
 shipped model was pretrained on); ``reward_train``'s explicit-path fit, cross-validated. **The
 hedge** serves, per job, the candidate of best of N with the least mean chance, over the heads, that
 the head's favourite beats it: σ(s_fav − s − θ) with the head's own mean score and tie threshold.
+**The standardised hedge** serves the best mean of the heads' scores, each standardised over the
+job's candidates. The table counts the jobs where a pick serves another edit than the served one.
 
 Judged as ``bench_shipped`` judges (its universe, every panel taste; the recordings through madmom's
 references, the synthetic songs through their truth), regret of the served edit and of the hedge;
@@ -69,14 +71,18 @@ def head_scores(scorer, heads: list, sequences: list, *, batch: int = 64) -> np.
     return np.concatenate(out)
 
 
-def hedged_picks(jobs, candidates, *, scorer, heads) -> list:
-    """Per job, the candidate with the least mean chance over the heads that the head's favourite beats it."""
+def hedged_picks(jobs, candidates, *, scorer, heads) -> dict[str, list]:
+    """Per job, two hedges over the heads: ``hedge`` the candidate with the least mean chance that the
+    head's favourite beats it; ``hedge, standardised`` the best mean of each head's scores standardised
+    over the job's candidates (each head counts alike, whatever its scale)."""
     theta = np.array([h.tie_threshold for h in heads])
-    out = []
+    out: dict[str, list] = {"hedge": [], "hedge, standardised": []}
     for (a, t, _), props in zip(jobs, candidates):
         s = head_scores(scorer, heads, [edit_sequence(a, p.plan, target_seconds=t) for p in props])
         beaten = 1 / (1 + np.exp(-(s.max(axis=0) - s - theta)))
-        out.append(props[int(np.argmin(beaten.mean(axis=1)))].plan)
+        out["hedge"].append(props[int(np.argmin(beaten.mean(axis=1)))].plan)
+        z = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-6)
+        out["hedge, standardised"].append(props[int(np.argmax(z.mean(axis=1)))].plan)
     return out
 
 
@@ -99,17 +105,18 @@ def main() -> None:
     hear_all(real, args.references)
     synthetic = load_corpus(synthetic_songs(Path(args.work) / "synthetic", args.synthetic, config, seconds=(120.0, 240.0)), store=store, config=config)
     unseen = list(config.rater.judge_tastes)
-    print("| set | pick | regret, panel | unseen tastes | " + " | ".join(PANEL) + " |\n|---|---|---|---|" + "---|" * len(PANEL))
+    print("| set | pick | jobs served another edit | regret, panel | unseen tastes | " + " | ".join(PANEL) + " |\n|---|---|---|---|---|" + "---|" * len(PANEL))
     for name, songs, refs in (("real", real, args.references), ("synthetic", synthetic, None)):
         jobs = [(a, t, job_seed(a, t)) for a in songs.values() for t in config.eval.targets(a.duration_s)]
         candidates = candidate_edits(module, jobs, config=config)
         picks = {"served": [p.plan for p in best_picks(module, jobs, scorer=scorer, config=config, candidates=candidates)],
-                 "hedge": hedged_picks(jobs, candidates, scorer=scorer, heads=heads)}
+                 **hedged_picks(jobs, candidates, scorer=scorer, heads=heads)}
         worlds = universe(jobs, module, config)
         judges = {t: Judge(t, jobs, worlds, refs) for t in PANEL}
         for pick, plans in picks.items():
             r = {t: j.regret(plans) for t, j in judges.items()}
-            print(f"| {name} | {pick} | {np.mean(list(r.values())):.2f} | {np.mean([r[t] for t in unseen]):.2f} | " + " | ".join(f"{r[t]:.2f}" for t in PANEL) + " |")
+            other = sum(a != b for a, b in zip(plans, picks["served"]))
+            print(f"| {name} | {pick} | {other}/{len(jobs)} | {np.mean(list(r.values())):.2f} | {np.mean([r[t] for t in unseen]):.2f} | " + " | ".join(f"{r[t]:.2f}" for t in PANEL) + " |")
 
 
 if __name__ == "__main__":
