@@ -11,7 +11,7 @@ the head's favourite beats it: σ(s_fav − s − θ) with the head's own mean s
 job's candidates. The table counts the jobs where a pick serves another edit than the served one.
 
 Judged as ``bench_shipped`` judges (its universe, every panel taste; the recordings through madmom's
-references, the synthetic songs through their truth), regret of the served edit and of the hedge;
+references, the synthetic songs through their truth), regret of the served edit and of the hedges;
 the panel's and the three unseen tastes' means.
 
     .venv/bin/python bench/bench_listener_heads.py --songs runs/real/songs [--real .cache/pick-validation] [--pairs 2000]
