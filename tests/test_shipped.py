@@ -1,11 +1,13 @@
 """The model shipped in the package: whole, small, and editing real OGG and MP3 files without training."""
 
 import json
+import logging
 import shutil
 import subprocess
 
 import pytest
 import soundfile as sf
+from ray.util.debug import reset_log_once
 
 from editor_rl.apps.cli import main
 from editor_rl.edit.plan import EditPlan
@@ -82,3 +84,18 @@ def test_ship_copies_a_runs_best_policy_reward_model_and_report(tmp_path):
     assert model.card["digests"] == original.card["digests"] and model.card["commit"] == "abc1234"  # the half-precision weights, again
     assert model.card["evaluation"] == {"songs": ["a"], "win_rates": {"policy": {}}}  # the summary, not every row
     load_policy(model.policy)
+
+
+def test_loading_the_shipped_policy_greets_nobody_with_rllibs_own_deprecation():
+    notices = logging.getLogger("ray._common.deprecation")  # Ray's loggers do not propagate: listen on it
+    heard: list[str] = []
+    listener = logging.Handler(level=logging.WARNING)
+    listener.emit = lambda record: heard.append(record.getMessage())
+    notices.addHandler(listener)
+    reset_log_once()  # RLlib says it once a process: an earlier test's module must not have used it up
+    try:
+        assert load_policy(shipped_model().policy) is not None
+        notices.warning("DeprecationWarning: `old` has been deprecated.")  # every other notice still passes
+    finally:
+        notices.removeHandler(listener)
+    assert heard == ["DeprecationWarning: `old` has been deprecated."]

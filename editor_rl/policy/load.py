@@ -6,12 +6,25 @@ or the RLModule folder inside it. Editing songs with it is :mod:`editor_rl.polic
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from editor_rl.audio.analysis import file_hash
 from editor_rl.errors import EditorRLError
 
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+
+
+class _RLlibsOwnConfigNotice(logging.Filter):
+    """Drops RLlib's notice that ``RLModule(config=RLModuleConfig)`` is deprecated: RLlib's own
+    ``RLModule.__init__`` builds that config for every module, so the notice names nothing a caller
+    did and would greet every ``editor-rl edit``. Every other deprecation notice passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "RLModuleConfig" not in record.getMessage()
+
+
+logging.getLogger("ray._common.deprecation").addFilter(_RLlibsOwnConfigNotice())
 
 
 def _module_dir(checkpoint: str | Path) -> Path:
