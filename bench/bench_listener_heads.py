@@ -11,7 +11,8 @@ the head's favourite beats it: σ(s_fav − s − θ) with the head's own mean s
 job's candidates. The table counts the jobs where a pick serves another edit than the served one.
 
 Judged as ``bench_shipped`` judges (its universe, every panel taste; the recordings through madmom's
-references, the synthetic songs through their truth), regret of the served edit and of the hedges;
+references, the synthetic songs through their truth), regret of the served edit, of the hedges and of
+the trivial editors (the plain cut with a fade-out, the search);
 the panel's and the three unseen tastes' means.
 
     .venv/bin/python bench/bench_listener_heads.py --songs runs/real/songs [--real .cache/pick-validation] [--pairs 2000]
@@ -110,7 +111,8 @@ def main() -> None:
         jobs = [(a, t, job_seed(a, t)) for a in songs.values() for t in config.eval.targets(a.duration_s)]
         candidates = candidate_edits(module, jobs, config=config)
         picks = {"served": [p.plan for p in best_picks(module, jobs, scorer=scorer, config=config, candidates=candidates)],
-                 **hedged_picks(jobs, candidates, scorer=scorer, heads=heads)}
+                 **hedged_picks(jobs, candidates, scorer=scorer, heads=heads),
+                 **{kind: [next(p.plan for p in props if p.kind == kind) for props in candidates] for kind in ("plain_cut", "search")}}
         worlds = universe(jobs, module, config)
         judges = {t: Judge(t, jobs, worlds, refs) for t in PANEL}
         for pick, plans in picks.items():

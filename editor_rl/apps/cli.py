@@ -159,6 +159,7 @@ def _report_reward(scorer, out: Path) -> None:
 def cmd_reward_pretrain(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from editor_rl.audio.reference import heard_song
     from editor_rl.raters.rater import panel
     from editor_rl.preferences.records import write_jsonl
     from editor_rl.raters.synthetic import make_pairs
@@ -171,8 +172,6 @@ def cmd_reward_pretrain(args: argparse.Namespace) -> int:
         raise EditorRLError(f"--references {args.references}: no such folder")
     analyses = _song_analyses(args.songs, cfg)
     if args.references is not None:
-        from editor_rl.audio.reference import heard_song
-
         deaf = [k for k, a in analyses.items() if heard_song(a.path, references=args.references) is None]
         print(f"reward pretrain: {len(analyses) - len(deaf)} of {len(analyses)} songs heard through their truth or references"
               + (f"; the raters hear the analysis of {', '.join(deaf[:3])}{' …' if len(deaf) > 3 else ''}" if deaf else ""), file=sys.stderr)
