@@ -34,6 +34,7 @@ from bench_shipped import synthetic_songs  # noqa: E402
 
 from editor_rl.config import load_config  # noqa: E402
 from editor_rl.corpus.store import FeatureStore, list_songs, load_corpus  # noqa: E402
+from editor_rl.editors.baselines import baseline_edit  # noqa: E402
 from editor_rl.editors.best_of import best_picks, candidate_edits, job_seed  # noqa: E402
 from editor_rl.policy.load import load_policy  # noqa: E402
 from editor_rl.policy.shipped import shipped_model  # noqa: E402
@@ -112,7 +113,7 @@ def main() -> None:
         candidates = candidate_edits(module, jobs, config=config)
         picks = {"served": [p.plan for p in best_picks(module, jobs, scorer=scorer, config=config, candidates=candidates)],
                  **hedged_picks(jobs, candidates, scorer=scorer, heads=heads),
-                 **{kind: [next(p.plan for p in props if p.kind == kind) for props in candidates] for kind in ("plain_cut", "search")}}
+                 **{name: [baseline_edit(name, a, target_seconds=t, config=config) for a, t, _ in jobs] for name in ("plain_cut", "search")}}
         worlds = universe(jobs, module, config)
         judges = {t: Judge(t, jobs, worlds, refs) for t in PANEL}
         for pick, plans in picks.items():
